@@ -1,0 +1,184 @@
+"""The ``lutsr`` command line. The only module that prints.
+
+Every command turns bad input into a one-line ``error: ...`` on stderr and exit status 2,
+never a traceback and never a partial output file.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from lutsr import __version__
+from lutsr.errors import LutsrError
+
+log = logging.getLogger("lutsr")
+
+EXIT_BAD_INPUT = 2
+
+
+def _setup_logging(verbose: int) -> None:
+    level = logging.WARNING if verbose < 0 else (logging.INFO if verbose == 0 else logging.DEBUG)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root = logging.getLogger("lutsr")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def _friendly(fn):
+    """Turn expected failures into one line on stderr and exit status 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except LutsrError as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+        except ImportError as e:
+            click.echo(f"error: {e.name or e} is not installed ({e}); install the training extra: pip install 'lutsr[train]'", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+        except OSError as e:
+            name = f"{e.filename}: " if getattr(e, "filename", None) else ""
+            click.echo(f"error: {name}{e.strerror or e}", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="lutsr")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")
+@click.option("-v", "--verbose", is_flag=True, help="Debug output.")
+def main(quiet: bool, verbose: bool) -> None:
+    """lutsr: lookup-table super-resolution (train, export, upscale)."""
+    _setup_logging(-1 if quiet else (1 if verbose else 0))
+
+
+@main.command()
+@click.argument("input_path", metavar="IN", type=click.Path(path_type=Path))
+@click.argument("output_path", metavar="OUT", type=click.Path(path_type=Path))
+@click.option("--lut", "lut_path", type=click.Path(path_type=Path), default=None,
+              help="LUT file (default: the shipped ECLUT x4 LUT).")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="Worker threads (default: all cores).")
+@_friendly
+def upscale(input_path: Path, output_path: Path, lut_path: Path | None, threads: int | None) -> None:
+    """Upscale image IN with a LUT and write OUT (format from OUT's extension)."""
+    from lutsr.imageio import IMAGE_EXTENSIONS, read_image, write_image
+    from lutsr.runtime import resolve_lut
+    from lutsr.runtime import upscale as run_upscale
+
+    if output_path.suffix.lower() not in IMAGE_EXTENSIONS:
+        raise LutsrError(f"{output_path}: unsupported output extension {output_path.suffix or '(none)'!r}; "
+                         f"use one of {', '.join(IMAGE_EXTENSIONS)}")
+    if output_path.exists() and input_path.exists() and output_path.resolve() == input_path.resolve():
+        raise LutsrError(f"{output_path}: refusing to overwrite the input image")
+    if not output_path.parent.resolve().is_dir():
+        raise LutsrError(f"{output_path}: output folder {output_path.parent} does not exist")
+    lut = resolve_lut(lut_path)
+    img = read_image(input_path)
+    t0 = time.perf_counter()
+    try:
+        out = run_upscale(img, lut, threads=threads)
+    except LutsrError as e:
+        raise LutsrError(f"{input_path}: {e}") from None
+    dt = time.perf_counter() - t0
+    write_image(output_path, out)
+    h, w = img.shape[:2]
+    click.echo(f"{input_path} ({w}x{h}) -> {output_path} ({out.shape[1]}x{out.shape[0]}) "
+               f"with {lut} in {dt:.2f}s", err=True)
+
+
+@main.command()
+@click.argument("dest", type=click.Path(path_type=Path))
+@_friendly
+def sample(dest: Path) -> None:
+    """Write the bundled sample image (a small PNG) to DEST."""
+    from importlib.resources import files
+
+    from lutsr.imageio import atomic_write_bytes
+
+    data = (files("lutsr") / "samples" / "sample.png").read_bytes()
+    if dest.suffix.lower() != ".png":
+        raise LutsrError(f"{dest}: the sample is a PNG; name it *.png")
+    atomic_write_bytes(dest, data)
+    click.echo(f"wrote {dest}", err=True)
+
+
+@main.command()
+@click.option("--arch", type=click.Choice(["eclut"]), default="eclut", show_default=True)
+@click.option("--scale", type=click.Choice(["2", "3", "4"]), default="4", show_default=True)
+@click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
+              help="Folder of HR training images (searched recursively).")
+@click.option("--val", "val_dir", type=click.Path(path_type=Path), default=None,
+              help="Folder of HR validation images (e.g. Set5/HR).")
+@click.option("--out", "run_dir", type=click.Path(path_type=Path), required=True, help="Run directory.")
+@click.option("--iterations", type=click.IntRange(min=1), default=2000, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--patch-size", type=click.IntRange(min=4), default=24, show_default=True, help="LR patch side.")
+@click.option("--lr", "learning_rate", type=float, default=1e-3, show_default=True, help="Adam learning rate (cosine decay).")
+@click.option("--features", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--checkpoint-every", type=click.IntRange(min=1), default=500, show_default=True)
+@click.option("--val-every", type=click.IntRange(min=1), default=500, show_default=True)
+@click.option("--log-every", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for torch.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out exactly where it stopped.")
+@_friendly
+def train(arch, scale, data_dir, val_dir, run_dir, iterations, batch_size, patch_size, learning_rate, features,
+          seed, checkpoint_every, val_every, log_every, device, threads, resume) -> None:
+    """Train a LUT network (needs torch: pip install 'lutsr[train]')."""
+    import torch
+
+    from lutsr.train import TrainConfig
+    from lutsr.train import train as run_train
+
+    if threads:
+        torch.set_num_threads(threads)
+    if not resume:
+        if data_dir is None:
+            raise LutsrError("--data is required (a folder of HR training images)")
+        if (run_dir / "checkpoints" / "last.pt").exists():
+            raise LutsrError(f"{run_dir}: already holds a run; use --resume to continue it or choose another --out")
+    cfg = TrainConfig(arch=arch, scale=int(scale), data=str(data_dir) if data_dir else "",
+                      val=str(val_dir) if val_dir else None, features=features, iterations=iterations,
+                      batch_size=batch_size, patch_size=patch_size, lr=learning_rate, seed=seed,
+                      checkpoint_every=checkpoint_every, val_every=val_every, log_every=log_every)
+    t0 = time.perf_counter()
+    ckpt = run_train(cfg, run_dir, device=device, resume=resume)
+    click.echo(f"trained in {time.perf_counter() - t0:.0f}s; checkpoint: {ckpt}", err=True)
+
+
+@main.command()
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option("--interval", type=click.IntRange(0, 8), default=0, show_default=True,
+              help="Bits dropped per input (0: every value has its own row, 257x257 for ECLUT).")
+@click.option("-o", "--output", "output", type=click.Path(path_type=Path), required=True, help="LUT file to write.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--no-compress", is_flag=True, help="Store the table uncompressed.")
+@_friendly
+def export(source: Path, interval: int, output: Path, device: str, no_compress: bool) -> None:
+    """Compile a run directory or checkpoint SOURCE into a LUT file."""
+    from lutsr.export import export_checkpoint
+
+    if not output.parent.resolve().is_dir():
+        raise LutsrError(f"{output}: output folder {output.parent} does not exist")
+    t0 = time.perf_counter()
+    lut = export_checkpoint(source, output, interval=interval, device=device, compress=not no_compress)
+    click.echo(f"wrote {output}: {lut.method} x{lut.scale}, table {list(lut.table.shape)} uint8, "
+               f"{output.stat().st_size} bytes, in {time.perf_counter() - t0:.1f}s", err=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

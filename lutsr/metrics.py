@@ -1,0 +1,95 @@
+"""Evaluation metrics as published SR tables compute them (``lut-methods.md`` section 5).
+
+Y channel of BT.601 YCbCr as MATLAB's ``rgb2ycbcr`` computes it (unrounded), border
+crop of ``scale`` pixels, PSNR with peak 255, SSIM of Wang et al. (Gaussian 11x11,
+sigma 1.5, K1 = 0.01, K2 = 0.03, L = 255, 'valid' filtering).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["rgb_to_y", "psnr", "ssim", "y_psnr", "y_ssim", "shave"]
+
+
+def rgb_to_y(image: np.ndarray) -> np.ndarray:
+    """``(H, W, 3)`` RGB (0..255) -> ``(H, W)`` float64 Y = 16 + (65.481 R + 128.553 G + 24.966 B)/255.
+
+    A ``(H, W)`` (or ``(H, W, 1)``) grayscale image is returned as float64 unchanged:
+    it already is its luminance.
+    """
+    img = np.asarray(image, dtype=np.float64)
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[..., 0]
+    if img.ndim == 2:
+        return img
+    if img.ndim != 3 or img.shape[2] < 3:
+        raise ValueError(f"expected (H, W) or (H, W, 3) image, got shape {img.shape}")
+    r, g, b = img[..., 0], img[..., 1], img[..., 2]
+    return 16.0 + (65.481 * r + 128.553 * g + 24.966 * b) / 255.0
+
+
+def shave(image: np.ndarray, border: int) -> np.ndarray:
+    """Crop ``border`` pixels from every side."""
+    if border <= 0:
+        return image
+    return image[border:-border, border:-border]
+
+
+def psnr(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
+    """PSNR in dB between two same-shape arrays (inf when identical)."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"shape mismatch: {a.shape} vs {b.shape}")
+    mse = np.mean((a - b) ** 2)
+    if mse == 0:
+        return float("inf")
+    return float(10.0 * np.log10(peak * peak / mse))
+
+
+def _gaussian_window(size: int = 11, sigma: float = 1.5) -> np.ndarray:
+    ax = np.arange(size, dtype=np.float64) - (size - 1) / 2.0
+    g = np.exp(-(ax**2) / (2 * sigma * sigma))
+    w = np.outer(g, g)
+    return w / w.sum()
+
+
+def _filter_valid(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """2-D correlation, 'valid' region (MATLAB ``filter2(w, x, 'valid')``)."""
+    kh, kw = w.shape
+    h, wd = x.shape
+    out = np.zeros((h - kh + 1, wd - kw + 1), dtype=np.float64)
+    for i in range(kh):
+        for j in range(kw):
+            out += w[i, j] * x[i : i + h - kh + 1, j : j + wd - kw + 1]
+    return out
+
+
+def ssim(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
+    """Mean SSIM of two same-shape 2-D images (Wang et al. 2004, Gaussian 11x11, sigma 1.5)."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 2:
+        raise ValueError(f"expected two equal 2-D images, got {a.shape} and {b.shape}")
+    if min(a.shape) < 11:
+        raise ValueError(f"SSIM needs images of at least 11x11, got {a.shape}")
+    c1 = (0.01 * peak) ** 2
+    c2 = (0.03 * peak) ** 2
+    w = _gaussian_window()
+    mu1, mu2 = _filter_valid(a, w), _filter_valid(b, w)
+    s11 = _filter_valid(a * a, w) - mu1 * mu1
+    s22 = _filter_valid(b * b, w) - mu2 * mu2
+    s12 = _filter_valid(a * b, w) - mu1 * mu2
+    m = ((2 * mu1 * mu2 + c1) * (2 * s12 + c2)) / ((mu1 * mu1 + mu2 * mu2 + c1) * (s11 + s22 + c2))
+    return float(m.mean())
+
+
+def y_psnr(sr: np.ndarray, hr: np.ndarray, border: int) -> float:
+    """Y-channel PSNR of uint8 images (RGB or gray) with ``border`` pixels cropped."""
+    return psnr(shave(rgb_to_y(sr), border), shave(rgb_to_y(hr), border))
+
+
+def y_ssim(sr: np.ndarray, hr: np.ndarray, border: int) -> float:
+    """Y-channel SSIM of uint8 images (RGB or gray) with ``border`` pixels cropped."""
+    return ssim(shave(rgb_to_y(sr), border), shave(rgb_to_y(hr), border))

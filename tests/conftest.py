@@ -1,0 +1,51 @@
+"""Shared fixtures. Tests that need ``../shared`` (datasets, published LUTs) skip without it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared" / "data"
+SET5 = ["baby", "bird", "butterfly", "head", "woman"]
+
+needs_shared = pytest.mark.skipif(not (SHARED / "bench" / "Set5" / "HR").is_dir(),
+                                  reason="../shared/data is absent (datasets are not part of the repository)")
+
+
+def adversarial_images(rng: np.random.Generator) -> list[np.ndarray]:
+    """Small images that stress borders, sizes and value extremes (gray and RGB)."""
+    imgs = [
+        np.zeros((1, 1), np.uint8),
+        np.full((1, 1), 255, np.uint8),
+        rng.integers(0, 256, (1, 7), dtype=np.uint8),
+        rng.integers(0, 256, (6, 1), dtype=np.uint8),
+        rng.integers(0, 256, (2, 2), dtype=np.uint8),
+        rng.integers(0, 256, (5, 9), dtype=np.uint8),
+        rng.integers(0, 256, (11, 4, 3), dtype=np.uint8),
+        np.full((4, 6), 128, np.uint8),
+        np.full((3, 5, 3), 255, np.uint8),
+        np.zeros((3, 5, 3), np.uint8),
+        (rng.integers(0, 2, (9, 7), dtype=np.uint8) * 255),  # only 0 and 255
+        rng.integers(0, 256, (7, 5, 1), dtype=np.uint8),
+    ]
+    return imgs
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1234)
+
+
+def random_eclut(scale: int, rng: np.random.Generator, extreme: bool = False):
+    """An in-memory ECLUT ``Lut`` with random cells (optionally only 0/255 to hit clipping)."""
+    from lutsr.lutfile import Lut, make_eclut_header
+
+    shape = (257 * 257, 9 * scale * scale)
+    if extreme:
+        table = (rng.integers(0, 2, shape, dtype=np.uint8) * 255).astype(np.uint8)
+    else:
+        table = rng.integers(0, 256, shape, dtype=np.uint8)
+    return Lut(header=make_eclut_header(scale), table=table)

@@ -1,0 +1,156 @@
+"""The command line through click's test runner: outputs, errors, exit codes, no partial files."""
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from conftest import random_eclut
+from lutsr.cli import main
+from lutsr.imageio import read_image, write_image
+from lutsr.lutfile import save_lut
+from lutsr.runtime import upscale
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+@pytest.fixture
+def lut2(tmp_path, rng):
+    lut = random_eclut(2, rng)
+    path = tmp_path / "r2.lut"
+    save_lut(path, lut.header, lut.table)
+    return path, lut
+
+
+@pytest.fixture
+def image(tmp_path, rng):
+    img = rng.integers(0, 256, (9, 11, 3), dtype=np.uint8)
+    path = tmp_path / "in.png"
+    write_image(path, img)
+    return path, img
+
+
+def _assert_clean_failure(result, *fragments):
+    assert result.exit_code == 2, result.output
+    err = result.stderr.strip()
+    assert err.startswith("error:") and len(err.splitlines()) == 1, err
+    assert "Traceback" not in result.output
+    for f in fragments:
+        assert f in err, err
+
+
+def test_sample_and_default_lut_upscale(runner, tmp_path):
+    sample = tmp_path / "sample.png"
+    out = tmp_path / "sample_x4.png"
+    assert runner.invoke(main, ["sample", str(sample)]).exit_code == 0
+    r = runner.invoke(main, ["upscale", str(sample), str(out)])
+    assert r.exit_code == 0, r.output
+    a, b = read_image(sample), read_image(out)
+    assert b.shape == (a.shape[0] * 4, a.shape[1] * 4, 3)
+
+
+@pytest.mark.parametrize("ext", [".png", ".bmp", ".tif"])
+def test_upscale_with_lut_file_matches_library(runner, tmp_path, lut2, image, ext):
+    lut_path, lut = lut2
+    src, img = image
+    out = tmp_path / f"out{ext}"
+    r = runner.invoke(main, ["upscale", str(src), str(out), "--lut", str(lut_path), "--threads", "1"])
+    assert r.exit_code == 0, r.output
+    assert np.array_equal(read_image(out), upscale(img, lut))
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_gray_stays_gray(runner, tmp_path, lut2, rng):
+    src = tmp_path / "g.png"
+    write_image(src, rng.integers(0, 256, (5, 6), dtype=np.uint8))
+    out = tmp_path / "g2.png"
+    assert runner.invoke(main, ["upscale", str(src), str(out), "--lut", str(lut2[0])]).exit_code == 0
+    assert read_image(out).shape == (10, 12)
+
+
+def test_bad_inputs_exit_2_without_output(runner, tmp_path, lut2, image):
+    lut_path, _ = lut2
+    src, _ = image
+    out = tmp_path / "out.png"
+    text = tmp_path / "text.png"
+    text.write_text("just text")
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    truncated = tmp_path / "trunc.png"
+    truncated.write_bytes(src.read_bytes()[:40])
+    cases = [
+        ([str(tmp_path / "missing.png"), str(out)], ["missing.png", "no such file"]),
+        ([str(text), str(out)], ["text.png"]),
+        ([str(empty), str(out)], ["empty"]),
+        ([str(truncated), str(out)], ["trunc.png"]),
+        ([str(src), str(tmp_path / "out.xyz")], ["extension"]),
+        ([str(src), str(tmp_path / "nodir" / "o.png")], ["does not exist"]),
+        ([str(src), str(out), "--lut", str(text)], ["magic"]),
+        ([str(src), str(out), "--lut", str(tmp_path / "none.lut")], ["no such"]),
+        ([str(src), str(src), "--lut", str(lut_path)], ["overwrite"]),
+    ]
+    for args, fragments in cases:
+        r = runner.invoke(main, ["upscale", *args, "--lut", str(lut_path)] if "--lut" not in args else ["upscale", *args])
+        _assert_clean_failure(r, *fragments)
+        assert not out.exists()
+
+
+def test_corrupt_lut_is_refused(runner, tmp_path, lut2, image):
+    lut_path, _ = lut2
+    data = bytearray(lut_path.read_bytes())
+    data[-5] ^= 0x55
+    bad = tmp_path / "bad.lut"
+    bad.write_bytes(bytes(data))
+    out = tmp_path / "o.png"
+    r = runner.invoke(main, ["upscale", str(image[0]), str(out), "--lut", str(bad)])
+    _assert_clean_failure(r, "bad.lut")
+    assert not out.exists()
+
+
+def test_export_bad_source(runner, tmp_path):
+    pytest.importorskip("torch")
+    r = runner.invoke(main, ["export", str(tmp_path / "norun"), "-o", str(tmp_path / "x.lut")])
+    _assert_clean_failure(r, "no checkpoint")
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"junk")
+    r = runner.invoke(main, ["export", str(junk), "-o", str(tmp_path / "x.lut")])
+    _assert_clean_failure(r, "junk.pt")
+    assert not (tmp_path / "x.lut").exists()
+
+
+def test_train_export_upscale_end_to_end(runner, tmp_path, rng):
+    pytest.importorskip("torch")
+    data = tmp_path / "data"
+    data.mkdir()
+    for i in range(2):
+        write_image(data / f"{i}.png", rng.integers(0, 256, (40, 40, 3), dtype=np.uint8))
+    run = tmp_path / "run"
+    args = ["train", "--arch", "eclut", "--scale", "2", "--data", str(data), "--out", str(run), "--iterations", "4",
+            "--batch-size", "2", "--patch-size", "8", "--features", "8", "--device", "cpu", "--checkpoint-every", "2"]
+    r = runner.invoke(main, args)
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(main, args)  # a second run into the same folder must not clobber it
+    _assert_clean_failure(r, "--resume")
+    r = runner.invoke(main, ["train", "--out", str(run), "--iterations", "6", "--resume", "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    lut = tmp_path / "x2.lut"
+    r = runner.invoke(main, ["export", str(run), "--interval", "0", "-o", str(lut), "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "up.png"
+    r = runner.invoke(main, ["upscale", str(data / "0.png"), str(out), "--lut", str(lut)])
+    assert r.exit_code == 0, r.output
+    assert read_image(out).shape == (80, 80, 3)
+
+
+def test_export_coarse_interval_is_refused_for_now(runner, tmp_path):
+    pytest.importorskip("torch")
+    r = runner.invoke(main, ["export", str(tmp_path), "--interval", "9", "-o", str(tmp_path / "x.lut")])
+    assert r.exit_code == 2
+
+
+def test_version_and_help(runner):
+    assert runner.invoke(main, ["--version"]).exit_code == 0
+    r = runner.invoke(main, ["--help"])
+    assert r.exit_code == 0 and "upscale" in r.output and "export" in r.output and "train" in r.output

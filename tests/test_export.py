@@ -1,0 +1,98 @@
+"""Exporter <-> network <-> runtime agreement (needs torch)."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from conftest import SET5, SHARED, adversarial_images, needs_shared  # noqa: E402
+from lutsr.export import eclut_table, export_checkpoint  # noqa: E402
+from lutsr.imageio import read_image  # noqa: E402
+from lutsr.lutfile import Lut, make_eclut_header  # noqa: E402
+from lutsr.metrics import psnr  # noqa: E402
+from lutsr.models.eclut import ECLUTNet  # noqa: E402
+from lutsr.runtime import upscale  # noqa: E402
+from lutsr.train import network_upscale  # noqa: E402
+
+
+def _random_net(scale: int, seed: int = 0, features: int = 16) -> ECLUTNet:
+    """A small network with a non-trivial output layer (the real init zeroes it)."""
+    torch.manual_seed(seed)
+    net = ECLUTNet(scale, features=features)
+    with torch.no_grad():
+        net.out.weight.normal_(0, 0.3)
+        net.out.bias.normal_(0, 0.05)
+    return net.eval()
+
+
+@pytest.fixture(scope="module")
+def net4():
+    return _random_net(4)
+
+
+@pytest.fixture(scope="module")
+def table4(net4):
+    return eclut_table(net4)
+
+
+def test_table_rows_are_the_network_on_each_pair(net4, table4):
+    # Index order: row a*257 + b holds (current = a, below = b); columns (map, sub-row, sub-col).
+    rng = np.random.default_rng(0)
+    pairs = [(0, 0), (255, 255), (0, 255), (255, 0), (256, 3)] + [tuple(rng.integers(0, 257, 2)) for _ in range(20)]
+    for a, b in pairs:
+        va, vb = min(a, 255), min(b, 255)
+        x = torch.tensor([[va], [vb]], dtype=torch.float32).view(1, 1, 2, 1) / 255.0
+        with torch.no_grad():
+            cells = net4.cells(x, quantize=True)[0, :, 0, 0].numpy() + 128
+        assert np.array_equal(table4[a * 257 + b], cells.astype(np.uint8)), (a, b)
+    assert table4.shape == (257 * 257, 144) and table4.dtype == np.uint8
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_runtime_equals_quantized_network_bit_exactly(scale):
+    net = net4_ = _random_net(scale, seed=scale)
+    lut = Lut(header=make_eclut_header(scale), table=eclut_table(net4_))
+    rng = np.random.default_rng(scale)
+    for img in adversarial_images(rng) + [rng.integers(0, 256, (13, 17, 3), dtype=np.uint8)]:
+        assert np.array_equal(upscale(img, lut), network_upscale(net, img, quantize=True)), img.shape
+
+
+def test_chunking_does_not_change_the_table(net4, table4):
+    assert np.array_equal(eclut_table(net4, chunk=1000), table4)
+
+
+def _fidelity(net, lut, images):
+    vals = [psnr(upscale(img, lut), network_upscale(net, img, quantize=False)) for img in images]
+    return min(vals), float(np.mean(vals))
+
+
+@needs_shared
+def test_network_to_lut_fidelity_on_set5(net4, table4):
+    # Runtime vs the network's own float rotation-ensembled output rounded to uint8.
+    lut = Lut(header=make_eclut_header(4), table=table4)
+    images = [read_image(SHARED / "bench/Set5/LR_bicubic/X4" / f"{n}x4.png") for n in SET5]
+    worst, mean = _fidelity(net4, lut, images)
+    assert worst >= 40.0, f"worst {worst:.2f} dB, mean {mean:.2f} dB"
+
+
+def test_network_to_lut_fidelity_on_synthetic_images(net4, table4):
+    lut = Lut(header=make_eclut_header(4), table=table4)
+    y, x = np.mgrid[0:40, 0:48]
+    imgs = [((x * 5 + y * 3) % 256).astype(np.uint8),
+            np.random.default_rng(3).integers(0, 256, (24, 24, 3), dtype=np.uint8)]
+    worst, _ = _fidelity(net4, lut, imgs)
+    assert worst >= 40.0
+
+
+def test_export_checkpoint_writes_valid_lut(tmp_path, net4):
+    import json
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"arch": "eclut", "scale": 4, "features": 16}))
+    torch.save({"model": net4.state_dict(), "iteration": 7}, run / "checkpoints" / "last.pt")
+    out = tmp_path / "x4.lut"
+    lut = export_checkpoint(run, out, device="cpu")
+    assert out.is_file() and lut.scale == 4
+    assert lut.header["source"]["iteration"] == 7 and len(lut.header["source"]["checkpoint_sha256"]) == 64
+    assert np.array_equal(lut.table, eclut_table(net4))

@@ -1,0 +1,84 @@
+import numba
+import numpy as np
+import pytest
+
+from conftest import adversarial_images, random_eclut
+from lutsr.errors import LutsrError
+from lutsr.reference import eclut_upscale_reference
+from lutsr.runtime import upscale
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+@pytest.mark.parametrize("extreme", [False, True])
+def test_numba_matches_reference_bit_exactly(scale, extreme, rng):
+    lut = random_eclut(scale, rng, extreme=extreme)
+    for img in adversarial_images(rng):
+        want = eclut_upscale_reference(img, lut.table, scale)
+        for threads in range(1, numba.config.NUMBA_NUM_THREADS + 1):
+            got = upscale(img, lut, threads=threads)
+            assert got.dtype == np.uint8 and got.shape == want.shape, img.shape
+            assert np.array_equal(got, want), (img.shape, threads)
+
+
+def test_reference_hits_both_clipping_ends(rng):
+    # an all-255 table saturates, an all-0 table gives 0: the rescale clips, it does not wrap
+    lut = random_eclut(2, rng)
+    img = rng.integers(0, 256, (5, 5), dtype=np.uint8)
+    hi = eclut_upscale_reference(img, np.full_like(lut.table, 255), 2)
+    lo = eclut_upscale_reference(img, np.zeros_like(lut.table), 2)
+    assert np.all(hi == 255) and np.all(lo == 0)
+    lut.table = np.full_like(lut.table, 255)
+    lut._compiled.clear()
+    assert np.all(upscale(img, lut) == 255)
+
+
+def test_constant_cells_give_expected_value(rng):
+    # every cell = 128 + 7: acc = 36 * 7 = 252, (252 + 2) >> 2 = 63 everywhere (borders too)
+    lut = random_eclut(3, rng)
+    lut.table = np.full_like(lut.table, 135)
+    img = rng.integers(0, 256, (4, 7, 3), dtype=np.uint8)
+    assert np.all(upscale(img, lut) == 63)
+    assert np.all(eclut_upscale_reference(img, lut.table, 3) == 63)
+
+
+def test_rgb_is_per_channel(rng):
+    lut = random_eclut(2, rng)
+    img = rng.integers(0, 256, (6, 5, 3), dtype=np.uint8)
+    out = upscale(img, lut)
+    for c in range(3):
+        assert np.array_equal(out[..., c], upscale(np.ascontiguousarray(img[..., c]), lut))
+
+
+def test_rgba_keeps_alpha_channel(rng):
+    lut = random_eclut(2, rng)
+    img = rng.integers(0, 256, (6, 5, 4), dtype=np.uint8)
+    img[..., 3] = 255
+    out = upscale(img, lut)
+    assert out.shape == (12, 10, 4)
+    assert np.array_equal(out[..., :3], upscale(np.ascontiguousarray(img[..., :3]), lut))
+    assert np.all(out[..., 3] == 255)
+
+
+def test_non_contiguous_input(rng):
+    lut = random_eclut(2, rng)
+    img = rng.integers(0, 256, (10, 12, 3), dtype=np.uint8)
+    view = img[::2, ::3]
+    assert np.array_equal(upscale(view, lut), eclut_upscale_reference(np.ascontiguousarray(view), lut.table, 2))
+
+
+@pytest.mark.parametrize("bad,fragment", [
+    (np.zeros((4, 4), np.float32), "uint8"),
+    (np.zeros((4,), np.uint8), "shape"),
+    (np.zeros((0, 4), np.uint8), "no pixels"),
+    (np.zeros((4, 4, 5), np.uint8), "channels"),
+    ([[1, 2]], "numpy array"),
+])
+def test_bad_images_are_refused(bad, fragment, rng):
+    lut = random_eclut(2, rng)
+    with pytest.raises(LutsrError, match=fragment):
+        upscale(bad, lut)
+
+
+def test_threads_must_be_positive(rng):
+    with pytest.raises(LutsrError):
+        upscale(np.zeros((2, 2), np.uint8), random_eclut(2, rng), threads=0)
