@@ -1,9 +1,9 @@
 """Compile a trained network into a LUT file (imports torch).
 
-For ECLUT the network is a function of two pixels (current, below); the exporter
-evaluates it on every pair of levels in chunks (bounded memory, any device) and
-quantizes with the specification's rule (``spec.EclutSpec.quantize``), which the
-network's training-mode forward pass also uses.
+Every unit of a LUT network is a function of its kernel's pixels only (ECLUT: current
+and below); the exporter evaluates it on every combination of sampling levels in chunks
+(bounded memory, any device) with the same per-cell quantization the network's
+training-mode forward pass uses (``LUTNet.cells``).
 """
 
 from __future__ import annotations
@@ -16,14 +16,17 @@ import numpy as np
 import torch
 
 from lutsr.errors import CheckpointError
-from lutsr.lutfile import Lut, make_eclut_header, save_lut
+from lutsr.lutfile import Lut, load_lut, make_header, save_lut
 from lutsr.models import build_model
-from lutsr.spec import ECLUT, levels_for_interval
+from lutsr.spec import levels_for_interval
 from lutsr.train import load_checkpoint, pick_device
 
-__all__ = ["eclut_table", "export_checkpoint", "level_values"]
+__all__ = ["export_tables", "eclut_table", "export_checkpoint", "level_values"]
 
 log = logging.getLogger(__name__)
+
+#: Refuse to enumerate tables with more rows than this (e.g. a 4-input table at interval 0).
+MAX_ROWS = 1 << 26
 
 
 def level_values(interval: int) -> np.ndarray:
@@ -32,27 +35,42 @@ def level_values(interval: int) -> np.ndarray:
     return np.minimum(np.arange(levels) * q, 255)
 
 
-def eclut_table(model, interval: int = 0, chunk: int = 16384, device=None) -> np.ndarray:
-    """Enumerate all ``L x L`` input pairs of an ECLUT network -> uint8 ``(L*L, 9*s*s)`` table.
+def export_tables(model, interval: int, chunk: int = 16384, device=None) -> list[np.ndarray]:
+    """Enumerate every input combination of every unit of a ``LUTNet`` -> one table per unit.
 
-    Row ``a*L + b`` holds the quantized cells for (current = level a, below = level b).
+    Row ``l0*L**(n-1) + ... + l_{n-1}`` holds the quantized cells for kernel pixels at levels
+    ``(l0, ..., l_{n-1})`` (current pixel first, then the kernel's offsets in order), stored
+    as ``cell + value_offset`` in the method's dtype. Bounded memory: ``chunk`` rows at a time.
     """
-    if interval != 0:
-        raise CheckpointError(f"ECLUT export at interval {interval} is not supported yet (use --interval 0)")
     device = device or next(model.parameters()).device
+    method = model.method
     vals = level_values(interval).astype(np.float32) / 255.0
     levels = len(vals)
-    a, b = np.meshgrid(vals, vals, indexing="ij")  # row index a*L + b
-    pairs = np.stack([a.ravel(), b.ravel()], axis=1)  # (L*L, 2): current, below
-    out = np.empty((levels * levels, ECLUT.n_cells(model.scale)), dtype=np.uint8)
+    dtype = np.dtype(method.table_dtype)
+    tables = []
     model.eval()
-    with torch.no_grad():
-        for start in range(0, len(pairs), chunk):
-            p = torch.from_numpy(pairs[start : start + chunk]).to(device)
-            patches = p.view(-1, 1, 2, 1)  # kernel "2x1": (current, below) down the column
-            cells = model.cells(patches, quantize=True)[:, :, 0, 0]
-            out[start : start + chunk] = (cells + ECLUT.offset).round().to(torch.uint8).cpu().numpy()
-    return out
+    for ui, unit in enumerate(model.stage.units):
+        n = unit.kernel.n_inputs
+        rows = levels**n
+        if rows > MAX_ROWS:
+            raise CheckpointError(f"{method.name} at interval {interval} needs {rows} rows per table "
+                                  f"(more than {MAX_ROWS}); use a coarser --interval")
+        cells = method.cells(model.stage, unit, model.scale)
+        out = np.empty((rows, cells), dtype=dtype)
+        with torch.no_grad():
+            for start in range(0, rows, chunk):
+                idx = np.arange(start, min(start + chunk, rows))
+                digits = np.stack([(idx // levels ** (n - 1 - i)) % levels for i in range(n)], axis=1)
+                inputs = torch.from_numpy(vals[digits]).to(device).view(-1, n, 1, 1)
+                c = model.cells(inputs, ui, quantize=True)[:, :, 0, 0] + method.value_offset
+                out[start : start + len(idx)] = c.round().cpu().numpy().astype(np.int64).astype(dtype)
+        tables.append(out)
+    return tables
+
+
+def eclut_table(model, interval: int = 0, chunk: int = 16384, device=None) -> np.ndarray:
+    """The single table of an ECLUT network: uint8 ``(L*L, 9*s*s)``; row ``a*L + b`` (current, below)."""
+    return export_tables(model, interval, chunk, device)[0]
 
 
 def _sha256(path: Path) -> str:
@@ -63,27 +81,34 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def export_checkpoint(source: str | Path, out: str | Path, interval: int = 0, device: str = "auto",
+def export_checkpoint(source: str | Path, out: str | Path, interval: int | None = None, device: str = "auto",
                       compress: bool = True) -> Lut:
-    """Export a run directory or checkpoint file to a LUT file; return the in-memory ``Lut``."""
+    """Export a run directory or checkpoint file to a LUT file; return the loaded ``Lut``.
+
+    ``interval`` defaults to the method's usual one (ECLUT 0, SR-LUT S 4).
+    """
     dev = pick_device(device)
     config, ckpt = load_checkpoint(source, map_location=dev)
-    model = build_model({k: config[k] for k in ("arch", "scale", "features") if k in config}).to(dev)
+    try:
+        model = build_model({k: config[k] for k in ("arch", "scale", "features") if k in config}).to(dev)
+    except (ValueError, KeyError) as e:
+        raise CheckpointError(f"{source}: bad model config ({e})") from None
     try:
         model.load_state_dict(ckpt["model"])
     except RuntimeError as e:
-        raise CheckpointError(f"{source}: weights do not match the {config.get('arch')} architecture ({str(e).splitlines()[0]})") from None
+        raise CheckpointError(f"{source}: weights do not match the {config.get('arch')} architecture "
+                              f"({str(e).splitlines()[0]})") from None
+    if interval is None:
+        interval = model.method.default_interval
     src = Path(source)
     ckpt_file = src / "checkpoints" / "last.pt" if src.is_dir() else src
-    table = eclut_table(model, interval)
-    header = make_eclut_header(model.scale, interval, source={
+    tables = export_tables(model, interval)
+    header = make_header(model.method.name, model.scale, interval, source={
         "checkpoint": ckpt_file.name,
         "checkpoint_sha256": _sha256(ckpt_file),
         "iteration": int(ckpt.get("iteration", 0)),
         "arch": config.get("arch"),
         "features": int(config.get("features", 64)),
     })
-    save_lut(out, header, table, compress=compress)
-    from lutsr.lutfile import load_lut
-
+    save_lut(out, header, tables, compress=compress)
     return load_lut(out)

@@ -23,71 +23,206 @@ import numba
 
 from lutsr.errors import LutsrError
 from lutsr.lutfile import Lut, default_lut_path, load_lut
-from lutsr.spec import ECLUT, rotation_neighbor_offsets
+from lutsr.spec import levels_for_interval, rotation_neighbor_offsets
 
-__all__ = ["upscale", "compile_eclut", "resolve_lut"]
+__all__ = ["upscale", "compile_lut", "resolve_lut"]
 
 log = logging.getLogger(__name__)
 
 
-def compile_eclut(lut: Lut) -> tuple[np.ndarray, np.ndarray]:
-    """Pre-rotated tables ``(4, rows, 3, 3, s, s)`` uint8 and neighbour offsets ``(4, 2)`` int64.
+def _rotate_cells(table: np.ndarray, k: int, expand: bool, s: int) -> np.ndarray:
+    """Reorder the cells of every row for rotation k, so they are in original-frame order."""
+    if s == 1 and not expand:
+        return np.ascontiguousarray(table)
+    if expand:
+        t = table.reshape(-1, 3, 3, s, s)
+        t = np.rot90(np.rot90(t, -k, axes=(1, 2)), -k, axes=(3, 4))
+    else:
+        t = np.rot90(table.reshape(-1, s, s), -k, axes=(1, 2))
+    return np.ascontiguousarray(t).reshape(table.shape)
 
-    Cached on the ``Lut`` object, so it is built once per loaded table.
+
+def compile_lut(lut: Lut) -> list[list[tuple[np.ndarray, np.ndarray]]]:
+    """Per stage, per unit: pre-rotated tables ``(4, rows, cells)`` and offsets ``(4, n, 2)`` int64.
+
+    Rotation k's table has its cells rotated back by -k (for ExpandConv units the 3x3 grid
+    of maps too), and the kernel's offsets are expressed in the original frame, so the
+    kernels never rotate or copy the image. Cached on the ``Lut`` (built once per table).
     """
-    cached = lut._compiled.get("eclut")
+    cached = lut._compiled.get("stages")
     if cached is not None:
         return cached
-    s = lut.scale
-    t = lut.table.reshape(-1, 3, 3, s, s)
-    tabs = np.empty((ECLUT.n_rotations,) + t.shape, dtype=np.uint8)
-    noff = np.empty((ECLUT.n_rotations, 2), dtype=np.int64)
-    below = ECLUT.kernel.offsets[1]
-    for k in range(ECLUT.n_rotations):
-        tabs[k] = np.rot90(np.rot90(t, -k, axes=(1, 2)), -k, axes=(3, 4))
-        noff[k] = rotation_neighbor_offsets((below,), k)[0]
-    lut._compiled["eclut"] = (tabs, noff)
-    return tabs, noff
+    method = lut.method
+    out = []
+    pos = 0
+    for stage in method.stages:
+        s = lut.scale if stage.upscale else 1
+        units = []
+        for unit in stage.units:
+            table = lut.tables[pos]
+            pos += 1
+            tabs = np.stack([_rotate_cells(table, k, unit.expand, s) for k in range(method.rotations)])
+            offs = np.array([rotation_neighbor_offsets(unit.kernel.offsets, k) for k in range(method.rotations)],
+                            dtype=np.int64)
+            units.append((tabs, offs))
+        out.append(units)
+    lut._compiled["stages"] = out
+    return out
+
+
+@njit(inline="always")
+def _pad(i, n, reflect):  # pragma: no cover - compiled
+    if reflect:
+        if n == 1:
+            return 0
+        p = 2 * (n - 1)
+        i = i % p
+        if i > n - 1:
+            i = p - i
+        return i
+    if i < 0:
+        return 0
+    if i > n - 1:
+        return n - 1
+    return i
+
+
+@njit(inline="always")
+def _simplex(base, frac, strides, n, q, order, rows, wts):  # pragma: no cover - compiled
+    """Vertices (rows) and integer weights of simplex interpolation; returns the vertex count."""
+    if q == 1:
+        rows[0] = base
+        wts[0] = 1
+        return 1
+    for i in range(n):  # stable insertion sort of input indices by descending fraction
+        j = i
+        while j > 0 and frac[order[j - 1]] < frac[i]:
+            order[j] = order[j - 1]
+            j -= 1
+        order[j] = i
+    rows[0] = base
+    wts[0] = q - frac[order[0]]
+    for k in range(1, n + 1):
+        rows[k] = rows[k - 1] + strides[order[k - 1]]
+        nxt = frac[order[k]] if k < n else 0
+        wts[k] = frac[order[k - 1]] - nxt
+    return n + 1
+
+
+@njit(inline="always")
+def _gather(x, c, y, xx, offs, k, n, h, w, reflect, interval, q, strides, frac, order, rows, wts):  # pragma: no cover
+    base = 0
+    for i in range(n):
+        yy = _pad(y + offs[k, i, 0], h, reflect)
+        xq = _pad(xx + offs[k, i, 1], w, reflect)
+        v = np.int64(x[yy, xq, c])
+        base += (v >> interval) * strides[i]
+        frac[i] = v & (q - 1)
+    return _simplex(base, frac, strides, n, q, order, rows, wts)
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def _eclut_kernel(img, tabs, noff, scale, levels, bias, out):  # pragma: no cover - compiled
-    """img (H, W, C) uint8 -> out (H*s, W*s, C) uint8. ``bias`` = 36 * offset."""
-    h, w, nc = img.shape
-    hs = h * scale
-    ws = w * scale
+def _block_kernel(x, tabs, offs, reflect, interval, levels, cell_off, s_out, acc):  # pragma: no cover
+    """Add one unit's 4 rotations to ``acc`` (H*s_out, W*s_out, C) int32; every LR pixel owns its block."""
+    h, w, nc = x.shape
+    n = offs.shape[1]
+    q = 1 << interval
+    ncell = tabs.shape[2]
+    for y in prange(h):
+        strides = np.empty(n, np.int64)
+        st = 1
+        for i in range(n - 1, -1, -1):
+            strides[i] = st
+            st *= levels
+        frac = np.empty(n, np.int64)
+        order = np.empty(n, np.int64)
+        rows = np.empty(n + 1, np.int64)
+        wts = np.empty(n + 1, np.int64)
+        for c in range(nc):
+            for xx in range(w):
+                for k in range(4):
+                    m = _gather(x, c, y, xx, offs, k, n, h, w, reflect, interval, q, strides, frac, order, rows, wts)
+                    for cell in range(ncell):
+                        tot = 0
+                        for j in range(m):
+                            tot += wts[j] * (np.int64(tabs[k, rows[j], cell]) - cell_off)
+                        oy = cell // s_out
+                        ox = cell - oy * s_out
+                        acc[y * s_out + oy, xx * s_out + ox, c] += tot
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _expand_kernel(x, tabs, offs, reflect, interval, levels, cell_off, s, acc):  # pragma: no cover
+    """Add one ExpandConv unit's 4 rotations to ``acc``: each HR pixel gathers 9 maps x 4 rotations."""
+    h, w, nc = x.shape
+    n = offs.shape[1]
+    q = 1 << interval
+    hs = h * s
+    ws = w * s
     for yy in prange(hs):
+        strides = np.empty(n, np.int64)
+        st = 1
+        for i in range(n - 1, -1, -1):
+            strides[i] = st
+            st *= levels
+        frac = np.empty(n, np.int64)
+        order = np.empty(n, np.int64)
+        rows = np.empty(n + 1, np.int64)
+        wts = np.empty(n + 1, np.int64)
         for c in range(nc):
             for xx in range(ws):
-                acc = -bias
+                tot = 0
                 for gy in range(3):
-                    ys = yy - (gy - 1)
-                    if ys < 0:
-                        ys = -ys
-                    elif ys > hs - 1:
-                        ys = 2 * (hs - 1) - ys
-                    ly = ys // scale
-                    oy = ys - ly * scale
+                    ys = _pad(yy - (gy - 1), hs, True)
+                    ly = ys // s
+                    oy = ys - ly * s
                     for gx in range(3):
-                        xs = xx - (gx - 1)
-                        if xs < 0:
-                            xs = -xs
-                        elif xs > ws - 1:
-                            xs = 2 * (ws - 1) - xs
-                        lx = xs // scale
-                        ox = xs - lx * scale
-                        a = np.int64(img[ly, lx, c]) * levels
+                        xs = _pad(xx - (gx - 1), ws, True)
+                        lx = xs // s
+                        ox = xs - lx * s
+                        cell = ((gy * 3 + gx) * s + oy) * s + ox
                         for k in range(4):
-                            ny = min(max(ly + noff[k, 0], 0), h - 1)
-                            nx = min(max(lx + noff[k, 1], 0), w - 1)
-                            b = np.int64(img[ny, nx, c])
-                            acc += np.int64(tabs[k, a + b, gy, gx, oy, ox])
-                v = (acc + 2) >> 2
-                if v < 0:
-                    v = 0
-                elif v > 255:
-                    v = 255
-                out[yy, xx, c] = v
+                            m = _gather(x, c, ly, lx, offs, k, n, h, w, reflect, interval, q, strides, frac, order,
+                                        rows, wts)
+                            for j in range(m):
+                                tot += wts[j] * (np.int64(tabs[k, rows[j], cell]) - cell_off)
+                acc[yy, xx, c] += tot
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _rescale_kernel(acc, d, bias, half_even, out):  # pragma: no cover - compiled
+    """out = clip(round(acc / d + bias), 0, 255), exact integer rounding (half up or half even)."""
+    h, w, nc = acc.shape
+    for y in prange(h):
+        for xx in range(w):
+            for c in range(nc):
+                num = np.int64(acc[y, xx, c]) + bias * d
+                r = num // d
+                tr = 2 * (num - r * d)
+                if tr > d or (tr == d and ((not half_even) or (r & 1) == 1)):
+                    r += 1
+                if r < 0:
+                    r = 0
+                elif r > 255:
+                    r = 255
+                out[y, xx, c] = r
+
+
+def _run(lut: Lut, src: np.ndarray) -> np.ndarray:
+    method = lut.method
+    q, levels = levels_for_interval(lut.interval)
+    x = src
+    for stage, units in zip(method.stages, compile_lut(lut)):
+        s_out = lut.scale if stage.upscale else 1
+        acc = np.zeros((x.shape[0] * s_out, x.shape[1] * s_out, x.shape[2]), dtype=np.int32)
+        reflect = stage.pad_mode == "reflect"
+        for unit, (tabs, offs) in zip(stage.units, units):
+            kernel = _expand_kernel if unit.expand else _block_kernel
+            kernel(x, tabs, offs, reflect, lut.interval, levels, method.value_offset, s_out, acc)
+        out = np.empty(acc.shape, dtype=np.uint8)
+        _rescale_kernel(acc, q * stage.divisor, stage.bias, stage.rounding == "half_even", out)
+        x = out
+    return x
 
 
 def resolve_lut(lut: Lut | str | os.PathLike | None, scale: int = 4) -> Lut:
@@ -140,8 +275,6 @@ def upscale(image: np.ndarray, lut: Lut | str | os.PathLike | None = None, threa
     """
     img = _check_image(image)
     lut = resolve_lut(lut)
-    if lut.method != "eclut":
-        raise LutsrError(f"{lut}: method {lut.method!r} is not supported by this runtime")
     s = lut.scale
     alpha = None
     if img.ndim == 3 and img.shape[2] == 4:
@@ -150,21 +283,17 @@ def upscale(image: np.ndarray, lut: Lut | str | os.PathLike | None = None, threa
         alpha = cv2.resize(img[..., 3], (img.shape[1] * s, img.shape[0] * s), interpolation=cv2.INTER_CUBIC)
         img = img[..., :3]
     src = np.ascontiguousarray(img if img.ndim == 3 else img[..., None])
-    tabs, noff = compile_eclut(lut)
-    out = np.empty((src.shape[0] * s, src.shape[1] * s, src.shape[2]), dtype=np.uint8)
-    levels = int(lut.header["levels"])
-    bias = ECLUT.n_rotations * ECLUT.n_maps * ECLUT.offset
     if threads is not None:
         if threads < 1:
             raise LutsrError(f"threads must be >= 1, got {threads}")
         prev = numba.get_num_threads()
         numba.set_num_threads(min(int(threads), numba.config.NUMBA_NUM_THREADS))
         try:
-            _eclut_kernel(src, tabs, noff, s, levels, bias, out)
+            out = _run(lut, src)
         finally:
             numba.set_num_threads(prev)
     else:
-        _eclut_kernel(src, tabs, noff, s, levels, bias, out)
+        out = _run(lut, src)
     if alpha is not None:
         return np.concatenate([out, alpha[..., None]], axis=2)
     if image.ndim == 2:

@@ -1,29 +1,35 @@
-"""The one source of truth for kernel shapes, padding, rotations and value encodings.
+"""The one source of truth for kernel shapes, padding, rotations, methods and value encodings.
 
 Everything that decides *which pixels a table reads* and *how table values turn into
-output pixels* lives here, and is imported by the network (``lutsr.models``), the
-exporter (``lutsr.export``), the NumPy reference runtime (``lutsr.reference``) and
-the Numba runtime (``lutsr.runtime``). The written form of this specification is
-``docs/eclut.md``.
+output pixels* lives here as data, and is imported by the networks (``lutsr.models``),
+the exporter (``lutsr.export``), the importer of published tables (``lutsr.importer``),
+the NumPy reference runtime (``lutsr.reference``) and the Numba runtime
+(``lutsr.runtime``). Written forms: ``docs/eclut.md`` and ``docs/methods.md``.
 
 This module only depends on NumPy: the upscale path imports it without torch.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
 __all__ = [
     "KernelShape",
     "KERNELS",
+    "UnitSpec",
+    "StageSpec",
+    "MethodSpec",
+    "METHODS",
+    "get_method",
     "ECLUT",
     "EclutSpec",
     "levels_for_interval",
     "rotation_neighbor_offsets",
     "EXPAND_DIRECTIONS",
     "reflect_index",
+    "pad_index",
 ]
 
 
@@ -32,16 +38,13 @@ class KernelShape:
     """Which LR pixels a LUT is indexed by, relative to the current pixel (y, x).
 
     Attributes:
-        name: short name ("2x1", "S", ...).
+        name: short name ("2x1", "S", "F", "V", "D", "Y").
         offsets: ``(dy, dx)`` of each input, the current pixel first. The table row of
-            inputs ``(v0, v1, ...)`` is ``sum(v_i * L**(k-1-i))`` (``v0`` most significant).
-        pad_mode: how the rotated LR image is padded at the bottom/right before lookup
-            (``"edge"`` replicates the last row/column; works on 1-pixel images).
+            level indices ``(l0, l1, ...)`` is ``sum(l_i * L**(k-1-i))`` (``l0`` most significant).
     """
 
     name: str
     offsets: tuple[tuple[int, int], ...]
-    pad_mode: str = "edge"
 
     @property
     def n_inputs(self) -> int:
@@ -63,10 +66,21 @@ class KernelShape:
     def width(self) -> int:
         return self.pad_right + 1
 
+    def to_json(self) -> dict:
+        return {"name": self.name, "offsets": [list(o) for o in self.offsets]}
 
-#: Kernel shapes by name. ECLUT reads the current pixel and the one below it.
+
+#: Kernel shapes by name.
 KERNELS: dict[str, KernelShape] = {
-    "2x1": KernelShape("2x1", ((0, 0), (1, 0)), pad_mode="edge"),
+    # ECLUT: the current pixel and the one below it.
+    "2x1": KernelShape("2x1", ((0, 0), (1, 0))),
+    # SR-LUT
+    "S": KernelShape("S", ((0, 0), (0, 1), (1, 0), (1, 1))),
+    "F": KernelShape("F", ((0, 0), (0, 1), (0, 2))),
+    "V": KernelShape("V", ((0, 0), (0, 1))),
+    # MuLUT
+    "D": KernelShape("D", ((0, 0), (0, 2), (2, 0), (2, 2))),
+    "Y": KernelShape("Y", ((0, 0), (1, 1), (1, 2), (2, 1))),
 }
 
 
@@ -78,7 +92,7 @@ def levels_for_interval(interval: int) -> tuple[int, int]:
     evaluated at 255). Interval 0 means every value has its own row (L = 257);
     this is what the ECLUT paper calls "interval 1" (a step of 1).
     """
-    if not isinstance(interval, (int, np.integer)) or not 0 <= int(interval) <= 8:
+    if isinstance(interval, bool) or not isinstance(interval, (int, np.integer)) or not 0 <= int(interval) <= 8:
         raise ValueError(f"interval must be an integer in 0..8, got {interval!r}")
     q = 2 ** int(interval)
     return q, 256 // q + 1
@@ -90,14 +104,26 @@ EXPAND_DIRECTIONS: tuple[tuple[int, int], ...] = tuple(
 )
 
 
-def reflect_index(i: np.ndarray | int, n: int):
-    """Reflect an index that is at most one step outside ``0..n-1`` (``-1 -> 1``, ``n -> n-2``).
+def reflect_index(i, n: int):
+    """Reflect an index into ``0..n-1`` like ``np.pad(mode="reflect")`` (``-1 -> 1``, ``n -> n-2``).
 
-    Matches ``torch.nn.functional.pad(mode="reflect")`` and ``np.pad(mode="reflect")``
-    for a pad of one. Requires ``n >= 2`` (HR sizes always are, since scale >= 2).
+    Works for any distance (the pattern is periodic with period ``2*(n-1)``) and for
+    ``n == 1`` (everything maps to 0).
     """
-    i = np.where(i < 0, -i, i)
-    return np.where(i > n - 1, 2 * (n - 1) - i, i)
+    if n == 1:
+        return np.zeros_like(np.asarray(i))
+    p = 2 * (n - 1)
+    i = np.mod(i, p)
+    return np.where(i > n - 1, p - i, i)
+
+
+def pad_index(i, n: int, mode: str):
+    """Index into ``0..n-1`` for padding mode ``"edge"`` (clamp) or ``"reflect"``."""
+    if mode == "edge":
+        return np.clip(i, 0, n - 1)
+    if mode == "reflect":
+        return reflect_index(i, n)
+    raise ValueError(f"unknown pad mode {mode!r}")
 
 
 def rotation_neighbor_offsets(offsets: tuple[tuple[int, int], ...], k: int) -> tuple[tuple[int, int], ...]:
@@ -109,19 +135,168 @@ def rotation_neighbor_offsets(offsets: tuple[tuple[int, int], ...], k: int) -> t
     """
     out = []
     for dy, dx in offsets:
-        # rot90 by k maps original displacement (oy, ox) to rotated displacement:
-        # k=1: (oy, ox) -> (-ox, oy). Invert by applying the rotation 4-k times.
         oy, ox = dy, dx
         for _ in range(k % 4):
-            # inverse of one ccw rotation of displacement: (dy, dx) -> (dx, -dy)
+            # inverse of one counter-clockwise rotation of a displacement
             oy, ox = ox, -oy
         out.append((oy, ox))
     return tuple(out)
 
 
+# --------------------------------------------------------------------------------------
+# Methods as data
+# --------------------------------------------------------------------------------------
+
+#: Value encodings: how a stored cell becomes a signed value (``stored - offset``).
+VALUE_ENCODINGS: dict[str, tuple[str, int]] = {
+    "uint8-excess128": ("uint8", 128),
+    "int8": ("int8", 0),
+}
+
+
+@dataclass(frozen=True)
+class UnitSpec:
+    """One table of a stage: a kernel shape, looked up in every rotation.
+
+    Attributes:
+        name: table name within the stage ("2x1", "s", "d", "y" ...).
+        kernel: the kernel shape.
+        expand: ECLUT ExpandConv: each row holds 9 maps per HR sub-pixel, shifted one HR
+            pixel toward their direction (borders reflect) and summed.
+    """
+
+    name: str
+    kernel: KernelShape
+    expand: bool = False
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "kernel": self.kernel.to_json(), "expand": self.expand}
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """A stage: several units x 4 rotations summed into one integer accumulator, then rescaled.
+
+    ``pixel = clip(round((acc / q) / divisor + bias), 0, 255)`` computed exactly in integers
+    (``acc`` holds interpolation sums not yet divided by ``q``), rounding ``half_up``
+    (ECLUT's ``(acc + 2) >> 2``) or ``half_even`` (NumPy's ``np.round``, as the published
+    SR-LUT and MuLUT scripts round).
+
+    Attributes:
+        units: the tables of this stage.
+        upscale: True if the stage enlarges by the LUT's scale (rows hold s*s cells per
+            map), False if it keeps the size (one cell per row).
+        pad_mode: how each rotated image is padded at bottom/right ("edge" or "reflect").
+        divisor, bias, rounding: the rescale rule above.
+    """
+
+    units: tuple[UnitSpec, ...]
+    upscale: bool
+    pad_mode: str
+    divisor: int
+    bias: int
+    rounding: str
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["units"] = [u.to_json() for u in self.units]
+        return d
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A LUT method: stages, encoding and the network-output scale.
+
+    Attributes:
+        name: method name used on the command line and in LUT headers.
+        stages: the stages, applied in order (the last one must upscale).
+        value_encoding: key of ``VALUE_ENCODINGS``.
+        alpha: network output scale: a cell's signed value is ``round(alpha * o)``.
+        default_interval: the interval the method is usually exported / published at.
+        rotations: rotation-ensemble size (always 4 here).
+    """
+
+    name: str
+    stages: tuple[StageSpec, ...]
+    value_encoding: str
+    alpha: float
+    default_interval: int
+    description: str = ""
+    rotations: int = 4
+
+    @property
+    def table_dtype(self) -> str:
+        return VALUE_ENCODINGS[self.value_encoding][0]
+
+    @property
+    def value_offset(self) -> int:
+        return VALUE_ENCODINGS[self.value_encoding][1]
+
+    def table_names(self) -> list[str]:
+        """Names of the tables in file order: ``s{stage}_{unit}``."""
+        return [f"s{si + 1}_{u.name}" for si, st in enumerate(self.stages) for u in st.units]
+
+    def cells(self, stage: StageSpec, unit: UnitSpec, scale: int) -> int:
+        """Cells per table row: (9 if expand else 1) * (s*s if the stage upscales else 1)."""
+        return (9 if unit.expand else 1) * (scale * scale if stage.upscale else 1)
+
+    def table_shapes(self, scale: int, interval: int) -> list[tuple[int, int]]:
+        """``(rows, cells)`` of every table, in file order."""
+        _, levels = levels_for_interval(interval)
+        return [(levels ** u.kernel.n_inputs, self.cells(st, u, scale)) for st in self.stages for u in st.units]
+
+    def to_json(self) -> dict:
+        return {
+            "name": self.name,
+            "rotations": self.rotations,
+            "value_encoding": self.value_encoding,
+            "value_offset": self.value_offset,
+            "alpha": self.alpha,
+            "stages": [s.to_json() for s in self.stages],
+        }
+
+
+def _single(name: str, kernel: str, pad: str, enc: str, alpha: float, interval: int, desc: str,
+            expand: bool = False, divisor: int = 1, rounding: str = "half_even") -> MethodSpec:
+    unit = UnitSpec(kernel if expand else kernel.lower(), KERNELS[kernel], expand=expand)
+    stage = StageSpec((unit,), upscale=True, pad_mode=pad, divisor=divisor, bias=0, rounding=rounding)
+    return MethodSpec(name, (stage,), enc, alpha, interval, desc)
+
+
+_SDY = tuple(UnitSpec(n, KERNELS[n.upper()]) for n in ("s", "d", "y"))
+
+METHODS: dict[str, MethodSpec] = {
+    m.name: m
+    for m in (
+        _single("eclut", "2x1", "edge", "uint8-excess128", 255.0 / 9.0, 0,
+                "ECLUT: 2x1 kernel with ExpandConv, uint8 cells, (acc + 2) >> 2 rescale (docs/eclut.md)",
+                expand=True, divisor=4, rounding="half_up"),
+        _single("srlut-s", "S", "reflect", "int8", 127.0, 4, "SR-LUT S: 2x2 kernel, int8, 4-simplex"),
+        _single("srlut-f", "F", "reflect", "int8", 127.0, 4, "SR-LUT F: 1x3 kernel, int8, 3-simplex"),
+        _single("srlut-v", "V", "reflect", "int8", 127.0, 0, "SR-LUT V: 1x2 kernel, int8, direct lookup"),
+        MethodSpec(
+            "mulut-sdy-x2",
+            (
+                StageSpec(_SDY, upscale=False, pad_mode="edge", divisor=12, bias=127, rounding="half_even"),
+                StageSpec(_SDY, upscale=True, pad_mode="edge", divisor=3, bias=0, rounding="half_even"),
+            ),
+            "int8", 127.0, 4, "MuLUT SDY-X2: S, D, Y kernels in two stages, int8, 4-simplex",
+        ),
+    )
+}
+
+
+def get_method(name: str) -> MethodSpec:
+    """The method called ``name``; raises ValueError listing the known ones."""
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise ValueError(f"unknown method {name!r}; expected one of {', '.join(METHODS)}") from None
+
+
 @dataclass(frozen=True)
 class EclutSpec:
-    """The lutsr ECLUT specification (see ``docs/eclut.md``).
+    """Constants of the lutsr ECLUT specification (see ``docs/eclut.md``).
 
     Network output ``o`` (per ExpandConv map, per HR sub-pixel; ``o`` is about the pixel
     value in 0..1) becomes a table cell ``u = clip(floor(alpha*o + 0.5), -128, 127) + 128``
@@ -136,6 +311,7 @@ class EclutSpec:
     n_maps: int = 9
     n_rotations: int = 4
     shift: int = 2  # (acc + 2) >> 2 == round-half-up(acc / 4)
+    pad_mode: str = "edge"
     value_encoding: str = "uint8-excess128"
 
     def n_cells(self, scale: int) -> int:
@@ -155,3 +331,7 @@ class EclutSpec:
 
 
 ECLUT = EclutSpec()
+# The registry entry and the constants must agree: one specification.
+assert METHODS["eclut"].alpha == ECLUT.alpha and METHODS["eclut"].value_offset == ECLUT.offset
+assert METHODS["eclut"].stages[0].pad_mode == ECLUT.pad_mode
+assert METHODS["eclut"].stages[0].divisor == 1 << ECLUT.shift

@@ -97,17 +97,29 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 
 def network_upscale(model: torch.nn.Module, image: np.ndarray, quantize: bool = True, device=None) -> np.ndarray:
-    """Run the network's own rotation-ensembled output on a uint8 image, rounded to uint8.
+    """The network's own rotation-ensembled output on a uint8 image, rounded to uint8.
 
-    Rounding is half up, as the runtime's ``(acc + 2) >> 2``.
+    With ``quantize=True`` the cells are rounded as the table stores them and the integer
+    accumulator is rescaled exactly like the runtime (so a correct LUT reproduces this bit
+    for bit). With ``quantize=False`` it is the float network, rounded once at the end with
+    the method's rounding rule.
     """
+    from lutsr.reference import rescale_reference
+
     device = device or next(model.parameters()).device
+    stage = model.stage
     img = np.asarray(image)
     chans = img[..., None] if img.ndim == 2 else img
     x = torch.from_numpy(np.ascontiguousarray(chans.transpose(2, 0, 1))).float().div(255.0)[:, None].to(device)
     with torch.no_grad():
-        y = model(x, quantize=quantize) * 255.0
-    out = torch.floor(y + 0.5).clamp(0, 255).to(torch.uint8).cpu().numpy()[:, 0].transpose(1, 2, 0)
+        acc = model.accumulate(x, quantize=quantize).double().cpu().numpy()[:, 0]
+    if quantize:
+        out = rescale_reference(np.rint(acc).astype(np.int64), 1, stage.divisor, stage.bias, stage.rounding)
+    else:
+        y = acc / stage.divisor + stage.bias
+        y = np.floor(y + 0.5) if stage.rounding == "half_up" else np.round(y)
+        out = np.clip(y, 0, 255).astype(np.uint8)
+    out = out.transpose(1, 2, 0)
     return out[..., 0] if img.ndim == 2 else out
 
 

@@ -48,4 +48,4 @@ def random_eclut(scale: int, rng: np.random.Generator, extreme: bool = False):
         table = (rng.integers(0, 2, shape, dtype=np.uint8) * 255).astype(np.uint8)
     else:
         table = rng.integers(0, 256, shape, dtype=np.uint8)
-    return Lut(header=make_eclut_header(scale), table=table)
+    return Lut(header=make_eclut_header(scale), tables=[table])

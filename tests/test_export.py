@@ -10,7 +10,7 @@ from lutsr.export import eclut_table, export_checkpoint  # noqa: E402
 from lutsr.imageio import read_image  # noqa: E402
 from lutsr.lutfile import Lut, make_eclut_header  # noqa: E402
 from lutsr.metrics import psnr  # noqa: E402
-from lutsr.models.eclut import ECLUTNet  # noqa: E402
+from lutsr.models.lutnet import ECLUTNet  # noqa: E402
 from lutsr.runtime import upscale  # noqa: E402
 from lutsr.train import network_upscale  # noqa: E402
 
@@ -41,7 +41,7 @@ def test_table_rows_are_the_network_on_each_pair(net4, table4):
     pairs = [(0, 0), (255, 255), (0, 255), (255, 0), (256, 3)] + [tuple(rng.integers(0, 257, 2)) for _ in range(20)]
     for a, b in pairs:
         va, vb = min(a, 255), min(b, 255)
-        x = torch.tensor([[va], [vb]], dtype=torch.float32).view(1, 1, 2, 1) / 255.0
+        x = torch.tensor([va, vb], dtype=torch.float32).view(1, 2, 1, 1) / 255.0
         with torch.no_grad():
             cells = net4.cells(x, quantize=True)[0, :, 0, 0].numpy() + 128
         assert np.array_equal(table4[a * 257 + b], cells.astype(np.uint8)), (a, b)
@@ -51,7 +51,7 @@ def test_table_rows_are_the_network_on_each_pair(net4, table4):
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_runtime_equals_quantized_network_bit_exactly(scale):
     net = net4_ = _random_net(scale, seed=scale)
-    lut = Lut(header=make_eclut_header(scale), table=eclut_table(net4_))
+    lut = Lut(header=make_eclut_header(scale), tables=[eclut_table(net4_)])
     rng = np.random.default_rng(scale)
     for img in adversarial_images(rng) + [rng.integers(0, 256, (13, 17, 3), dtype=np.uint8)]:
         assert np.array_equal(upscale(img, lut), network_upscale(net, img, quantize=True)), img.shape
@@ -69,14 +69,14 @@ def _fidelity(net, lut, images):
 @needs_shared
 def test_network_to_lut_fidelity_on_set5(net4, table4):
     # Runtime vs the network's own float rotation-ensembled output rounded to uint8.
-    lut = Lut(header=make_eclut_header(4), table=table4)
+    lut = Lut(header=make_eclut_header(4), tables=[table4])
     images = [read_image(SHARED / "bench/Set5/LR_bicubic/X4" / f"{n}x4.png") for n in SET5]
     worst, mean = _fidelity(net4, lut, images)
     assert worst >= 40.0, f"worst {worst:.2f} dB, mean {mean:.2f} dB"
 
 
 def test_network_to_lut_fidelity_on_synthetic_images(net4, table4):
-    lut = Lut(header=make_eclut_header(4), table=table4)
+    lut = Lut(header=make_eclut_header(4), tables=[table4])
     y, x = np.mgrid[0:40, 0:48]
     imgs = [((x * 5 + y * 3) % 256).astype(np.uint8),
             np.random.default_rng(3).integers(0, 256, (24, 24, 3), dtype=np.uint8)]

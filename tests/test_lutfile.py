@@ -36,9 +36,14 @@ def test_roundtrip(tmp_path, rng, compress):
     assert back.header["method"] == "eclut" and back.scale == 3 and back.interval == 0
     assert back.header["compression"] == ("zlib" if compress else "none")
     assert not back.table.flags.writeable
-    for key in ("format_version", "kernel", "value_encoding", "alpha", "table_shape", "table_dtype", "sha256",
-                "source", "lutsr_version", "levels"):
+    for key in ("format_version", "method", "method_spec", "scale", "interval", "levels", "tables", "source",
+                "lutsr_version", "compression"):
         assert key in back.header
+    spec = back.header["method_spec"]
+    assert spec["value_encoding"] == "uint8-excess128" and spec["alpha"] == pytest.approx(255 / 9)
+    assert spec["stages"][0]["units"][0]["kernel"]["offsets"] == [[0, 0], [1, 0]]
+    t = back.header["tables"][0]
+    assert t["shape"] == [257 * 257, 81] and t["dtype"] == "uint8" and len(t["sha256"]) == 64
 
 
 def _expect_error(path, fragment):
@@ -50,7 +55,9 @@ def _expect_error(path, fragment):
 
 def test_wrong_checksum(lut_file):
     path, _ = lut_file
-    _rewrite_header(path, lambda h: h.update(sha256="0" * 64))
+    def mutate(h):
+        h["tables"][0]["sha256"] = "0" * 64
+    _rewrite_header(path, mutate)
     _expect_error(path, "checksum")
 
 
@@ -80,8 +87,10 @@ def test_wrong_version(lut_file):
 
 def test_wrong_shape(lut_file):
     path, _ = lut_file
-    _rewrite_header(path, lambda h: h.update(table_shape=[257 * 257, 35]))
-    _expect_error(path, "table_shape")
+    def mutate(h):
+        h["tables"][0]["shape"] = [257 * 257, 35]
+    _rewrite_header(path, mutate)
+    _expect_error(path, "shape")
 
 
 @pytest.mark.parametrize("field,value,fragment", [
@@ -89,9 +98,9 @@ def test_wrong_shape(lut_file):
     ("scale", "4", "scale"),
     ("scale", 1, "scale"),
     ("interval", 12, "interval"),
-    ("alpha", -1.0, "alpha"),
-    ("value_encoding", "int8", "value_encoding"),
+    ("levels", 17, "levels"),
     ("compression", "lzma", "compression"),
+    ("method_spec", {}, "method_spec"),
 ])
 def test_invalid_fields(lut_file, field, value, fragment):
     path, _ = lut_file
@@ -99,10 +108,19 @@ def test_invalid_fields(lut_file, field, value, fragment):
     _expect_error(path, fragment)
 
 
+def test_method_spec_must_match_the_method(lut_file):
+    path, _ = lut_file
+
+    def mutate(h):
+        h["method_spec"]["alpha"] = 3.0
+    _rewrite_header(path, mutate)
+    _expect_error(path, "alpha")
+
+
 def test_missing_field(lut_file):
     path, _ = lut_file
-    _rewrite_header(path, lambda h: h.pop("sha256"))
-    _expect_error(path, "sha256")
+    _rewrite_header(path, lambda h: h.pop("source"))
+    _expect_error(path, "source")
 
 
 def test_not_a_lut(tmp_path):

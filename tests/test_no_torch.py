@@ -17,7 +17,7 @@ def test_import_and_upscale_without_torch(tmp_path):
         import lutsr
         from lutsr.lutfile import Lut, make_eclut_header
         from lutsr.cli import main
-        lut = Lut(header=make_eclut_header(2), table=np.full((257 * 257, 36), 140, np.uint8))
+        lut = Lut(header=make_eclut_header(2), tables=[np.full((257 * 257, 36), 140, np.uint8)])
         out = lutsr.upscale(np.zeros((3, 4, 3), np.uint8), lut)
         assert out.shape == (6, 8, 3) and int(out[0, 0, 0]) == 108, out[0, 0]
         try:
