@@ -116,7 +116,8 @@ def sample(dest: Path) -> None:
 
 
 @main.command()
-@click.option("--arch", type=click.Choice(["eclut"]), default="eclut", show_default=True)
+@click.option("--arch", type=click.Choice(["eclut", "srlut-s", "srlut-f", "srlut-v"]), default="eclut",
+              show_default=True, help="Method to train (its kernel shape, encoding and rules come from lutsr.spec).")
 @click.option("--scale", type=click.Choice(["2", "3", "4"]), default="4", show_default=True)
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
               help="Folder of HR training images (searched recursively).")
@@ -162,13 +163,14 @@ def train(arch, scale, data_dir, val_dir, run_dir, iterations, batch_size, patch
 
 @main.command()
 @click.argument("source", type=click.Path(path_type=Path))
-@click.option("--interval", type=click.IntRange(0, 8), default=0, show_default=True,
-              help="Bits dropped per input (0: every value has its own row, 257x257 for ECLUT).")
+@click.option("--interval", type=click.IntRange(0, 8), default=None,
+              help="Bits dropped per input: 0 = every value has its own row (ECLUT 257x257), 4 = 17 levels "
+                   "with simplex interpolation. Default: the method's usual interval (ECLUT 0, SR-LUT S/F 4).")
 @click.option("-o", "--output", "output", type=click.Path(path_type=Path), required=True, help="LUT file to write.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--no-compress", is_flag=True, help="Store the table uncompressed.")
 @_friendly
-def export(source: Path, interval: int, output: Path, device: str, no_compress: bool) -> None:
+def export(source: Path, interval: int | None, output: Path, device: str, no_compress: bool) -> None:
     """Compile a run directory or checkpoint SOURCE into a LUT file."""
     from lutsr.export import export_checkpoint
 
@@ -178,6 +180,32 @@ def export(source: Path, interval: int, output: Path, device: str, no_compress: 
     lut = export_checkpoint(source, output, interval=interval, device=device, compress=not no_compress)
     click.echo(f"wrote {output}: {lut.method} x{lut.scale}, table {list(lut.table.shape)} uint8, "
                f"{output.stat().st_size} bytes, in {time.perf_counter() - t0:.1f}s", err=True)
+
+
+@main.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--method", required=True, type=click.Choice(["srlut-s", "srlut-f", "srlut-v", "mulut-sdy-x2", "eclut"]),
+              help="Method the tables belong to; shapes are checked against it.")
+@click.option("--scale", type=click.IntRange(2, 8), default=None, help="Expected scale (default: inferred).")
+@click.option("--interval", type=click.IntRange(0, 8), default=None, help="Expected interval (default: inferred).")
+@click.option("-o", "--output", "output", type=click.Path(path_type=Path), required=True, help="LUT file to write.")
+@_friendly
+def import_cmd(files: tuple[Path, ...], method: str, scale: int | None, interval: int | None, output: Path) -> None:
+    """Convert published .npy tables (SR-LUT, MuLUT) into a lutsr LUT file.
+
+    \b
+    Examples:
+      lutsr import --method srlut-s Model_S_x4_4bit_int8.npy -o srlut_s_x4.lut
+      lutsr import --method mulut-sdy-x2 LUT_ft_x4_4bit_int8_s{1,2}_{s,d,y}.npy -o mulut_x4.lut
+    """
+    from lutsr.importer import import_to_file
+
+    if not output.parent.resolve().is_dir():
+        raise LutsrError(f"{output}: output folder {output.parent} does not exist")
+    lut = import_to_file(method, list(files), output, scale=scale, interval=interval)
+    shapes = ", ".join(f"{t['name']} {t['shape']}" for t in lut.header["tables"])
+    click.echo(f"wrote {output}: {lut.header['method']} x{lut.scale} interval {lut.interval} ({shapes}), "
+               f"{output.stat().st_size} bytes", err=True)
 
 
 if __name__ == "__main__":  # pragma: no cover
