@@ -154,3 +154,37 @@ def test_version_and_help(runner):
     assert runner.invoke(main, ["--version"]).exit_code == 0
     r = runner.invoke(main, ["--help"])
     assert r.exit_code == 0 and "upscale" in r.output and "export" in r.output and "train" in r.output
+
+
+def test_srlut_s_train_export_upscale_same_commands(runner, tmp_path, rng):
+    pytest.importorskip("torch")
+    data = tmp_path / "data"
+    data.mkdir()
+    write_image(data / "a.png", rng.integers(0, 256, (40, 40, 3), dtype=np.uint8))
+    run = tmp_path / "srs"
+    r = runner.invoke(main, ["train", "--arch", "srlut-s", "--scale", "2", "--data", str(data), "--out", str(run),
+                             "--iterations", "3", "--batch-size", "2", "--patch-size", "8", "--features", "8",
+                             "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    lut = tmp_path / "s.lut"
+    r = runner.invoke(main, ["export", str(run), "--interval", "4", "-o", str(lut), "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    from lutsr.lutfile import load_lut
+
+    loaded = load_lut(lut)
+    assert loaded.header["method"] == "srlut-s" and loaded.interval == 4 and loaded.table.shape == (17**4, 4)
+    out = tmp_path / "o.png"
+    r = runner.invoke(main, ["upscale", str(data / "a.png"), str(out), "--lut", str(lut)])
+    assert r.exit_code == 0, r.output
+    assert read_image(out).shape == (80, 80, 3)
+
+
+def test_import_command(runner, tmp_path):
+    f = tmp_path / "v.npy"
+    np.save(f, np.zeros((17 * 17, 1, 2, 2), np.int8))
+    out = tmp_path / "v.lut"
+    r = runner.invoke(main, ["import", "--method", "srlut-v", str(f), "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(main, ["import", "--method", "srlut-s", str(f), "-o", str(tmp_path / "bad.lut")])
+    _assert_clean_failure(r, "v.npy", "expected")
+    assert not (tmp_path / "bad.lut").exists()

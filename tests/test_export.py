@@ -96,3 +96,42 @@ def test_export_checkpoint_writes_valid_lut(tmp_path, net4):
     assert out.is_file() and lut.scale == 4
     assert lut.header["source"]["iteration"] == 7 and len(lut.header["source"]["checkpoint_sha256"]) == 64
     assert np.array_equal(lut.table, eclut_table(net4))
+
+
+def _random_lutnet(method: str, scale: int, seed: int = 0):
+    from lutsr.models.lutnet import LUTNet
+
+    torch.manual_seed(seed)
+    net = LUTNet(method, scale, features=8)
+    with torch.no_grad():
+        for body in net.bodies:
+            body.out.weight.normal_(0, 0.3)
+            body.out.bias.normal_(0, 0.05)
+    return net.eval()
+
+
+@pytest.mark.parametrize("method,scale,interval", [
+    ("srlut-s", 2, 4), ("srlut-s", 4, 4), ("srlut-f", 3, 4), ("srlut-v", 2, 0), ("eclut", 2, 4), ("eclut", 3, 3),
+])
+def test_exported_index_order_equals_runtime_for_every_method(method, scale, interval):
+    # On images whose values lie on the sampling grid, interpolation is exact, so the runtime must
+    # reproduce the quantized network bit for bit: this pins the exporter's row and cell order
+    # (kernel offsets, current pixel first, sub-pixel layout) to the runtime's.
+    from lutsr.export import export_tables
+    from lutsr.lutfile import make_header
+
+    net = _random_lutnet(method, scale)
+    lut = Lut(header=make_header(method, scale, interval), tables=export_tables(net, interval))
+    q = 2**interval
+    rng = np.random.default_rng(1)
+    imgs = [rng.integers(0, 256 // q, shape, dtype=np.uint8) * q for shape in [(1, 1), (3, 7), (6, 5, 3), (2, 9)]]
+    for img in imgs:
+        assert np.array_equal(upscale(img, lut), network_upscale(net, img, quantize=True)), (method, img.shape)
+
+
+def test_export_refuses_huge_tables():
+    from lutsr.errors import CheckpointError
+    from lutsr.export import export_tables
+
+    with pytest.raises(CheckpointError, match="coarser"):
+        export_tables(_random_lutnet("srlut-s", 2), 0)

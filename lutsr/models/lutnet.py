@@ -13,15 +13,14 @@ Import this module only to train or export: it imports torch.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lutsr.spec import EXPAND_DIRECTIONS, MethodSpec, StageSpec, UnitSpec, get_method
+from lutsr.spec import EXPAND_DIRECTIONS, MethodSpec, StageSpec, UnitSpec, get_method, pad_index
 
 __all__ = ["LUTNet", "ECLUTNet", "UnitBody"]
-
-_TORCH_PAD = {"edge": "replicate", "reflect": "reflect"}
 
 
 def _round_ste(x: torch.Tensor) -> torch.Tensor:
@@ -104,10 +103,16 @@ class LUTNet(nn.Module):
 
     def gather(self, x: torch.Tensor, unit: UnitSpec) -> torch.Tensor:
         """``(N, 1, H, W)`` -> ``(N, n, H, W)``: each kernel pixel of every position, after padding."""
-        k = unit.kernel
         h, w = x.shape[-2:]
-        p = F.pad(x, (0, k.pad_right, 0, k.pad_bottom), mode=_TORCH_PAD[self.stage.pad_mode])
-        return torch.cat([p[:, :, dy : dy + h, dx : dx + w] for dy, dx in k.offsets], dim=1)
+        mode = self.stage.pad_mode
+        parts = []
+        for dy, dx in unit.kernel.offsets:
+            # spec.pad_index is the runtime's padding rule (also for 1-pixel images, where
+            # torch's reflect padding refuses to work)
+            iy = torch.from_numpy(np.asarray(pad_index(np.arange(h) + dy, h, mode))).to(x.device)
+            ix = torch.from_numpy(np.asarray(pad_index(np.arange(w) + dx, w, mode))).to(x.device)
+            parts.append(x.index_select(2, iy).index_select(3, ix))
+        return torch.cat(parts, dim=1)
 
     @staticmethod
     def expand(maps: torch.Tensor) -> torch.Tensor:
