@@ -178,7 +178,8 @@ def export(source: Path, interval: int | None, output: Path, device: str, no_com
         raise LutsrError(f"{output}: output folder {output.parent} does not exist")
     t0 = time.perf_counter()
     lut = export_checkpoint(source, output, interval=interval, device=device, compress=not no_compress)
-    click.echo(f"wrote {output}: {lut.method} x{lut.scale}, table {list(lut.table.shape)} uint8, "
+    click.echo(f"wrote {output}: {lut.header['method']} x{lut.scale} interval {lut.interval}, "
+               f"tables {[t['shape'] for t in lut.header['tables']]}, "
                f"{output.stat().st_size} bytes, in {time.perf_counter() - t0:.1f}s", err=True)
 
 
@@ -206,6 +207,104 @@ def import_cmd(files: tuple[Path, ...], method: str, scale: int | None, interval
     shapes = ", ".join(f"{t['name']} {t['shape']}" for t in lut.header["tables"])
     click.echo(f"wrote {output}: {lut.header['method']} x{lut.scale} interval {lut.interval} ({shapes}), "
                f"{output.stat().st_size} bytes", err=True)
+
+
+def _format_table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    fmt = "  ".join(f"{{:<{w}}}" if i < 3 else f"{{:>{w}}}" for i, w in enumerate(widths))
+    out = [fmt.format(*header), fmt.format(*["-" * w for w in widths])]
+    out += [fmt.format(*r) for r in rows]
+    return "\n".join(out)
+
+
+@main.command("eval")
+@click.option("--lut", "lut_paths", multiple=True, type=click.Path(path_type=Path),
+              help="LUT file (repeat for several; default: the shipped x4 LUT).")
+@click.option("--data", "datasets", multiple=True, required=True, type=click.Path(path_type=Path),
+              help="Benchmark folder of HR images, or one containing HR/ (repeat for several).")
+@click.option("--scale", type=click.IntRange(2, 8), default=None, help="Only LUTs of this scale.")
+@click.option("--lr-dir", type=click.Path(path_type=Path), default=None,
+              help="Ready-made LR images (NAME, NAMExS, NAME_GT ...); default: MATLAB bicubic of the HR.")
+@click.option("--lr-rounding", type=click.Choice(["double", "per_pass"]), default="double", show_default=True,
+              help="MATLAB-bicubic variant for generated LR (see docs/results.md).")
+@click.option("--no-bicubic", is_flag=True, help="Leave out the bicubic baseline row.")
+@click.option("--per-image", is_flag=True, help="Also print a row per image.")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), default=None, help="Write all scores as JSON ('-': stdout).")
+@click.option("--csv", "csv_path", type=click.Path(path_type=Path), default=None, help="Write all scores as CSV ('-': stdout).")
+@click.option("--save-dir", type=click.Path(path_type=Path), default=None,
+              help="Write upscaled images and HR | bicubic | LUT comparison crops here.")
+@click.option("--threads", type=click.IntRange(min=1), default=None)
+@_friendly
+def eval_cmd(lut_paths, datasets, scale, lr_dir, lr_rounding, no_bicubic, per_image, json_path, csv_path, save_dir,
+             threads) -> None:
+    """Measure Y-PSNR / Y-SSIM of LUTs on benchmark folders (published-table conventions).
+
+    Exit status: 0 all images evaluated, 1 some images failed (reported and skipped),
+    2 bad arguments.
+    """
+    import csv
+    import io
+    import json
+
+    from lutsr.evaluate import evaluate, summarize
+    from lutsr.runtime import resolve_lut
+
+    luts = [resolve_lut(p) for p in lut_paths] if lut_paths else [resolve_lut(None)]
+    for d in datasets:
+        if not d.is_dir():
+            raise LutsrError(f"{d}: not a folder")
+    interactive = sys.stderr.isatty()
+
+    def progress(done, total, item):
+        if interactive:
+            click.echo(f"\r[{done}/{total}] {item[:60]:<60}", err=True, nl=done == total)
+        elif done % 10 == 0 or done == total:
+            log.info("[%d/%d] %s", done, total, item)
+
+    res = evaluate(luts, list(datasets), lr_dir=lr_dir, scale=scale, lr_rounding=lr_rounding,
+                   baseline=not no_bicubic, save_dir=save_dir, threads=threads, progress=progress)
+    rows = []
+    if per_image:
+        rows += [[s.dataset, f"x{s.scale}", f"{s.method} / {s.image}", f"{s.psnr:.3f}", f"{s.ssim:.4f}",
+                  f"{s.seconds * 1000:.1f}"] for s in res.scores]
+    rows += [[m["dataset"], f"x{m['scale']}", f"{m['method']} (mean of {m['images']})", f"{m['psnr']:.3f}",
+              f"{m['ssim']:.4f}", f"{m['seconds'] * 1000:.1f}"] for m in summarize(res.scores)]
+    click.echo(_format_table(rows, ["dataset", "scale", "method", "Y-PSNR", "Y-SSIM", "ms"]))
+    if json_path:
+        text = json.dumps(res.to_json(), indent=1)
+        click.echo(text) if str(json_path) == "-" else json_path.write_text(text)
+    if csv_path:
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(["dataset", "image", "method", "scale", "psnr", "ssim", "seconds"])
+        for s in res.scores:
+            w.writerow([s.dataset, s.image, s.method, s.scale, f"{s.psnr:.6f}", f"{s.ssim:.6f}", f"{s.seconds:.6f}"])
+        click.echo(buf.getvalue(), nl=False) if str(csv_path) == "-" else csv_path.write_text(buf.getvalue())
+    for path, reason in res.failures:
+        click.echo(f"failed: {reason}", err=True)
+    if res.failures:
+        click.echo(f"{len(res.failures)} image(s) failed", err=True)
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@_friendly
+def info(path: Path, as_json: bool) -> None:
+    """Describe a LUT file or a training checkpoint / run directory: sizes, costs, receptive field."""
+    import json
+
+    from lutsr.info import checkpoint_info, lut_info, render
+    from lutsr.lutfile import MAGIC, load_lut
+
+    if path.is_file() and path.read_bytes()[: len(MAGIC)] == MAGIC:
+        data = lut_info(load_lut(path))
+    elif path.exists():
+        data = checkpoint_info(path)
+    else:
+        raise LutsrError(f"{path}: no such file or folder")
+    click.echo(json.dumps(data, indent=1) if as_json else render(data))
 
 
 if __name__ == "__main__":  # pragma: no cover

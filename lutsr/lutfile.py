@@ -5,11 +5,12 @@ Layout::
     8 bytes   magic  b"\\x89LUTSR\\r\\n"
     4 bytes   header length N, uint32 little-endian
     N bytes   header, UTF-8 JSON object
-    rest      payload: the table, C order, little-endian (zlib-compressed when the
-              header says ``"compression": "zlib"``)
+    rest      payload: the method's tables one after another, C order (zlib-compressed
+              as a whole when the header says ``"compression": "zlib"``)
 
 Loading parses JSON and raw bytes only: it never executes code. Every header field is
-validated, and the SHA-256 of the (uncompressed) table must match.
+validated against the method registry (``lutsr.spec.METHODS``), and the SHA-256 of every
+(uncompressed) table must match.
 """
 
 from __future__ import annotations

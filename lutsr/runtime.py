@@ -3,11 +3,17 @@
 Public entry point: :func:`upscale`. The kernels compute exactly what the NumPy
 reference (``lutsr.reference``) computes; the reference is the specification.
 
-How the ECLUT kernel avoids rotating the image: for rotation k the table is
-pre-rotated once per process ("compiled" on first use and cached on the ``Lut``): the
-3x3 grid of ExpandConv maps and each s x s block are rotated back by -k, and the
-"pixel below" of the rotated frame becomes a neighbour offset in the original frame
-(``spec.rotation_neighbor_offsets``). Each output pixel then gathers 4 x 9 cells.
+Every method is data (``lutsr.spec.METHODS``): per stage, each unit's table is looked up
+in four rotations (with simplex interpolation at coarse intervals) and added to an int32
+accumulator, which the stage's rescale rule turns into 8-bit pixels.
+
+The image is never rotated: for rotation k each table is pre-rotated once per loaded LUT
+(``compile_lut``; the s x s block, and for ExpandConv units the 3x3 grid of maps, are
+rotated back by -k) and the kernel's offsets are expressed in the original frame
+(``spec.rotation_neighbor_offsets``); padding becomes an index rule (``_pad``, the same
+as ``spec.pad_index``). Units without ExpandConv write their own s x s block per LR pixel
+(rows of LR pixels in parallel); ExpandConv units gather 9 maps x 4 rotations per HR pixel
+(rows of HR pixels in parallel). No two threads write the same pixel.
 """
 
 from __future__ import annotations

@@ -1,0 +1,211 @@
+"""Benchmark evaluation as published SR tables do it (``lut-methods.md`` section 5).
+
+HR images are modcropped; LR images are read from ``lr_dir`` when given, otherwise made
+with the MATLAB-compatible bicubic downscale; every LUT (and a MATLAB-bicubic upsampling
+baseline) upscales them; Y-PSNR and Y-SSIM are measured with a border crop of ``scale``.
+No torch.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from lutsr.errors import LutsrError
+from lutsr.imageio import IMAGE_EXTENSIONS, read_image, write_image
+from lutsr.imresize import imresize, modcrop
+from lutsr.lutfile import Lut
+from lutsr.metrics import y_psnr, y_ssim
+
+__all__ = ["Score", "EvalResult", "evaluate", "bicubic_upscale", "find_lr", "comparison_image", "summarize"]
+
+log = logging.getLogger(__name__)
+
+BICUBIC = "bicubic"
+
+
+@dataclass
+class Score:
+    """One image upscaled by one method."""
+
+    dataset: str
+    image: str
+    method: str
+    scale: int
+    psnr: float
+    ssim: float
+    seconds: float
+
+
+@dataclass
+class EvalResult:
+    """All scores, plus the images that could not be evaluated (``(path, reason)``)."""
+
+    scores: list[Score]
+    failures: list[tuple[str, str]]
+
+    def to_json(self) -> dict:
+        return {"scores": [asdict(s) for s in self.scores], "means": summarize(self.scores),
+                "failures": [{"path": p, "reason": r} for p, r in self.failures]}
+
+
+def bicubic_upscale(lr: np.ndarray, scale: int) -> np.ndarray:
+    """MATLAB ``imresize(lr, scale, 'bicubic')`` (the baseline published tables use)."""
+    return imresize(lr, float(scale), rounding="double")
+
+
+def find_lr(lr_dir: Path, stem: str, scale: int) -> Path | None:
+    """The LR file for HR ``stem`` in ``lr_dir``: ``stem``, ``stemx4``, ``stem_x4``, ``stem_GT``, any extension."""
+    for cand in (stem, f"{stem}x{scale}", f"{stem}_x{scale}", f"{stem}_GT", f"{stem}_LR"):
+        for ext in IMAGE_EXTENSIONS:
+            p = lr_dir / f"{cand}{ext}"
+            if p.is_file():
+                return p
+    return None
+
+
+def _hr_dir(dataset: Path) -> Path:
+    return dataset / "HR" if (dataset / "HR").is_dir() else dataset
+
+
+def _label(lut: Lut) -> str:
+    return lut.path.stem if lut.path else f"{lut.header['method']}_x{lut.scale}"
+
+
+def comparison_image(hr: np.ndarray, bicubic: np.ndarray, sr: np.ndarray, label: str, crop: int = 96,
+                     zoom: int = 2) -> np.ndarray:
+    """Side-by-side crop ``HR | bicubic | LUT`` (RGB uint8), labelled, around the most detailed region."""
+    import cv2
+
+    def rgb(x):
+        return np.repeat(x[..., None], 3, axis=2) if x.ndim == 2 else x[..., :3]
+
+    hr, bicubic, sr = rgb(hr), rgb(bicubic), rgb(sr)
+    h, w = hr.shape[:2]
+    c = min(crop, h, w)
+    gray = hr.astype(np.float32).mean(axis=2)
+    energy = np.abs(np.diff(gray, axis=0))[:, :-1] + np.abs(np.diff(gray, axis=1))[:-1, :]
+    step = max(c // 2, 1)
+    best, by, bx = -1.0, 0, 0
+    for y in range(0, max(h - c, 0) + 1, step):
+        for x in range(0, max(w - c, 0) + 1, step):
+            e = float(energy[y : y + c - 1, x : x + c - 1].sum())
+            if e > best:
+                best, by, bx = e, y, x
+    tiles = []
+    for name, img in (("HR", hr), ("bicubic", bicubic), (label, sr)):
+        tile = cv2.resize(np.ascontiguousarray(img[by : by + c, bx : bx + c]), (c * zoom, c * zoom),
+                          interpolation=cv2.INTER_NEAREST)
+        banner = np.full((22, tile.shape[1], 3), 255, np.uint8)
+        cv2.putText(banner, name[:28], (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+        tiles.append(np.concatenate([banner, tile], axis=0))
+        tiles.append(np.full((tiles[-1].shape[0], 4, 3), 255, np.uint8))
+    return np.concatenate(tiles[:-1], axis=1)
+
+
+def evaluate(luts: list[Lut], datasets: list[str | Path], lr_dir: str | Path | None = None,
+             scale: int | None = None, lr_rounding: str = "double", baseline: bool = True,
+             save_dir: str | Path | None = None, threads: int | None = None,
+             progress: Callable[[int, int, str], None] | None = None) -> EvalResult:
+    """Evaluate LUTs on benchmark folders.
+
+    Args:
+        luts: loaded LUTs (their scales may differ; each is evaluated at its own scale).
+        datasets: folders of HR images (or folders containing ``HR/``).
+        lr_dir: ready-made LR images (only with a single dataset and a single scale).
+        scale: only evaluate LUTs of this scale (default: every LUT's own).
+        lr_rounding: MATLAB-bicubic variant for generated LR (``double`` or ``per_pass``).
+        baseline: add the MATLAB-bicubic upsampling row.
+        save_dir: write upscaled images and ``HR | bicubic | LUT`` comparison crops here.
+        threads: runtime threads.
+        progress: ``progress(done, total, item)`` callback.
+    """
+    from lutsr.runtime import upscale
+
+    if not luts:
+        raise LutsrError("no LUT to evaluate")
+    scales = sorted({lut.scale for lut in luts if scale is None or lut.scale == scale})
+    if not scales:
+        raise LutsrError(f"no LUT of scale {scale} among the given LUTs")
+    if lr_dir is not None and (len(datasets) != 1 or len(scales) != 1):
+        raise LutsrError("--lr-dir works with one dataset and LUTs of one scale")
+    jobs = []
+    for ds in datasets:
+        ds = Path(ds)
+        hr_dir = _hr_dir(ds)
+        if not hr_dir.is_dir():
+            raise LutsrError(f"{ds}: not a folder")
+        files = sorted(p for p in hr_dir.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+        if not files:
+            raise LutsrError(f"{hr_dir}: no images")
+        for s in scales:
+            jobs.extend((ds, f, s) for f in files)
+    save = Path(save_dir) if save_dir else None
+    if save:
+        save.mkdir(parents=True, exist_ok=True)
+    scores: list[Score] = []
+    failures: list[tuple[str, str]] = []
+    for i, (ds, f, s) in enumerate(jobs):
+        name = ds.name if ds.name != "HR" else ds.parent.name
+        if progress:
+            progress(i, len(jobs), f"{name}/{f.name} x{s}")
+        try:
+            hr = read_image(f)
+            if hr.ndim == 3:
+                hr = hr[..., :3]
+            hr = modcrop(hr, s)
+            if lr_dir is not None:
+                lp = find_lr(Path(lr_dir), f.stem, s)
+                if lp is None:
+                    raise LutsrError(f"{f.name}: no LR image for it in {lr_dir}")
+                lr = read_image(lp)
+                lr = lr[..., :3] if lr.ndim == 3 else lr
+            else:
+                lr = imresize(hr, 1.0 / s, rounding=lr_rounding)
+        except LutsrError as e:
+            failures.append((str(f), str(e)))
+            log.warning("skipped: %s", e)
+            continue
+        outputs = []
+        if baseline:
+            t0 = time.perf_counter()
+            outputs.append((BICUBIC, bicubic_upscale(lr, s), time.perf_counter() - t0))
+        for lut in luts:
+            if lut.scale != s:
+                continue
+            t0 = time.perf_counter()
+            outputs.append((_label(lut), upscale(lr, lut, threads=threads), time.perf_counter() - t0))
+        bic = None
+        for label, sr, dt in outputs:
+            sr = sr[: hr.shape[0], : hr.shape[1]]
+            if sr.shape != hr.shape:
+                failures.append((str(f), f"{label}: output {sr.shape} smaller than HR {hr.shape}"))
+                continue
+            scores.append(Score(name, f.stem, label, s, y_psnr(sr, hr, s), y_ssim(sr, hr, s), dt))
+            if label == BICUBIC:
+                bic = sr
+            if save:
+                d = save / name / f"x{s}"
+                d.mkdir(parents=True, exist_ok=True)
+                write_image(d / f"{f.stem}_{label}.png", sr)
+                if label != BICUBIC and bic is not None:
+                    write_image(d / f"{f.stem}_{label}_compare.png", comparison_image(hr, bic, sr, label))
+    if progress:
+        progress(len(jobs), len(jobs), "done")
+    return EvalResult(scores, failures)
+
+
+def summarize(scores: list[Score]) -> list[dict]:
+    """Mean PSNR/SSIM per (dataset, scale, method), in first-seen order."""
+    groups: dict[tuple, list[Score]] = {}
+    for s in scores:
+        groups.setdefault((s.dataset, s.scale, s.method), []).append(s)
+    return [{"dataset": d, "scale": sc, "method": m, "images": len(v),
+             "psnr": float(np.mean([x.psnr for x in v])), "ssim": float(np.mean([x.ssim for x in v])),
+             "seconds": float(np.sum([x.seconds for x in v]))}
+            for (d, sc, m), v in groups.items()]
