@@ -1,0 +1,129 @@
+"""lutsr eval / info on tiny synthetic data with known answers."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from lutsr.cli import main
+from lutsr.evaluate import evaluate, find_lr, summarize
+from lutsr.imageio import write_image
+from lutsr.imresize import imresize
+from lutsr.info import lut_info, receptive_field
+from lutsr.lutfile import Lut, make_header, save_lut
+from lutsr.metrics import y_psnr
+from lutsr.spec import get_method
+
+
+def nearest_lut(scale: int) -> Lut:
+    """An SR-LUT-V table at interval 2 whose value is the current pixel's level: exact nearest-neighbour."""
+    levels = 65
+    l0 = np.repeat(np.arange(levels), levels)
+    table = np.repeat(l0[:, None], scale * scale, axis=1).astype(np.int8)
+    return Lut(header=make_header("srlut-v", scale, 2), tables=[table])
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    rng = np.random.default_rng(0)
+    d = tmp_path / "Tiny" / "HR"
+    d.mkdir(parents=True)
+    y, x = np.mgrid[0:26, 0:30]
+    write_image(d / "ramp.png", np.stack([(x * 8) % 256, (y * 9) % 256, (x + y) * 4 % 256], -1).astype(np.uint8))
+    write_image(d / "noise.png", rng.integers(0, 256, (24, 24), dtype=np.uint8))
+    write_image(d / "flat.png", np.full((24, 28, 3), 90, np.uint8))
+    return d.parent
+
+
+def test_nearest_lut_gives_the_nearest_neighbour_answer(dataset):
+    lut = nearest_lut(2)
+    res = evaluate([lut], [dataset])
+    assert not res.failures
+    for s in res.scores:
+        hr = cv2.imread(str(dataset / "HR" / f"{s.image}.png"), cv2.IMREAD_UNCHANGED)
+        if hr.ndim == 3:
+            hr = hr[..., ::-1]
+        hr = hr[: hr.shape[0] // 2 * 2, : hr.shape[1] // 2 * 2]
+        lr = imresize(hr, 0.5)
+        if s.method == "bicubic":
+            want = y_psnr(imresize(lr, 2.0), hr, 2)
+        else:
+            want = y_psnr(cv2.resize(lr, (hr.shape[1], hr.shape[0]), interpolation=cv2.INTER_NEAREST), hr, 2)
+        assert s.psnr == pytest.approx(want, abs=1e-9), (s.image, s.method)
+        if s.image == "flat":
+            assert s.psnr == float("inf") and s.ssim == pytest.approx(1.0)  # both reproduce a flat image exactly
+    means = summarize(res.scores)
+    assert {m["method"] for m in means} == {"bicubic", "srlut-v_x2"} and all(m["images"] == 3 for m in means)
+
+
+def test_lr_dir_and_failures(dataset, tmp_path):
+    lr_dir = tmp_path / "LR"
+    lr_dir.mkdir()
+    hr = cv2.imread(str(dataset / "HR" / "noise.png"), cv2.IMREAD_UNCHANGED)
+    cv2.imwrite(str(lr_dir / "noisex2.png"), imresize(hr, 0.5))
+    assert find_lr(lr_dir, "noise", 2) == lr_dir / "noisex2.png"
+    res = evaluate([nearest_lut(2)], [dataset], lr_dir=lr_dir)
+    assert {s.image for s in res.scores} == {"noise"}
+    assert len(res.failures) == 2 and all("no LR image" in r for _, r in res.failures)
+
+
+def test_eval_cli_outputs_and_exit_codes(dataset, tmp_path):
+    lut_path = tmp_path / "nn.lut"
+    lut = nearest_lut(2)
+    save_lut(lut_path, lut.header, lut.tables)
+    (dataset / "HR" / "broken.png").write_bytes(b"garbage")
+    runner = CliRunner()
+    js, cs, save = tmp_path / "r.json", tmp_path / "r.csv", tmp_path / "save"
+    r = runner.invoke(main, ["eval", "--lut", str(lut_path), "--data", str(dataset), "--json", str(js),
+                             "--csv", str(cs), "--save-dir", str(save), "--per-image"])
+    assert r.exit_code == 1, r.output  # one image failed to load: reported, skipped, exit status says so
+    assert "broken.png" in r.stderr and "Traceback" not in r.output
+    assert "nn (mean of 3)" in r.stdout and "bicubic" in r.stdout
+    data = json.loads(js.read_text())
+    assert len(data["scores"]) == 6 and len(data["failures"]) == 1
+    assert cs.read_text().count("\n") == 7
+    assert (save / "Tiny" / "x2" / "ramp_nn.png").is_file()
+    assert (save / "Tiny" / "x2" / "ramp_nn_compare.png").is_file()
+    (dataset / "HR" / "broken.png").unlink()
+    r = runner.invoke(main, ["eval", "--lut", str(lut_path), "--data", str(dataset), "--no-bicubic"])
+    assert r.exit_code == 0 and "bicubic" not in r.stdout
+    r = runner.invoke(main, ["eval", "--lut", str(lut_path), "--data", str(tmp_path / "none")])
+    assert r.exit_code == 2
+
+
+def test_info_lut_and_receptive_fields(tmp_path):
+    assert receptive_field(get_method("srlut-s"))[:2] == (3, 3)  # 2x2 kernel, 4 rotations
+    assert receptive_field(get_method("eclut")) == (5, 5, 21)  # plus-shape of 2x1 rotations, +-1 for ExpandConv
+    assert receptive_field(get_method("mulut-sdy-x2"))[:2] == (9, 9)  # two stages of 5x5
+    lut = nearest_lut(2)
+    path = tmp_path / "nn.lut"
+    save_lut(path, lut.header, lut.tables)
+    from lutsr.lutfile import load_lut
+
+    info = lut_info(load_lut(path))
+    assert info["tables"][0]["rows"] == 65 * 65 and info["bytes_in_memory"] == 65 * 65 * 4
+    assert info["table_reads_per_output_pixel"] == 4 * 3  # 4 rotations x 3 triangle vertices
+    r = CliRunner().invoke(main, ["info", str(path)])
+    assert r.exit_code == 0 and "srlut-v x2" in r.stdout and "3x3 LR pixels" in r.stdout
+    r = CliRunner().invoke(main, ["info", str(path), "--json"])
+    assert json.loads(r.stdout)["levels"] == 65
+
+
+def test_info_checkpoint(tmp_path):
+    torch = pytest.importorskip("torch")
+    from lutsr.models.lutnet import ECLUTNet
+
+    net = ECLUTNet(4, features=16)
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"arch": "eclut", "scale": 4, "features": 16}))
+    torch.save({"model": net.state_dict(), "iteration": 3}, run / "checkpoints" / "last.pt")
+    r = CliRunner().invoke(main, ["info", str(run), "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["parameters"] == sum(p.numel() for p in net.parameters())
+    # 4 rotations x (2*16 + 4*16*16 + 16*144) MACs per LR pixel
+    assert d["macs_per_lr_pixel"] == 4 * (2 * 16 + 4 * 16 * 16 + 16 * 144)
+    assert d["lut_bytes_by_interval"]["0"] == 257 * 257 * 144 and d["lut_bytes_by_interval"]["4"] == 17 * 17 * 144
