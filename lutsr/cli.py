@@ -171,13 +171,28 @@ def train(arch, scale, data_dir, val_dir, run_dir, iterations, batch_size, patch
 @click.option("--no-compress", is_flag=True, help="Store the table uncompressed.")
 @_friendly
 def export(source: Path, interval: int | None, output: Path, device: str, no_compress: bool) -> None:
-    """Compile a run directory or checkpoint SOURCE into a LUT file."""
-    from lutsr.export import export_checkpoint
+    """Compile a run directory or checkpoint SOURCE into a LUT file.
+
+    SOURCE may also be a LUT file: it is then re-sampled at the (coarser) --interval,
+    e.g. `lutsr export eclut_x4.lut --interval 4 -o eclut_x4_i4.lut` (17x17 rows).
+    """
+    from lutsr.lutfile import MAGIC, load_lut, save_lut
 
     if not output.parent.resolve().is_dir():
         raise LutsrError(f"{output}: output folder {output.parent} does not exist")
     t0 = time.perf_counter()
-    lut = export_checkpoint(source, output, interval=interval, device=device, compress=not no_compress)
+    if source.is_file() and source.read_bytes()[: len(MAGIC)] == MAGIC:
+        # a LUT file: re-sample it at a coarser interval (no network needed, no torch)
+        from lutsr.resample import coarsen
+
+        src = load_lut(source)
+        small = coarsen(src, src.interval if interval is None else interval)
+        save_lut(output, small.header, small.tables, compress=not no_compress)
+        lut = load_lut(output)
+    else:
+        from lutsr.export import export_checkpoint
+
+        lut = export_checkpoint(source, output, interval=interval, device=device, compress=not no_compress)
     click.echo(f"wrote {output}: {lut.header['method']} x{lut.scale} interval {lut.interval}, "
                f"tables {[t['shape'] for t in lut.header['tables']]}, "
                f"{output.stat().st_size} bytes, in {time.perf_counter() - t0:.1f}s", err=True)

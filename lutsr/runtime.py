@@ -48,8 +48,24 @@ def _rotate_cells(table: np.ndarray, k: int, expand: bool, s: int) -> np.ndarray
     return np.ascontiguousarray(t).reshape(table.shape)
 
 
+def _fold_patches(tabs: np.ndarray, s: int, offset: int) -> np.ndarray:
+    """ExpandConv is linear: fold a row's 9 shifted s x s maps into one (s+2) x (s+2) int16 patch.
+
+    Map g = (gy, gx) lands with its top-left at patch position (gy, gx). Values are signed
+    (offset removed); a patch cell sums at most 9 cells, so int16 is exact.
+    """
+    r = tabs.shape[:2]
+    t = tabs.reshape(*r, 3, 3, s, s).astype(np.int16) - np.int16(offset)
+    patches = np.zeros((*r, s + 2, s + 2), dtype=np.int16)
+    for gy in range(3):
+        for gx in range(3):
+            patches[:, :, gy : gy + s, gx : gx + s] += t[:, :, gy, gx]
+    return patches
+
+
 def compile_lut(lut: Lut) -> list[list[tuple[np.ndarray, np.ndarray]]]:
-    """Per stage, per unit: pre-rotated tables ``(4, rows, cells)`` and offsets ``(4, n, 2)`` int64.
+    """Per stage, per unit: pre-rotated tables ``(4, rows, cells)``, offsets ``(4, n, 2)`` int64, and
+    for ExpandConv units the folded patches ``(4, rows, s+2, s+2)`` int16 (else ``None``).
 
     Rotation k's table has its cells rotated back by -k (for ExpandConv units the 3x3 grid
     of maps too), and the kernel's offsets are expressed in the original frame, so the
@@ -70,7 +86,8 @@ def compile_lut(lut: Lut) -> list[list[tuple[np.ndarray, np.ndarray]]]:
             tabs = np.stack([_rotate_cells(table, k, unit.expand, s) for k in range(method.rotations)])
             offs = np.array([rotation_neighbor_offsets(unit.kernel.offsets, k) for k in range(method.rotations)],
                             dtype=np.int64)
-            units.append((tabs, offs))
+            patches = _fold_patches(tabs, s, method.value_offset) if unit.expand else None
+            units.append((tabs, offs, patches))
         out.append(units)
     lut._compiled["stages"] = out
     return out
@@ -135,11 +152,7 @@ def _block_kernel(x, tabs, offs, reflect, interval, levels, cell_off, s_out, acc
     q = 1 << interval
     ncell = tabs.shape[2]
     for y in prange(h):
-        strides = np.empty(n, np.int64)
-        st = 1
-        for i in range(n - 1, -1, -1):
-            strides[i] = st
-            st *= levels
+        strides = _strides(n, levels)
         frac = np.empty(n, np.int64)
         order = np.empty(n, np.int64)
         rows = np.empty(n + 1, np.int64)
@@ -157,42 +170,137 @@ def _block_kernel(x, tabs, offs, reflect, interval, levels, cell_off, s_out, acc
                         acc[y * s_out + oy, xx * s_out + ox, c] += tot
 
 
-@njit(parallel=True, cache=True, nogil=True)
-def _expand_kernel(x, tabs, offs, reflect, interval, levels, cell_off, s, acc):  # pragma: no cover
-    """Add one ExpandConv unit's 4 rotations to ``acc``: each HR pixel gathers 9 maps x 4 rotations."""
-    h, w, nc = x.shape
+@njit(inline="always")
+def _expand_pixel(x, c, yy, xx, tabs, offs, reflect, interval, cell_off, s, strides, frac, order, rows, wts):  # pragma: no cover
+    """Sum of 9 maps x 4 rotations at HR pixel (yy, xx) by gathering (reflected ExpandConv borders)."""
+    h, w, _ = x.shape
     n = offs.shape[1]
     q = 1 << interval
     hs = h * s
     ws = w * s
-    for yy in prange(hs):
-        strides = np.empty(n, np.int64)
-        st = 1
-        for i in range(n - 1, -1, -1):
-            strides[i] = st
-            st *= levels
+    tot = 0
+    for gy in range(3):
+        ys = _pad(yy - (gy - 1), hs, True)
+        ly = ys // s
+        oy = ys - ly * s
+        for gx in range(3):
+            xs = _pad(xx - (gx - 1), ws, True)
+            lx = xs // s
+            ox = xs - lx * s
+            cell = ((gy * 3 + gx) * s + oy) * s + ox
+            for k in range(4):
+                m = _gather(x, c, ly, lx, offs, k, n, h, w, reflect, interval, q, strides, frac, order, rows, wts)
+                for j in range(m):
+                    tot += wts[j] * (np.int64(tabs[k, rows[j], cell]) - cell_off)
+    return tot
+
+
+@njit(inline="always")
+def _strides(n, levels):  # pragma: no cover - compiled
+    strides = np.empty(n, np.int64)
+    st = 1
+    for i in range(n - 1, -1, -1):
+        strides[i] = st
+        st *= levels
+    return strides
+
+
+@njit(inline="always")
+def _round_div(num, d, bias, half_even):  # pragma: no cover - compiled
+    """clip(round(num / d + bias), 0, 255) in integers (half up or half even)."""
+    num = num + bias * d
+    r = num // d
+    tr = 2 * (num - r * d)
+    if tr > d or (tr == d and ((not half_even) or (r & 1) == 1)):
+        r += 1
+    if r < 0:
+        r = 0
+    elif r > 255:
+        r = 255
+    return r
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _expand_kernel(x, tabs, offs, reflect, interval, levels, cell_off, s, acc):  # pragma: no cover
+    """Add one ExpandConv unit's 4 rotations to ``acc`` by gathering (the general, slow path)."""
+    h, w, nc = x.shape
+    n = offs.shape[1]
+    for yy in prange(h * s):
+        strides = _strides(n, levels)
         frac = np.empty(n, np.int64)
         order = np.empty(n, np.int64)
         rows = np.empty(n + 1, np.int64)
         wts = np.empty(n + 1, np.int64)
         for c in range(nc):
-            for xx in range(ws):
-                tot = 0
-                for gy in range(3):
-                    ys = _pad(yy - (gy - 1), hs, True)
-                    ly = ys // s
-                    oy = ys - ly * s
-                    for gx in range(3):
-                        xs = _pad(xx - (gx - 1), ws, True)
-                        lx = xs // s
-                        ox = xs - lx * s
-                        cell = ((gy * 3 + gx) * s + oy) * s + ox
-                        for k in range(4):
-                            m = _gather(x, c, ly, lx, offs, k, n, h, w, reflect, interval, q, strides, frac, order,
-                                        rows, wts)
-                            for j in range(m):
-                                tot += wts[j] * (np.int64(tabs[k, rows[j], cell]) - cell_off)
-                acc[yy, xx, c] += tot
+            for xx in range(w * s):
+                acc[yy, xx, c] += _expand_pixel(x, c, yy, xx, tabs, offs, reflect, interval, cell_off, s, strides,
+                                                frac, order, rows, wts)
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _expand_border_kernel(x, tabs, offs, reflect, interval, levels, cell_off, s, d, bias, half_even, out):  # pragma: no cover
+    """Exact outputs of the HR border pixels (first/last row and column), where ExpandConv reflects."""
+    h, w, nc = x.shape
+    n = offs.shape[1]
+    hs = h * s
+    ws = w * s
+    for yy in prange(hs):
+        strides = _strides(n, levels)
+        frac = np.empty(n, np.int64)
+        order = np.empty(n, np.int64)
+        rows = np.empty(n + 1, np.int64)
+        wts = np.empty(n + 1, np.int64)
+        full = yy == 0 or yy == hs - 1
+        step = 1 if full else ws - 1
+        for c in range(nc):
+            for xx in range(0, ws, step):
+                tot = _expand_pixel(x, c, yy, xx, tabs, offs, reflect, interval, cell_off, s, strides, frac, order,
+                                    rows, wts)
+                out[yy, xx, c] = _round_div(tot, d, bias, half_even)
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _expand_patch_kernel(x, patches, offs, reflect, interval, levels, s, d, bias, half_even, out):  # pragma: no cover
+    """Fast single-unit ExpandConv stage: every LR pixel adds its 4 rotated (s+2)^2 patches.
+
+    Each parallel task owns one block row of the output (s HR rows) and adds the patch rows
+    of LR rows Y-1, Y, Y+1 that land in it, so no two tasks write the same pixel. Pixels on
+    the image border are wrong here (ExpandConv reflects there) and are overwritten by
+    ``_expand_border_kernel``.
+    """
+    h, w, nc = x.shape
+    n = offs.shape[1]
+    q = 1 << interval
+    p = s + 2
+    ws = w * s
+    for yb in prange(h):
+        strides = _strides(n, levels)
+        frac = np.empty(n, np.int64)
+        order = np.empty(n, np.int64)
+        rows = np.empty(n + 1, np.int64)
+        wts = np.empty(n + 1, np.int64)
+        buf = np.empty((s, ws + 2), np.int32)
+        for c in range(nc):
+            buf[:, :] = 0
+            for ly in range(max(yb - 1, 0), min(yb + 2, h)):
+                lo = max(0, (yb - ly) * s + 1)
+                hi = min(p, (yb - ly) * s + 1 + s)
+                base_row = ly * s - 1 - yb * s
+                for lx in range(w):
+                    for k in range(4):
+                        m = _gather(x, c, ly, lx, offs, k, n, h, w, reflect, interval, q, strides, frac, order, rows,
+                                    wts)
+                        for j in range(m):
+                            wt = np.int32(wts[j])
+                            r = rows[j]
+                            for pr in range(lo, hi):
+                                br = base_row + pr
+                                col = lx * s
+                                for pc in range(p):
+                                    buf[br, col + pc] += wt * np.int32(patches[k, r, pr, pc])
+            for br in range(s):
+                for xx in range(ws):
+                    out[yb * s + br, xx, c] = _round_div(np.int64(buf[br, xx + 1]), d, bias, half_even)
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -202,16 +310,7 @@ def _rescale_kernel(acc, d, bias, half_even, out):  # pragma: no cover - compile
     for y in prange(h):
         for xx in range(w):
             for c in range(nc):
-                num = np.int64(acc[y, xx, c]) + bias * d
-                r = num // d
-                tr = 2 * (num - r * d)
-                if tr > d or (tr == d and ((not half_even) or (r & 1) == 1)):
-                    r += 1
-                if r < 0:
-                    r = 0
-                elif r > 255:
-                    r = 255
-                out[y, xx, c] = r
+                out[y, xx, c] = _round_div(np.int64(acc[y, xx, c]), d, bias, half_even)
 
 
 def _run(lut: Lut, src: np.ndarray) -> np.ndarray:
@@ -220,13 +319,21 @@ def _run(lut: Lut, src: np.ndarray) -> np.ndarray:
     x = src
     for stage, units in zip(method.stages, compile_lut(lut)):
         s_out = lut.scale if stage.upscale else 1
-        acc = np.zeros((x.shape[0] * s_out, x.shape[1] * s_out, x.shape[2]), dtype=np.int32)
         reflect = stage.pad_mode == "reflect"
-        for unit, (tabs, offs) in zip(stage.units, units):
-            kernel = _expand_kernel if unit.expand else _block_kernel
-            kernel(x, tabs, offs, reflect, lut.interval, levels, method.value_offset, s_out, acc)
-        out = np.empty(acc.shape, dtype=np.uint8)
-        _rescale_kernel(acc, q * stage.divisor, stage.bias, stage.rounding == "half_even", out)
+        d = q * stage.divisor
+        half_even = stage.rounding == "half_even"
+        out = np.empty((x.shape[0] * s_out, x.shape[1] * s_out, x.shape[2]), dtype=np.uint8)
+        if len(stage.units) == 1 and stage.units[0].expand:
+            tabs, offs, patches = units[0]
+            _expand_patch_kernel(x, patches, offs, reflect, lut.interval, levels, s_out, d, stage.bias, half_even, out)
+            _expand_border_kernel(x, tabs, offs, reflect, lut.interval, levels, method.value_offset, s_out, d,
+                                  stage.bias, half_even, out)
+        else:
+            acc = np.zeros(out.shape, dtype=np.int32)
+            for unit, (tabs, offs, _) in zip(stage.units, units):
+                kernel = _expand_kernel if unit.expand else _block_kernel
+                kernel(x, tabs, offs, reflect, lut.interval, levels, method.value_offset, s_out, acc)
+            _rescale_kernel(acc, d, stage.bias, half_even, out)
         x = out
     return x
 

@@ -135,3 +135,24 @@ def test_export_refuses_huge_tables():
 
     with pytest.raises(CheckpointError, match="coarser"):
         export_tables(_random_lutnet("srlut-s", 2), 0)
+
+
+def test_coarsening_a_lut_equals_exporting_the_network_at_that_interval(net4, table4, tmp_path):
+    from click.testing import CliRunner
+
+    from lutsr.cli import main
+    from lutsr.export import export_tables
+    from lutsr.lutfile import load_lut, save_lut
+    from lutsr.resample import coarsen
+
+    fine = Lut(header=make_eclut_header(4), tables=[table4])
+    for interval in (1, 3, 4, 8):
+        assert np.array_equal(coarsen(fine, interval).table, export_tables(net4, interval)[0]), interval
+    src = tmp_path / "fine.lut"
+    save_lut(src, fine.header, fine.tables)
+    out = tmp_path / "i4.lut"
+    r = CliRunner().invoke(main, ["export", str(src), "--interval", "4", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    assert load_lut(out).table.shape == (17 * 17, 144)
+    r = CliRunner().invoke(main, ["export", str(out), "--interval", "2", "-o", str(tmp_path / "x.lut")])
+    assert r.exit_code == 2 and "without the network" in r.stderr

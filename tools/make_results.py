@@ -1,0 +1,186 @@
+"""Regenerate docs/results.md: quality, size and speed of every shipped and importable LUT.
+
+Usage (from the repository root, with ../shared beside it):
+
+    python tools/make_results.py                # writes docs/results.md
+    python tools/make_results.py --quick        # Set5 only, fewer timing runs (for a look)
+
+Quality: Set5, Set14 and B100 HR (modcropped), LR by the MATLAB-compatible bicubic downscale
+("double" variant, the one SR-LUT's published inputs use), Y-PSNR / Y-SSIM with a border
+crop of the scale (docs: lut-methods.md section 5). Speed: median wall time of lutsr.upscale
+on a 320x180 RGB photo crop, divided by the median of cv2.resize(INTER_CUBIC) on the same
+input in the same process (both after a warm-up call). CI does not run this.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared" / "data"
+sys.path.insert(0, str(REPO))
+
+from lutsr.evaluate import evaluate, summarize  # noqa: E402
+from lutsr.imageio import read_image  # noqa: E402
+from lutsr.imresize import modcrop  # noqa: E402
+from lutsr.importer import import_tables  # noqa: E402
+from lutsr.lutfile import Lut, load_lut  # noqa: E402
+from lutsr.metrics import y_psnr, y_ssim  # noqa: E402
+from lutsr.resample import coarsen  # noqa: E402
+from lutsr.runtime import upscale  # noqa: E402
+
+SET5 = ["baby", "bird", "butterfly", "head", "woman"]
+
+
+def published() -> list[tuple[str, Lut]]:
+    out = []
+    sr = SHARED / "luts" / "SR-LUT"
+    for method, f in [("srlut-s", "Model_S_x2_4bit_int8.npy"), ("srlut-s", "Model_S_x3_4bit_int8.npy"),
+                      ("srlut-s", "Model_S_x4_4bit_int8.npy"), ("srlut-f", "Model_F_x4_4bit_int8.npy"),
+                      ("srlut-v", "Model_V_x4_0bit_int8.npy")]:
+        if (sr / f).is_file():
+            h, t = import_tables(method, [sr / f])
+            out.append((f"SR-LUT {method[-1].upper()} x{h['scale']} (published, imported)", Lut(h, t)))
+    mu = sorted((SHARED / "luts" / "MuLUT").glob("*.npy"))
+    if len(mu) == 6:
+        h, t = import_tables("mulut-sdy-x2", mu)
+        out.append(("MuLUT SDY-X2 x4 (published, imported)", Lut(h, t)))
+    return out
+
+
+def speed_input() -> np.ndarray:
+    img = read_image(SHARED / "bench" / "B100" / "HR" / "img_001.png")[..., :3]
+    return cv2.resize(img, (320, 180), interpolation=cv2.INTER_AREA)
+
+
+def median_time(fn, runs: int) -> float:
+    fn()
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def set5_on(lut: Lut, lr_dir: Path, scale: int, suffix: str = "", ssim_border: int | None = None):
+    ps, ss = [], []
+    for n in SET5:
+        lr = read_image(lr_dir / f"{n}{suffix}.png")
+        hr = modcrop(read_image(SHARED / "bench/Set5/HR" / f"{n}.png"), scale)
+        sr = upscale(lr, lut)[: hr.shape[0], : hr.shape[1]]
+        ps.append(y_psnr(sr, hr, scale))
+        ss.append(y_ssim(sr, hr, scale if ssim_border is None else ssim_border))
+    return float(np.mean(ps)), float(np.mean(ss))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--out", type=Path, default=REPO / "docs" / "results.md")
+    ap.add_argument("--extra-lut", type=Path, action="append", default=[], help="also evaluate this LUT file")
+    args = ap.parse_args()
+    if not SHARED.is_dir():
+        sys.exit(f"{SHARED} is absent: the benchmarks live there")
+    datasets = [SHARED / "bench" / d for d in (["Set5"] if args.quick else ["Set5", "Set14", "B100"])]
+    runs = 3 if args.quick else 11
+
+    shipped = [(f"lutsr {p.stem} (shipped)", load_lut(p)) for p in sorted((REPO / "luts").glob("*.lut"))]
+    shipped += [(f"{p.stem} (extra)", load_lut(p)) for p in args.extra_lut]
+    entries = shipped + published()
+    x = speed_input()
+    lines = []
+    t_start = time.perf_counter()
+
+    # ---------------------------------------------------------------- main table
+    rows = []
+    bicubic_done = set()
+    for label, lut in entries:
+        res = evaluate([lut], datasets, baseline=lut.scale not in bicubic_done)
+        if res.failures:
+            raise SystemExit(f"failures: {res.failures}")
+        means = {(m["dataset"], m["method"]): m for m in summarize(res.scores)}
+        lut_label = lut.path.stem if lut.path else f"{lut.header['method']}_x{lut.scale}"
+        t_cv = median_time(lambda: cv2.resize(x, (x.shape[1] * lut.scale, x.shape[0] * lut.scale),
+                                              interpolation=cv2.INTER_CUBIC), runs)
+        t_lut = median_time(lambda: upscale(x, lut), runs)
+        size = sum(t.nbytes for t in lut.tables)
+        disk = lut.path.stat().st_size if lut.path else None
+        if lut.scale not in bicubic_done:
+            bicubic_done.add(lut.scale)
+            cells = [f"{means[(d.name, 'bicubic')]['psnr']:.2f} / {means[(d.name, 'bicubic')]['ssim']:.4f}" for d in datasets]
+            rows.append([f"bicubic (MATLAB) x{lut.scale}", *cells, "-", "-", "-"])
+        cells = [f"{means[(d.name, lut_label)]['psnr']:.2f} / {means[(d.name, lut_label)]['ssim']:.4f}" for d in datasets]
+        rows.append([f"{label}, interval {lut.interval}", *cells, f"{size / 1024:.0f} KiB",
+                     f"{disk / 1024:.0f} KiB" if disk else "-", f"{t_lut / t_cv:.1f}x"])
+    head = ["LUT", *[f"{d.name} PSNR / SSIM" for d in datasets], "tables in memory", "file", "time vs cv2 bicubic"]
+    lines += ["## Quality, size and speed", "",
+              "Y-PSNR (dB) / Y-SSIM; LR made with MATLAB-compatible bicubic (`double` variant) from the "
+              "modcropped HR; border crop = scale. Speed: median of "
+              f"{runs} runs, 320x180 RGB input ({x.shape[1]}x{x.shape[0]} crop of B100 img_001), "
+              f"{os.cpu_count()} threads, ratio to `cv2.resize(INTER_CUBIC)` on the same input in the same process.",
+              "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+
+    # ---------------------------------------------------------------- ECLUT intervals
+    default = next((lut for label, lut in shipped if lut.header["method"] == "eclut" and lut.scale == 4), None)
+    if default is not None:
+        lines += ["", "## ECLUT x4 at coarser intervals", "",
+                  "The shipped table re-sampled with `lutsr export luts/eclut_x4.lut --interval N -o ...` "
+                  "(identical to exporting the network at that interval); triangular interpolation for N > 0. "
+                  "Set5 LR: `bench/Set5/LR_bicubic/X4`.", "",
+                  "| interval | rows | table bytes | Set5 Y-PSNR | Set5 Y-SSIM |", "|---|---|---|---|---|"]
+        for i in range(0, 5):
+            c = coarsen(default, i)
+            p, s = set5_on(c, SHARED / "bench/Set5/LR_bicubic/X4", 4, "x4")
+            lines.append(f"| {i} | {c.table.shape[0]} ({int(round(c.table.shape[0] ** 0.5))}²) | "
+                         f"{c.table.nbytes:,} | {p:.2f} | {s:.4f} |")
+
+    # ---------------------------------------------------------------- published reproduction
+    pub = dict(published())
+    if pub:
+        sr = SHARED / "luts" / "SR-LUT"
+        lines += ["", "## Published tables on their own LR inputs", "",
+                  "Set5, on the LR files each project published its results from (`luts/SR-LUT/input_LR_x*`, "
+                  "`luts/MuLUT/input_LR_x4`); SR cropped to the modcropped HR. Reproduced in "
+                  "`tests/test_published.py`.", "",
+                  "| table | Set5 Y-PSNR | Set5 Y-SSIM | published |", "|---|---|---|---|"]
+        checks = [("SR-LUT S x4 (published, imported)", sr / "input_LR_x4", 4, "", None, "29.82 (paper), 29.83 (correct runtime)"),
+                  ("SR-LUT S x2 (published, imported)", sr / "input_LR_x2", 2, "_GT", None, ""),
+                  ("SR-LUT S x3 (published, imported)", sr / "input_LR_x3", 3, "_GT", None, ""),
+                  ("SR-LUT F x4 (published, imported)", sr / "input_LR_x4", 4, "", None, ""),
+                  ("SR-LUT V x4 (published, imported)", sr / "input_LR_x4", 4, "", None, ""),
+                  ("MuLUT SDY-X2 x4 (published, imported)", SHARED / "luts/MuLUT/input_LR_x4", 4, "", 0,
+                   "30.61 / 0.8655 (SSIM without border crop, as MuLUT's script measures it)")]
+        for label, lr_dir, scale, suffix, sb, note in checks:
+            if label in pub:
+                p, s = set5_on(pub[label], lr_dir, scale, suffix, sb)
+                lines.append(f"| {label.split(' (')[0]} | {p:.4f} | {s:.4f}{' (no crop)' if sb == 0 else ''} | {note} |")
+        for i in (5, 6, 7, 8):
+            f = sr / f"Model_S_x4_{i}bit_int8.npy"
+            if f.is_file():
+                h, t = import_tables("srlut-s", [f])
+                p, s = set5_on(Lut(h, t), sr / "input_LR_x4", 4)
+                lines.append(f"| SR-LUT S x4 interval {i} ({t[0].shape[0]} rows) | {p:.4f} | {s:.4f} | |")
+
+    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    text = ["# Results", "",
+            f"Generated by `python tools/make_results.py` on {when} ({platform.machine()}, {os.cpu_count()} CPU cores, "
+            f"Python {platform.python_version()}, numpy {np.__version__}, OpenCV {cv2.__version__}; "
+            f"took {time.perf_counter() - t_start:.0f} s). Do not edit by hand: re-run the tool.", ""] + lines
+    args.out.write_text("\n".join(text) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
