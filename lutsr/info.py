@@ -103,6 +103,7 @@ def checkpoint_info(source: str | Path) -> dict:
     macs_lr = 0
     act_train = 0
     act_infer = 0
+    grad_peak = 0
     for unit in model.stage.units:
         n = unit.kernel.n_inputs
         cells = m.cells(model.stage, unit, s)
@@ -112,6 +113,8 @@ def checkpoint_info(source: str | Path) -> dict:
         # their ReLU outputs, the last conv's cells, the quantized cells and the shuffled/expanded maps.
         act_train += m.rotations * 4 * (n + 10 * f + 3 * cells + (9 * s * s if unit.expand else 0))
         act_infer = max(act_infer, 4 * (n + 2 * f + cells))
+        # backward: the stored activations plus the gradient of the widest layer in flight
+        grad_peak = max(grad_peak, 4 * 2 * max(f, cells))
     sizes = {}
     for interval in range(9):
         b = table_bytes(m, s, interval)
@@ -126,8 +129,9 @@ def checkpoint_info(source: str | Path) -> dict:
         "parameters": params,
         "macs_per_lr_pixel": macs_lr,
         "macs_per_output_pixel": macs_lr / (s * s),
-        "training_activation_bytes_per_lr_pixel": act_train,
-        "training_activation_bytes_per_output_pixel": act_train / (s * s),
+        "training_forward_bytes_per_lr_pixel": act_train,
+        "training_backward_peak_bytes_per_lr_pixel": act_train + grad_peak,
+        "training_forward_bytes_per_output_pixel": act_train / (s * s),
         "inference_peak_activation_bytes_per_lr_pixel": act_infer,
         "receptive_field": {"height": rf[0], "width": rf[1], "pixels": rf[2]},
         "lut_bytes_by_interval": sizes,
@@ -172,9 +176,10 @@ def render(info: dict) -> str:
         lines.append(f"  parameters: {info['parameters']:,}")
         lines.append(f"  multiply-accumulates: {info['macs_per_lr_pixel']:,} per LR pixel, "
                      f"{info['macs_per_output_pixel']:,.0f} per output pixel (4 rotations)")
-        lines.append(f"  training activations (forward + kept for backward): "
-                     f"{format_bytes(info['training_activation_bytes_per_lr_pixel'])} per LR pixel; "
-                     f"inference peak {format_bytes(info['inference_peak_activation_bytes_per_lr_pixel'])} per LR pixel")
+        lines.append(f"  training activations per LR pixel (float32, 4 rotations): forward (kept for backward) "
+                     f"{format_bytes(info['training_forward_bytes_per_lr_pixel'])}, backward peak "
+                     f"{format_bytes(info['training_backward_peak_bytes_per_lr_pixel'])}; inference peak "
+                     f"{format_bytes(info['inference_peak_activation_bytes_per_lr_pixel'])}")
         rf = info["receptive_field"]
         lines.append(f"  receptive field: {rf['height']}x{rf['width']} LR pixels")
         sizes = ", ".join(f"{k}: {format_bytes(v)}" for k, v in info["lut_bytes_by_interval"].items())

@@ -48,21 +48,23 @@ def psnr(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
     return float(10.0 * np.log10(peak * peak / mse))
 
 
-def _gaussian_window(size: int = 11, sigma: float = 1.5) -> np.ndarray:
+def _gaussian_1d(size: int = 11, sigma: float = 1.5) -> np.ndarray:
     ax = np.arange(size, dtype=np.float64) - (size - 1) / 2.0
     g = np.exp(-(ax**2) / (2 * sigma * sigma))
-    w = np.outer(g, g)
-    return w / w.sum()
+    return g / g.sum()
 
 
-def _filter_valid(x: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """2-D correlation, 'valid' region (MATLAB ``filter2(w, x, 'valid')``)."""
-    kh, kw = w.shape
-    h, wd = x.shape
-    out = np.zeros((h - kh + 1, wd - kw + 1), dtype=np.float64)
-    for i in range(kh):
-        for j in range(kw):
-            out += w[i, j] * x[i : i + h - kh + 1, j : j + wd - kw + 1]
+def _filter_valid(x: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """2-D correlation with the separable window ``outer(g, g)``, 'valid' region
+    (MATLAB ``filter2(outer(g, g), x, 'valid')``)."""
+    k = len(g)
+    h, w = x.shape
+    rows = np.zeros((h - k + 1, w), dtype=np.float64)
+    for i in range(k):
+        rows += g[i] * x[i : i + h - k + 1, :]
+    out = np.zeros((h - k + 1, w - k + 1), dtype=np.float64)
+    for j in range(k):
+        out += g[j] * rows[:, j : j + w - k + 1]
     return out
 
 
@@ -76,7 +78,7 @@ def ssim(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
         raise ValueError(f"SSIM needs images of at least 11x11, got {a.shape}")
     c1 = (0.01 * peak) ** 2
     c2 = (0.03 * peak) ** 2
-    w = _gaussian_window()
+    w = _gaussian_1d()
     mu1, mu2 = _filter_valid(a, w), _filter_valid(b, w)
     s11 = _filter_valid(a * a, w) - mu1 * mu1
     s22 = _filter_valid(b * b, w) - mu2 * mu2

@@ -273,6 +273,13 @@ def _expand_patch_kernel(x, patches, offs, reflect, interval, levels, s, d, bias
     q = 1 << interval
     p = s + 2
     ws = w * s
+    # rescale by shifting when the divisor is a power of two and the rounding is half up (ECLUT)
+    shift = -1
+    if bias == 0 and not half_even and (d & (d - 1)) == 0:
+        shift = 0
+        while (1 << shift) < d:
+            shift += 1
+    half = d // 2
     for yb in prange(h):
         strides = _strides(n, levels)
         frac = np.empty(n, np.int64)
@@ -280,27 +287,72 @@ def _expand_patch_kernel(x, patches, offs, reflect, interval, levels, s, d, bias
         rows = np.empty(n + 1, np.int64)
         wts = np.empty(n + 1, np.int64)
         buf = np.empty((s, ws + 2), np.int32)
+        ridx = np.empty((3, 4, w), np.int64)
         for c in range(nc):
             buf[:, :] = 0
-            for ly in range(max(yb - 1, 0), min(yb + 2, h)):
-                lo = max(0, (yb - ly) * s + 1)
-                hi = min(p, (yb - ly) * s + 1 + s)
-                base_row = ly * s - 1 - yb * s
-                for lx in range(w):
+            if q == 1:
+                # direct lookup: row indices of LR rows yb-1 .. yb+1 first, then whole patch rows
+                for t in range(3):
+                    ly = yb - 1 + t
+                    if ly < 0 or ly >= h:
+                        continue
                     for k in range(4):
-                        m = _gather(x, c, ly, lx, offs, k, n, h, w, reflect, interval, q, strides, frac, order, rows,
-                                    wts)
-                        for j in range(m):
-                            wt = np.int32(wts[j])
-                            r = rows[j]
+                        for lx in range(w):
+                            r = 0
+                            for i in range(n):
+                                yy = _pad(ly + offs[k, i, 0], h, reflect)
+                                xq = _pad(lx + offs[k, i, 1], w, reflect)
+                                r += np.int64(x[yy, xq, c]) * strides[i]
+                            ridx[t, k, lx] = r
+                for t in range(3):
+                    ly = yb - 1 + t
+                    if ly < 0 or ly >= h:
+                        continue
+                    lo = max(0, (yb - ly) * s + 1)
+                    hi = min(p, (yb - ly) * s + 1 + s)
+                    base_row = ly * s - 1 - yb * s
+                    for k in range(4):
+                        pk = patches[k]
+                        for lx in range(w):
+                            prow = pk[ridx[t, k, lx]]
+                            col = lx * s
                             for pr in range(lo, hi):
-                                br = base_row + pr
-                                col = lx * s
+                                b = buf[base_row + pr]
+                                src = prow[pr]
                                 for pc in range(p):
-                                    buf[br, col + pc] += wt * np.int32(patches[k, r, pr, pc])
+                                    b[col + pc] += src[pc]
+            else:
+                for ly in range(max(yb - 1, 0), min(yb + 2, h)):
+                    lo = max(0, (yb - ly) * s + 1)
+                    hi = min(p, (yb - ly) * s + 1 + s)
+                    base_row = ly * s - 1 - yb * s
+                    for lx in range(w):
+                        col = lx * s
+                        for k in range(4):
+                            m = _gather(x, c, ly, lx, offs, k, n, h, w, reflect, interval, q, strides, frac, order,
+                                        rows, wts)
+                            for j in range(m):
+                                wt = np.int32(wts[j])
+                                pw = patches[k, rows[j]]
+                                for pr in range(lo, hi):
+                                    b = buf[base_row + pr]
+                                    src = pw[pr]
+                                    for pc in range(p):
+                                        b[col + pc] += wt * np.int32(src[pc])
             for br in range(s):
-                for xx in range(ws):
-                    out[yb * s + br, xx, c] = _round_div(np.int64(buf[br, xx + 1]), d, bias, half_even)
+                orow = out[yb * s + br]
+                brow = buf[br]
+                if shift >= 0:
+                    for xx in range(ws):
+                        v = (brow[xx + 1] + half) >> shift
+                        if v < 0:
+                            v = 0
+                        elif v > 255:
+                            v = 255
+                        orow[xx, c] = v
+                else:
+                    for xx in range(ws):
+                        orow[xx, c] = _round_div(np.int64(brow[xx + 1]), d, bias, half_even)
 
 
 @njit(parallel=True, cache=True, nogil=True)

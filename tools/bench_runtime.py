@@ -1,0 +1,126 @@
+"""Runtime benchmark: lutsr.upscale against OpenCV bicubic and the NumPy reference.
+
+Usage (repository root, ../shared beside it for the photos and published tables):
+
+    python tools/bench_runtime.py                 # all cases, all methods
+    python tools/bench_runtime.py --quick         # 720p RGB only, fewer runs
+    python tools/bench_runtime.py --threads 1
+
+For each case (x4 to 1280x720 RGB, to 3840x2160 RGB, and a 1280x720 grayscale) and each
+LUT (the shipped default, plus every published table that ../shared holds, imported in
+memory) it reports the median wall time over repeated runs, the ratio to
+``cv2.resize(..., INTER_CUBIC)`` measured in the same process on the same input, the ratio
+to the NumPy reference (``lutsr.reference``, measured once, on the 720p case only), and the
+thread count. It also measures the first call in a fresh process (import + load the LUT
++ upscale, with Numba's on-disk cache warm). Inputs are real photos (B100) resized with
+INTER_AREA, not noise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared" / "data"
+sys.path.insert(0, str(REPO))
+
+import numba  # noqa: E402
+
+from lutsr.imageio import read_image  # noqa: E402
+from lutsr.lutfile import Lut, default_lut_path, load_lut  # noqa: E402
+from lutsr.reference import upscale_reference  # noqa: E402
+from lutsr.runtime import upscale  # noqa: E402
+
+
+def photo(w: int, h: int, gray: bool = False) -> np.ndarray:
+    src = SHARED / "bench" / "B100" / "HR" / "img_001.png"
+    if src.is_file():
+        img = read_image(src)[..., :3]
+    else:  # no ../shared: a synthetic but structured picture (gradients and edges), not noise
+        yy, xx = np.mgrid[0:320, 0:480]
+        img = np.stack([(xx * 0.5) % 256, (yy * 0.8) % 256, ((xx // 40 + yy // 40) % 2) * 200], -1).astype(np.uint8)
+    img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(img, cv2.COLOR_RGB2GRAY) if gray else img
+
+
+def luts() -> list[tuple[str, Lut]]:
+    out = [("default (eclut x4)", load_lut(default_lut_path(4)))]
+    try:
+        from lutsr.importer import import_tables
+
+        sr = SHARED / "luts" / "SR-LUT"
+        for method, f in [("srlut-s", "Model_S_x4_4bit_int8.npy"), ("srlut-f", "Model_F_x4_4bit_int8.npy"),
+                          ("srlut-v", "Model_V_x4_0bit_int8.npy")]:
+            if (sr / f).is_file():
+                h, t = import_tables(method, [sr / f])
+                out.append((f"{method} x4 i{h['interval']}", Lut(h, t)))
+        mu = sorted((SHARED / "luts" / "MuLUT").glob("*.npy"))
+        if len(mu) == 6:
+            h, t = import_tables("mulut-sdy-x2", mu)
+            out.append(("mulut-sdy-x2 x4", Lut(h, t)))
+    except Exception as e:  # noqa: BLE001 - published tables are optional here
+        print(f"(published tables skipped: {e})")
+    return out
+
+
+def median_time(fn, runs: int) -> float:
+    fn()
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def first_call() -> float:
+    code = ("import time; t0 = time.perf_counter(); import numpy as np, lutsr; "
+            "from lutsr.runtime import resolve_lut; lut = resolve_lut(None); "
+            "lutsr.upscale(np.zeros((180, 320, 3), np.uint8), lut); print(time.perf_counter() - t0)")
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)  # warm the cache
+    r = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    return float(r.stdout.strip())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--threads", type=int, default=None)
+    args = ap.parse_args()
+    if args.threads:
+        numba.set_num_threads(args.threads)
+    threads = numba.get_num_threads()
+    runs = 3 if args.quick else 9
+    cases = [("720p RGB (320x180 -> 1280x720)", photo(320, 180))]
+    if not args.quick:
+        cases += [("4K RGB (960x540 -> 3840x2160)", photo(960, 540)),
+                  ("720p gray (320x180 -> 1280x720)", photo(320, 180, gray=True))]
+    print(f"lutsr runtime benchmark: {threads} threads, {os.cpu_count()} CPUs, median of {runs} runs")
+    print(f"{'case':34} {'LUT':22} {'lutsr ms':>9} {'cv2 ms':>8} {'x cv2':>7} {'x numpy ref':>12}")
+    for case, img in cases:
+        for name, lut in luts():
+            s = lut.scale
+            t_cv = median_time(lambda: cv2.resize(img, (img.shape[1] * s, img.shape[0] * s),
+                                                  interpolation=cv2.INTER_CUBIC), runs)
+            t_lut = median_time(lambda: upscale(img, lut, threads=threads), runs)
+            ref = ""
+            if case.startswith("720p RGB"):
+                t0 = time.perf_counter()
+                upscale_reference(img, lut)
+                ref = f"{(time.perf_counter() - t0) / t_lut:.0f}x faster"
+            print(f"{case:34} {name:22} {t_lut * 1000:9.1f} {t_cv * 1000:8.2f} {t_lut / t_cv:7.1f} {ref:>12}")
+    print(f"first call in a fresh process (import + load default LUT + 320x180 RGB upscale, warm cache): "
+          f"{first_call():.2f} s")
+
+
+if __name__ == "__main__":
+    main()
