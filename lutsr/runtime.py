@@ -146,7 +146,12 @@ def _gather(x, c, y, xx, offs, k, n, h, w, reflect, interval, q, strides, frac, 
 
 @njit(parallel=True, cache=True, nogil=True)
 def _block_kernel(x, tabs, offs, reflect, interval, levels, cell_off, s_out, acc):  # pragma: no cover
-    """Add one unit's 4 rotations to ``acc`` (H*s_out, W*s_out, C) int32; every LR pixel owns its block."""
+    """Add one unit's 4 rotations to ``acc`` (H*s_out, W*s_out, C) int32; every LR pixel owns its block.
+
+    Per LR pixel the 4 rotations x (n+1) interpolation vertices are summed into a local
+    block first (vertex-major, so the inner loop runs over a contiguous table row), then
+    the block is added to ``acc`` once.
+    """
     h, w, nc = x.shape
     n = offs.shape[1]
     q = 1 << interval
@@ -157,17 +162,25 @@ def _block_kernel(x, tabs, offs, reflect, interval, levels, cell_off, s_out, acc
         order = np.empty(n, np.int64)
         rows = np.empty(n + 1, np.int64)
         wts = np.empty(n + 1, np.int64)
+        local = np.empty(ncell, np.int64)
         for c in range(nc):
             for xx in range(w):
+                local[:] = 0
+                wsum = 0
                 for k in range(4):
                     m = _gather(x, c, y, xx, offs, k, n, h, w, reflect, interval, q, strides, frac, order, rows, wts)
-                    for cell in range(ncell):
-                        tot = 0
-                        for j in range(m):
-                            tot += wts[j] * (np.int64(tabs[k, rows[j], cell]) - cell_off)
-                        oy = cell // s_out
-                        ox = cell - oy * s_out
-                        acc[y * s_out + oy, xx * s_out + ox, c] += tot
+                    tk = tabs[k]
+                    for j in range(m):
+                        wt = wts[j]
+                        wsum += wt
+                        row = tk[rows[j]]
+                        for cell in range(ncell):
+                            local[cell] += wt * np.int64(row[cell])
+                # the offset of every cell is removed once: sum of weights x offset
+                for cell in range(ncell):
+                    oy = cell // s_out
+                    ox = cell - oy * s_out
+                    acc[y * s_out + oy, xx * s_out + ox, c] += local[cell] - wsum * cell_off
 
 
 @njit(inline="always")
