@@ -31,9 +31,18 @@ from lutsr.errors import LutsrError
 from lutsr.lutfile import Lut, default_lut_path, load_lut
 from lutsr.spec import levels_for_interval, rotation_neighbor_offsets
 
-__all__ = ["upscale", "compile_lut", "resolve_lut"]
+__all__ = ["upscale", "compile_lut", "resolve_lut", "CACHE_DIR"]
 
 log = logging.getLogger(__name__)
+
+# Compiled kernels are cached on disk so a second process does not compile again. The cache
+# goes to a per-user folder (not beside the installed sources: files left in site-packages
+# would outlive `pip uninstall`). NUMBA_CACHE_DIR, when set, wins; LUTSR_CACHE_DIR moves ours.
+CACHE_DIR = Path(os.environ.get("LUTSR_CACHE_DIR")
+                 or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lutsr" / "numba")
+_USER_CACHE_DIR = numba.config.CACHE_DIR
+if not _USER_CACHE_DIR:
+    numba.config.CACHE_DIR = str(CACHE_DIR)  # read when each @njit(cache=True) below is decorated
 
 
 def _rotate_cells(table: np.ndarray, k: int, expand: bool, s: int) -> np.ndarray:
@@ -48,28 +57,32 @@ def _rotate_cells(table: np.ndarray, k: int, expand: bool, s: int) -> np.ndarray
     return np.ascontiguousarray(t).reshape(table.shape)
 
 
-def _fold_patches(tabs: np.ndarray, s: int, offset: int) -> np.ndarray:
+def _fold_patches(table: np.ndarray, s: int, offset: int) -> np.ndarray:
     """ExpandConv is linear: fold a row's 9 shifted s x s maps into one (s+2) x (s+2) int16 patch.
 
     Map g = (gy, gx) lands with its top-left at patch position (gy, gx). Values are signed
-    (offset removed); a patch cell sums at most 9 cells, so int16 is exact.
+    (offset removed); a patch cell sums at most 9 cells, so int16 is exact. Returns
+    ``(rows, (s+2)**2)``.
     """
-    r = tabs.shape[:2]
-    t = tabs.reshape(*r, 3, 3, s, s).astype(np.int16) - np.int16(offset)
-    patches = np.zeros((*r, s + 2, s + 2), dtype=np.int16)
+    rows = table.shape[0]
+    t = table.reshape(rows, 3, 3, s, s).astype(np.int16) - np.int16(offset)
+    patches = np.zeros((rows, s + 2, s + 2), dtype=np.int16)
     for gy in range(3):
         for gx in range(3):
-            patches[:, :, gy : gy + s, gx : gx + s] += t[:, :, gy, gx]
-    return patches
+            patches[:, gy : gy + s, gx : gx + s] += t[:, gy, gx]
+    return patches.reshape(rows, -1)
 
 
-def compile_lut(lut: Lut) -> list[list[tuple[np.ndarray, np.ndarray]]]:
-    """Per stage, per unit: pre-rotated tables ``(4, rows, cells)``, offsets ``(4, n, 2)`` int64, and
-    for ExpandConv units the folded patches ``(4, rows, s+2, s+2)`` int16 (else ``None``).
+def compile_lut(lut: Lut) -> list[list[tuple]]:
+    """Per stage, per unit: ``(table, cell_perm, offsets, patches, patch_perm)``.
 
-    Rotation k's table has its cells rotated back by -k (for ExpandConv units the 3x3 grid
-    of maps too), and the kernel's offsets are expressed in the original frame, so the
-    kernels never rotate or copy the image. Cached on the ``Lut`` (built once per table).
+    ``table`` is the stored ``(rows, cells)`` array, shared by all rotations: rotation k reads
+    cell ``cell_perm[k, c]`` of a row for the original-frame cell ``c`` (the s x s block, and
+    for ExpandConv units the 3x3 grid of maps, rotated back by -k), so the four rotations
+    need no copies of the table. ``offsets (4, n, 2)`` are the kernel's offsets in the
+    original frame. ExpandConv units also get ``patches (rows, (s+2)**2)`` int16 (the nine
+    maps folded, see ``_fold_patches``) and their rotation permutation ``patch_perm``;
+    other units get ``None`` there. Cached on the ``Lut`` (built once per loaded table).
     """
     cached = lut._compiled.get("stages")
     if cached is not None:
@@ -81,13 +94,19 @@ def compile_lut(lut: Lut) -> list[list[tuple[np.ndarray, np.ndarray]]]:
         s = lut.scale if stage.upscale else 1
         units = []
         for unit in stage.units:
-            table = lut.tables[pos]
+            table = np.ascontiguousarray(lut.tables[pos])
             pos += 1
-            tabs = np.stack([_rotate_cells(table, k, unit.expand, s) for k in range(method.rotations)])
+            cells = table.shape[1]
+            cperm = np.stack([_rotate_cells(np.arange(cells)[None, :], k, unit.expand, s)[0]
+                              for k in range(method.rotations)]).astype(np.int64)
             offs = np.array([rotation_neighbor_offsets(unit.kernel.offsets, k) for k in range(method.rotations)],
                             dtype=np.int64)
-            patches = _fold_patches(tabs, s, method.value_offset) if unit.expand else None
-            units.append((tabs, offs, patches))
+            patches = pperm = None
+            if unit.expand:
+                patches = _fold_patches(table, s, method.value_offset)
+                idx = np.arange((s + 2) ** 2).reshape(s + 2, s + 2)
+                pperm = np.stack([np.rot90(idx, -k).ravel() for k in range(method.rotations)]).astype(np.int64)
+            units.append((table, cperm, offs, patches, pperm))
         out.append(units)
     lut._compiled["stages"] = out
     return out
@@ -145,7 +164,7 @@ def _gather(x, c, y, xx, offs, k, n, h, w, reflect, interval, q, strides, frac, 
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def _block_kernel(x, tabs, offs, reflect, interval, levels, cell_off, s_out, acc):  # pragma: no cover
+def _block_kernel(x, table, cperm, offs, reflect, interval, levels, cell_off, s_out, acc):  # pragma: no cover
     """Add one unit's 4 rotations to ``acc`` (H*s_out, W*s_out, C) int32; every LR pixel owns its block.
 
     Per LR pixel the 4 rotations x (n+1) interpolation vertices are summed into a local
@@ -155,7 +174,7 @@ def _block_kernel(x, tabs, offs, reflect, interval, levels, cell_off, s_out, acc
     h, w, nc = x.shape
     n = offs.shape[1]
     q = 1 << interval
-    ncell = tabs.shape[2]
+    ncell = table.shape[1]
     for y in prange(h):
         strides = _strides(n, levels)
         frac = np.empty(n, np.int64)
@@ -169,13 +188,13 @@ def _block_kernel(x, tabs, offs, reflect, interval, levels, cell_off, s_out, acc
                 wsum = 0
                 for k in range(4):
                     m = _gather(x, c, y, xx, offs, k, n, h, w, reflect, interval, q, strides, frac, order, rows, wts)
-                    tk = tabs[k]
+                    ck = cperm[k]
                     for j in range(m):
                         wt = wts[j]
                         wsum += wt
-                        row = tk[rows[j]]
+                        row = table[rows[j]]
                         for cell in range(ncell):
-                            local[cell] += wt * np.int64(row[cell])
+                            local[cell] += wt * np.int64(row[ck[cell]])
                 # the offset of every cell is removed once: sum of weights x offset
                 for cell in range(ncell):
                     oy = cell // s_out
@@ -184,7 +203,7 @@ def _block_kernel(x, tabs, offs, reflect, interval, levels, cell_off, s_out, acc
 
 
 @njit(inline="always")
-def _expand_pixel(x, c, yy, xx, tabs, offs, reflect, interval, cell_off, s, strides, frac, order, rows, wts):  # pragma: no cover
+def _expand_pixel(x, c, yy, xx, table, cperm, offs, reflect, interval, cell_off, s, strides, frac, order, rows, wts):  # pragma: no cover
     """Sum of 9 maps x 4 rotations at HR pixel (yy, xx) by gathering (reflected ExpandConv borders)."""
     h, w, _ = x.shape
     n = offs.shape[1]
@@ -204,7 +223,7 @@ def _expand_pixel(x, c, yy, xx, tabs, offs, reflect, interval, cell_off, s, stri
             for k in range(4):
                 m = _gather(x, c, ly, lx, offs, k, n, h, w, reflect, interval, q, strides, frac, order, rows, wts)
                 for j in range(m):
-                    tot += wts[j] * (np.int64(tabs[k, rows[j], cell]) - cell_off)
+                    tot += wts[j] * (np.int64(table[rows[j], cperm[k, cell]]) - cell_off)
     return tot
 
 
@@ -234,7 +253,7 @@ def _round_div(num, d, bias, half_even):  # pragma: no cover - compiled
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def _expand_kernel(x, tabs, offs, reflect, interval, levels, cell_off, s, acc):  # pragma: no cover
+def _expand_kernel(x, table, cperm, offs, reflect, interval, levels, cell_off, s, acc):  # pragma: no cover
     """Add one ExpandConv unit's 4 rotations to ``acc`` by gathering (the general, slow path)."""
     h, w, nc = x.shape
     n = offs.shape[1]
@@ -246,12 +265,12 @@ def _expand_kernel(x, tabs, offs, reflect, interval, levels, cell_off, s, acc): 
         wts = np.empty(n + 1, np.int64)
         for c in range(nc):
             for xx in range(w * s):
-                acc[yy, xx, c] += _expand_pixel(x, c, yy, xx, tabs, offs, reflect, interval, cell_off, s, strides,
+                acc[yy, xx, c] += _expand_pixel(x, c, yy, xx, table, cperm, offs, reflect, interval, cell_off, s, strides,
                                                 frac, order, rows, wts)
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def _expand_border_kernel(x, tabs, offs, reflect, interval, levels, cell_off, s, d, bias, half_even, out):  # pragma: no cover
+def _expand_border_kernel(x, table, cperm, offs, reflect, interval, levels, cell_off, s, d, bias, half_even, out):  # pragma: no cover
     """Exact outputs of the HR border pixels (first/last row and column), where ExpandConv reflects."""
     h, w, nc = x.shape
     n = offs.shape[1]
@@ -267,105 +286,155 @@ def _expand_border_kernel(x, tabs, offs, reflect, interval, levels, cell_off, s,
         step = 1 if full else ws - 1
         for c in range(nc):
             for xx in range(0, ws, step):
-                tot = _expand_pixel(x, c, yy, xx, tabs, offs, reflect, interval, cell_off, s, strides, frac, order,
+                tot = _expand_pixel(x, c, yy, xx, table, cperm, offs, reflect, interval, cell_off, s, strides, frac, order,
                                     rows, wts)
                 out[yy, xx, c] = _round_div(tot, d, bias, half_even)
 
 
-@njit(parallel=True, cache=True, nogil=True)
-def _expand_patch_kernel(x, patches, offs, reflect, interval, levels, s, d, bias, half_even, out):  # pragma: no cover
-    """Fast single-unit ExpandConv stage: every LR pixel adds its 4 rotated (s+2)^2 patches.
+@njit(inline="always")
+def _row_indices(x, c, ly, offs, n, h, w, reflect, strides, ridx):  # pragma: no cover - compiled
+    """Direct-lookup table rows of LR row ``ly`` for the 4 rotations -> ``ridx (4, w)``."""
+    for k in range(4):
+        for lx in range(w):
+            r = 0
+            for i in range(n):
+                yy = _pad(ly + offs[k, i, 0], h, reflect)
+                xq = _pad(lx + offs[k, i, 1], w, reflect)
+                r += np.int64(x[yy, xq, c]) * strides[i]
+            ridx[k, lx] = r
 
-    Each parallel task owns one block row of the output (s HR rows) and adds the patch rows
-    of LR rows Y-1, Y, Y+1 that land in it, so no two tasks write the same pixel. Pixels on
-    the image border are wrong here (ExpandConv reflects there) and are overwritten by
-    ``_expand_border_kernel``.
+
+@njit(inline="always")
+def _add_row(b, col, prow, pk, base, p):  # pragma: no cover - compiled
+    for pc in range(p):
+        b[col + pc] += prow[pk[base + pc]]
+
+
+@njit(inline="always")
+def _add_patch_rows(x, c, ly, pr_lo, pr_hi, win_row0, win, patches, pperm, offs, reflect, interval, levels, s,
+                    strides, frac, order, rows, wts, ridx):  # pragma: no cover - compiled
+    """Add patch rows ``pr_lo..pr_hi-1`` of every LR pixel of row ``ly`` (4 rotations) into ``win``.
+
+    Patch row ``pr`` goes to window row ``win_row0 + pr``; patch column ``pc`` of pixel ``lx``
+    to window column ``lx*s + pc`` (window column 0 is HR column -1).
     """
-    h, w, nc = x.shape
+    h, w, _ = x.shape
     n = offs.shape[1]
     q = 1 << interval
     p = s + 2
+    if q == 1:
+        _row_indices(x, c, ly, offs, n, h, w, reflect, strides, ridx)
+        for k in range(4):
+            pk = pperm[k]
+            for lx in range(w):
+                prow = patches[ridx[k, lx]]
+                col = lx * s
+                for pr in range(pr_lo, pr_hi):
+                    b = win[win_row0 + pr]
+                    base = pr * p
+                    # literal widths let LLVM unroll the common scales (x2, x3, x4)
+                    if p == 6:
+                        _add_row(b, col, prow, pk, base, 6)
+                    elif p == 5:
+                        _add_row(b, col, prow, pk, base, 5)
+                    elif p == 4:
+                        _add_row(b, col, prow, pk, base, 4)
+                    else:
+                        _add_row(b, col, prow, pk, base, p)
+    else:
+        for lx in range(w):
+            col = lx * s
+            for k in range(4):
+                m = _gather(x, c, ly, lx, offs, k, n, h, w, reflect, interval, q, strides, frac, order, rows, wts)
+                pk = pperm[k]
+                for j in range(m):
+                    wt = np.int32(wts[j])
+                    prow = patches[rows[j]]
+                    for pr in range(pr_lo, pr_hi):
+                        b = win[win_row0 + pr]
+                        base = pr * p
+                        for pc in range(p):
+                            b[col + pc] += wt * np.int32(prow[pk[base + pc]])
+
+
+@njit(inline="always")
+def _emit_row(win_row, out, row, c, ws, shift, half, d, bias, half_even):  # pragma: no cover - compiled
+    orow = out[row]
+    if shift >= 0:
+        for xx in range(ws):
+            v = (win_row[xx + 1] + half) >> shift
+            if v < 0:
+                v = 0
+            elif v > 255:
+                v = 255
+            orow[xx, c] = v
+    else:
+        for xx in range(ws):
+            orow[xx, c] = _round_div(np.int64(win_row[xx + 1]), d, bias, half_even)
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _expand_patch_kernel(x, patches, pperm, offs, reflect, interval, levels, s, d, bias, half_even, nbands,
+                         out):  # pragma: no cover - compiled
+    """Fast single-unit ExpandConv stage: every LR pixel adds its 4 rotated (s+2)^2 patches.
+
+    The image is cut into ``nbands`` bands of LR rows, processed in parallel; a band owns
+    the HR rows ``[y0*s, y1*s)`` and streams through its LR rows with a rolling window of
+    s+2 HR rows: after LR row ``ly`` is added, HR rows up to ``ly*s + s - 2`` are complete
+    and are rescaled into ``out``. At the band's edges only the patch rows that land in the
+    band are read from the neighbouring LR rows (halos), so no two bands write the same
+    pixel and the result does not depend on the band count. Pixels on the image border
+    are wrong here (ExpandConv reflects there) and are overwritten by ``_expand_border_kernel``.
+    """
+    h, w, nc = x.shape
+    n = offs.shape[1]
+    p = s + 2
     ws = w * s
-    # rescale by shifting when the divisor is a power of two and the rounding is half up (ECLUT)
-    shift = -1
+    shift = -1  # rescale by shifting when the divisor is a power of two and rounding is half up
     if bias == 0 and not half_even and (d & (d - 1)) == 0:
         shift = 0
         while (1 << shift) < d:
             shift += 1
     half = d // 2
-    for yb in prange(h):
+    for band in prange(nbands):
+        y0 = band * h // nbands
+        y1 = (band + 1) * h // nbands
+        if y1 <= y0:
+            continue
         strides = _strides(n, levels)
         frac = np.empty(n, np.int64)
         order = np.empty(n, np.int64)
         rows = np.empty(n + 1, np.int64)
         wts = np.empty(n + 1, np.int64)
-        buf = np.empty((s, ws + 2), np.int32)
-        ridx = np.empty((3, 4, w), np.int64)
+        ridx = np.empty((4, w), np.int64)
+        win = np.zeros((nc, p, ws + 2), np.int32)  # window row i = HR row ly*s - 1 + i
         for c in range(nc):
-            buf[:, :] = 0
-            if q == 1:
-                # direct lookup: row indices of LR rows yb-1 .. yb+1 first, then whole patch rows
-                for t in range(3):
-                    ly = yb - 1 + t
-                    if ly < 0 or ly >= h:
-                        continue
-                    for k in range(4):
-                        for lx in range(w):
-                            r = 0
-                            for i in range(n):
-                                yy = _pad(ly + offs[k, i, 0], h, reflect)
-                                xq = _pad(lx + offs[k, i, 1], w, reflect)
-                                r += np.int64(x[yy, xq, c]) * strides[i]
-                            ridx[t, k, lx] = r
-                for t in range(3):
-                    ly = yb - 1 + t
-                    if ly < 0 or ly >= h:
-                        continue
-                    lo = max(0, (yb - ly) * s + 1)
-                    hi = min(p, (yb - ly) * s + 1 + s)
-                    base_row = ly * s - 1 - yb * s
-                    for k in range(4):
-                        pk = patches[k]
-                        for lx in range(w):
-                            prow = pk[ridx[t, k, lx]]
-                            col = lx * s
-                            for pr in range(lo, hi):
-                                b = buf[base_row + pr]
-                                src = prow[pr]
-                                for pc in range(p):
-                                    b[col + pc] += src[pc]
-            else:
-                for ly in range(max(yb - 1, 0), min(yb + 2, h)):
-                    lo = max(0, (yb - ly) * s + 1)
-                    hi = min(p, (yb - ly) * s + 1 + s)
-                    base_row = ly * s - 1 - yb * s
-                    for lx in range(w):
-                        col = lx * s
-                        for k in range(4):
-                            m = _gather(x, c, ly, lx, offs, k, n, h, w, reflect, interval, q, strides, frac, order,
-                                        rows, wts)
-                            for j in range(m):
-                                wt = np.int32(wts[j])
-                                pw = patches[k, rows[j]]
-                                for pr in range(lo, hi):
-                                    b = buf[base_row + pr]
-                                    src = pw[pr]
-                                    for pc in range(p):
-                                        b[col + pc] += wt * np.int32(src[pc])
-            for br in range(s):
-                orow = out[yb * s + br]
-                brow = buf[br]
-                if shift >= 0:
-                    for xx in range(ws):
-                        v = (brow[xx + 1] + half) >> shift
-                        if v < 0:
-                            v = 0
-                        elif v > 255:
-                            v = 255
-                        orow[xx, c] = v
-                else:
-                    for xx in range(ws):
-                        orow[xx, c] = _round_div(np.int64(brow[xx + 1]), d, bias, half_even)
+            if y0 > 0:  # halo: the last patch row of LR row y0-1 lands on HR row y0*s (window row 1)
+                _add_patch_rows(x, c, y0 - 1, s + 1, s + 2, -s, win[c], patches, pperm, offs, reflect, interval,
+                                levels, s, strides, frac, order, rows, wts, ridx)
+        for ly in range(y0, y1):
+            for c in range(nc):
+                wc = win[c]
+                _add_patch_rows(x, c, ly, 0, p, 0, wc, patches, pperm, offs, reflect, interval, levels, s,
+                                strides, frac, order, rows, wts, ridx)
+                # window rows 0..s-1 (HR rows ly*s-1 .. ly*s+s-2) are complete; row 0 belongs to
+                # the previous band when ly == y0
+                for i in range(1 if ly == y0 else 0, s):
+                    r = ly * s - 1 + i
+                    if r >= 0:
+                        _emit_row(wc[i], out, r, c, ws, shift, half, d, bias, half_even)
+                # roll the window by s rows
+                for i in range(2):
+                    wc[i, :] = wc[s + i, :]
+                for i in range(2, p):
+                    wc[i, :] = 0
+        # HR row y1*s - 1 (window row 0) also gets the first patch row of LR row y1 (halo)
+        for c in range(nc):
+            wc = win[c]
+            if y1 < h:
+                _add_patch_rows(x, c, y1, 0, 1, 0, wc, patches, pperm, offs, reflect, interval, levels, s, strides,
+                                frac, order, rows, wts, ridx)
+            _emit_row(wc[0], out, y1 * s - 1, c, ws, shift, half, d, bias, half_even)
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -378,7 +447,8 @@ def _rescale_kernel(acc, d, bias, half_even, out):  # pragma: no cover - compile
                 out[y, xx, c] = _round_div(np.int64(acc[y, xx, c]), d, bias, half_even)
 
 
-def _run(lut: Lut, src: np.ndarray) -> np.ndarray:
+def _run(lut: Lut, src: np.ndarray, bands: int | None = None) -> np.ndarray:
+    """Run every stage on a ``(H, W, C)`` uint8 image. ``bands`` overrides the band count (tests)."""
     method = lut.method
     q, levels = levels_for_interval(lut.interval)
     x = src
@@ -389,18 +459,23 @@ def _run(lut: Lut, src: np.ndarray) -> np.ndarray:
         half_even = stage.rounding == "half_even"
         out = np.empty((x.shape[0] * s_out, x.shape[1] * s_out, x.shape[2]), dtype=np.uint8)
         if len(stage.units) == 1 and stage.units[0].expand:
-            tabs, offs, patches = units[0]
-            _expand_patch_kernel(x, patches, offs, reflect, lut.interval, levels, s_out, d, stage.bias, half_even, out)
-            _expand_border_kernel(x, tabs, offs, reflect, lut.interval, levels, method.value_offset, s_out, d,
+            table, cperm, offs, patches, pperm = units[0]
+            nbands = bands if bands is not None else max(1, min(x.shape[0], 4 * numba.get_num_threads()))
+            _expand_patch_kernel(x, patches, pperm, offs, reflect, lut.interval, levels, s_out, d, stage.bias,
+                                 half_even, nbands, out)
+            _expand_border_kernel(x, table, cperm, offs, reflect, lut.interval, levels, method.value_offset, s_out, d,
                                   stage.bias, half_even, out)
         else:
             acc = np.zeros(out.shape, dtype=np.int32)
-            for unit, (tabs, offs, _) in zip(stage.units, units):
+            for unit, (table, cperm, offs, _, _) in zip(stage.units, units):
                 kernel = _expand_kernel if unit.expand else _block_kernel
-                kernel(x, tabs, offs, reflect, lut.interval, levels, method.value_offset, s_out, acc)
+                kernel(x, table, cperm, offs, reflect, lut.interval, levels, method.value_offset, s_out, acc)
             _rescale_kernel(acc, d, stage.bias, half_even, out)
         x = out
     return x
+
+
+numba.config.CACHE_DIR = _USER_CACHE_DIR  # leave numba's setting as we found it
 
 
 def resolve_lut(lut: Lut | str | os.PathLike | None, scale: int = 4) -> Lut:

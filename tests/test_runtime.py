@@ -82,3 +82,14 @@ def test_bad_images_are_refused(bad, fragment, rng):
 def test_threads_must_be_positive(rng):
     with pytest.raises(LutsrError):
         upscale(np.zeros((2, 2), np.uint8), random_eclut(2, rng), threads=0)
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_band_count_does_not_change_the_output(scale, rng):
+    from lutsr.runtime import _run
+
+    lut = random_eclut(scale, rng)
+    img = rng.integers(0, 256, (7, 5, 3), dtype=np.uint8)
+    want = eclut_upscale_reference(img, lut.table, scale)
+    for bands in range(1, 10):  # more bands than rows too (empty bands)
+        assert np.array_equal(_run(lut, img, bands=bands), want), bands
