@@ -114,6 +114,8 @@ def compile_lut(lut: Lut) -> list[list[tuple]]:
 
 @njit(inline="always")
 def _pad(i, n, reflect):  # pragma: no cover - compiled
+    if i >= 0 and i < n:  # the common case: no padding, no division
+        return i
     if reflect:
         if n == 1:
             return 0
@@ -124,9 +126,7 @@ def _pad(i, n, reflect):  # pragma: no cover - compiled
         return i
     if i < 0:
         return 0
-    if i > n - 1:
-        return n - 1
-    return i
+    return n - 1
 
 
 @njit(inline="always")
@@ -163,6 +163,12 @@ def _gather(x, c, y, xx, offs, k, n, h, w, reflect, interval, q, strides, frac, 
     return _simplex(base, frac, strides, n, q, order, rows, wts)
 
 
+@njit(inline="always")
+def _madd_cells(local, row, ck, wt, ncell):  # pragma: no cover - compiled
+    for cell in range(ncell):
+        local[cell] += wt * np.int64(row[ck[cell]])
+
+
 @njit(parallel=True, cache=True, nogil=True)
 def _block_kernel(x, table, cperm, offs, reflect, interval, levels, cell_off, s_out, acc):  # pragma: no cover
     """Add one unit's 4 rotations to ``acc`` (H*s_out, W*s_out, C) int32; every LR pixel owns its block.
@@ -193,13 +199,74 @@ def _block_kernel(x, table, cperm, offs, reflect, interval, levels, cell_off, s_
                         wt = wts[j]
                         wsum += wt
                         row = table[rows[j]]
-                        for cell in range(ncell):
-                            local[cell] += wt * np.int64(row[ck[cell]])
+                        # literal widths let LLVM unroll the common cell counts (1, x2, x3, x4)
+                        if ncell == 16:
+                            _madd_cells(local, row, ck, wt, 16)
+                        elif ncell == 9:
+                            _madd_cells(local, row, ck, wt, 9)
+                        elif ncell == 4:
+                            _madd_cells(local, row, ck, wt, 4)
+                        elif ncell == 1:
+                            _madd_cells(local, row, ck, wt, 1)
+                        else:
+                            _madd_cells(local, row, ck, wt, ncell)
                 # the offset of every cell is removed once: sum of weights x offset
                 for cell in range(ncell):
                     oy = cell // s_out
                     ox = cell - oy * s_out
                     acc[y * s_out + oy, xx * s_out + ox, c] += local[cell] - wsum * cell_off
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _block_stage_kernel(x, tables, cperms, offs, reflect, interval, levels, cell_off, s_out, d, bias, half_even,
+                        out):  # pragma: no cover - compiled
+    """A whole stage of same-shaped non-ExpandConv units, rescaled straight into uint8 ``out``.
+
+    ``tables (U, rows, cells)``, ``cperms (U, 4, cells)``, ``offs (U, 4, n, 2)``. Per LR pixel
+    the U units x 4 rotations x (n+1) vertices are summed into a local block (vertex-major,
+    contiguous table rows) and the block is rescaled once: no accumulator image.
+    """
+    h, w, nc = x.shape
+    nu = tables.shape[0]
+    n = offs.shape[2]
+    q = 1 << interval
+    ncell = tables.shape[2]
+    for y in prange(h):
+        strides = _strides(n, levels)
+        frac = np.empty(n, np.int64)
+        order = np.empty(n, np.int64)
+        rows = np.empty(n + 1, np.int64)
+        wts = np.empty(n + 1, np.int64)
+        local = np.empty(ncell, np.int64)
+        for xx in range(w):
+            for c in range(nc):
+                local[:] = 0
+                wsum = 0
+                for u in range(nu):
+                    table = tables[u]
+                    for k in range(4):
+                        m = _gather(x, c, y, xx, offs[u], k, n, h, w, reflect, interval, q, strides, frac, order,
+                                    rows, wts)
+                        ck = cperms[u, k]
+                        for j in range(m):
+                            wt = wts[j]
+                            wsum += wt
+                            row = table[rows[j]]
+                            if ncell == 16:
+                                _madd_cells(local, row, ck, wt, 16)
+                            elif ncell == 9:
+                                _madd_cells(local, row, ck, wt, 9)
+                            elif ncell == 4:
+                                _madd_cells(local, row, ck, wt, 4)
+                            elif ncell == 1:
+                                _madd_cells(local, row, ck, wt, 1)
+                            else:
+                                _madd_cells(local, row, ck, wt, ncell)
+                off = wsum * cell_off
+                for cell in range(ncell):
+                    oy = cell // s_out
+                    ox = cell - oy * s_out
+                    out[y * s_out + oy, xx * s_out + ox, c] = _round_div(local[cell] - off, d, bias, half_even)
 
 
 @njit(inline="always")
@@ -239,9 +306,30 @@ def _strides(n, levels):  # pragma: no cover - compiled
 
 @njit(inline="always")
 def _round_div(num, d, bias, half_even):  # pragma: no cover - compiled
-    """clip(round(num / d + bias), 0, 255) in integers (half up or half even)."""
+    """clip(round(num / d + bias), 0, 255) in exact integers (half up or half even).
+
+    The floor quotient is estimated with a float multiply and corrected exactly, which is
+    much faster than an integer division by a run-time divisor.
+    """
     num = num + bias * d
-    r = num // d
+    if (d & (d - 1)) == 0:  # power of two: shift and mask
+        sh = 0
+        while (1 << sh) < d:
+            sh += 1
+        r = num >> sh
+        tr = 2 * (num & (d - 1))
+        if tr > d or (tr == d and ((not half_even) or (r & 1) == 1)):
+            r += 1
+        if r < 0:
+            r = 0
+        elif r > 255:
+            r = 255
+        return r
+    r = np.int64(np.floor(num * (1.0 / d)))
+    while r * d > num:
+        r -= 1
+    while (r + 1) * d <= num:
+        r += 1
     tr = 2 * (num - r * d)
     if tr > d or (tr == d and ((not half_even) or (r & 1) == 1)):
         r += 1
@@ -465,6 +553,15 @@ def _run(lut: Lut, src: np.ndarray, bands: int | None = None) -> np.ndarray:
                                  half_even, nbands, out)
             _expand_border_kernel(x, table, cperm, offs, reflect, lut.interval, levels, method.value_offset, s_out, d,
                                   stage.bias, half_even, out)
+        elif not any(u.expand for u in stage.units) and len({(t.shape, t.dtype, o.shape) for t, _, o, _, _ in units}) == 1:
+            packed = lut._compiled.get(("packed", id(units)))
+            if packed is None:  # stack the stage's same-shaped units once per LUT
+                packed = (np.stack([u[0] for u in units]), np.stack([u[1] for u in units]),
+                          np.stack([u[2] for u in units]))
+                lut._compiled[("packed", id(units))] = packed
+            tables, cperms, offss = packed
+            _block_stage_kernel(x, tables, cperms, offss, reflect, lut.interval, levels, method.value_offset, s_out,
+                                d, stage.bias, half_even, out)
         else:
             acc = np.zeros(out.shape, dtype=np.int32)
             for unit, (table, cperm, offs, _, _) in zip(stage.units, units):
