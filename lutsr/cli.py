@@ -65,38 +65,130 @@ def main(quiet: bool, verbose: bool) -> None:
     _setup_logging(-1 if quiet else (1 if verbose else 0))
 
 
+def _upscale_one(src: Path, dst: Path, lut, threads, max_pixels: int) -> tuple[tuple, tuple]:
+    """Read, upscale, write atomically. Returns the input and output (width, height)."""
+    from lutsr.imageio import load_image, save_image
+    from lutsr.runtime import upscale as run_upscale
+
+    img = load_image(src, max_pixels=max_pixels)
+    try:
+        out = run_upscale(img.pixels, lut, threads=threads)
+    except LutsrError as e:
+        raise LutsrError(f"{src}: {e}") from None
+    save_image(dst, out, img.metadata)
+    return img.pixels.shape[1::-1], out.shape[1::-1]
+
+
+def _normalize_ext(ext: str | None) -> str | None:
+    from lutsr.imageio import IMAGE_EXTENSIONS
+
+    if ext is None:
+        return None
+    e = ext.lower() if ext.startswith(".") else f".{ext.lower()}"
+    if e not in IMAGE_EXTENSIONS:
+        raise LutsrError(f"--ext {ext!r} is not supported; use one of {', '.join(IMAGE_EXTENSIONS)}")
+    return e
+
+
 @main.command()
 @click.argument("input_path", metavar="IN", type=click.Path(path_type=Path))
 @click.argument("output_path", metavar="OUT", type=click.Path(path_type=Path))
 @click.option("--lut", "lut_path", type=click.Path(path_type=Path), default=None,
               help="LUT file (default: the shipped ECLUT x4 LUT).")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Worker threads (default: all cores).")
+@click.option("-r", "--recursive", is_flag=True, help="Folders: include sub-folders (the tree is kept).")
+@click.option("--suffix", default="", help="Folders: text added to each output name, e.g. _x4.")
+@click.option("--ext", default=None, help="Output format (png, jpg, webp, tif, bmp); default: OUT's or the input's.")
+@click.option("--skip-existing", is_flag=True, help="Leave existing outputs alone (and do not count them as errors).")
+@click.option("--overwrite", is_flag=True, help="Replace existing outputs (never an input).")
+@click.option("--max-pixels", type=click.IntRange(min=1), default=None,
+              help="Refuse inputs with more pixels than this (default 2**30).")
 @_friendly
-def upscale(input_path: Path, output_path: Path, lut_path: Path | None, threads: int | None) -> None:
-    """Upscale image IN with a LUT and write OUT (format from OUT's extension)."""
-    from lutsr.imageio import IMAGE_EXTENSIONS, read_image, write_image
-    from lutsr.runtime import resolve_lut
-    from lutsr.runtime import upscale as run_upscale
+def upscale(input_path: Path, output_path: Path, lut_path: Path | None, threads: int | None, recursive: bool,
+            suffix: str, ext: str | None, skip_existing: bool, overwrite: bool, max_pixels: int | None) -> None:
+    """Upscale image IN to OUT, or every image in folder IN into folder OUT.
 
-    if output_path.suffix.lower() not in IMAGE_EXTENSIONS:
-        raise LutsrError(f"{output_path}: unsupported output extension {output_path.suffix or '(none)'!r}; "
-                         f"use one of {', '.join(IMAGE_EXTENSIONS)}")
-    if output_path.exists() and input_path.exists() and output_path.resolve() == input_path.resolve():
-        raise LutsrError(f"{output_path}: refusing to overwrite the input image")
-    if not output_path.parent.resolve().is_dir():
-        raise LutsrError(f"{output_path}: output folder {output_path.parent} does not exist")
+    The output format follows OUT's extension (or --ext). Nothing is overwritten without
+    --overwrite, an input is never written over, and outputs appear atomically (temporary
+    file, then rename). Exit status: 0 success, 1 some files of a folder failed, 2 bad input.
+    """
+    from lutsr.data import find_images
+    from lutsr.imageio import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS
+    from lutsr.runtime import resolve_lut
+
+    max_pixels = max_pixels or DEFAULT_MAX_PIXELS
+    ext = _normalize_ext(ext)
+    if skip_existing and overwrite:
+        raise LutsrError("--skip-existing and --overwrite exclude each other")
+    if not input_path.exists():
+        raise LutsrError(f"{input_path}: no such file or folder")
     lut = resolve_lut(lut_path)
-    img = read_image(input_path)
+
+    if input_path.is_file():
+        dst = output_path
+        if dst.is_dir():
+            dst = dst / f"{input_path.stem}{suffix}{ext or input_path.suffix.lower()}"
+        elif ext and not dst.suffix:
+            dst = dst.with_suffix(ext)
+        if dst.suffix.lower() not in IMAGE_EXTENSIONS:
+            raise LutsrError(f"{dst}: unsupported output extension {dst.suffix or '(none)'!r}; "
+                             f"use one of {', '.join(IMAGE_EXTENSIONS)}")
+        if dst.exists() and dst.resolve() == input_path.resolve():
+            raise LutsrError(f"{dst}: refusing to overwrite the input image")
+        if not dst.parent.resolve().is_dir():
+            raise LutsrError(f"{dst}: output folder {dst.parent} does not exist")
+        if dst.exists():
+            if skip_existing:
+                click.echo(f"skipped {dst} (exists)", err=True)
+                return
+            if not overwrite:
+                raise LutsrError(f"{dst}: already exists; use --overwrite to replace it")
+        t0 = time.perf_counter()
+        (w, h), (ow, oh) = _upscale_one(input_path, dst, lut, threads, max_pixels)
+        click.echo(f"{input_path} ({w}x{h}) -> {dst} ({ow}x{oh}) with {lut} in {time.perf_counter() - t0:.2f}s",
+                   err=True)
+        return
+
+    # folder mode
+    files = find_images(input_path, recursive=recursive)
+    if not files:
+        raise LutsrError(f"{input_path}: no images found{'' if recursive else ' (use --recursive for sub-folders)'}")
+    if output_path.exists() and not output_path.is_dir():
+        raise LutsrError(f"{output_path}: exists and is not a folder")
+    if not output_path.parent.resolve().is_dir():
+        raise LutsrError(f"{output_path}: parent folder {output_path.parent} does not exist")
+    inputs = {f.resolve() for f in files}
+    plan = []
+    for f in files:
+        rel = f.relative_to(input_path)
+        dst = output_path / rel.parent / f"{f.stem}{suffix}{ext or f.suffix.lower()}"
+        if dst.resolve() in inputs:
+            raise LutsrError(f"{dst}: would write over an input image; choose another OUT, --suffix or --ext")
+        plan.append((f, dst))
+    done = skipped = 0
+    failures: list[str] = []
     t0 = time.perf_counter()
-    try:
-        out = run_upscale(img, lut, threads=threads)
-    except LutsrError as e:
-        raise LutsrError(f"{input_path}: {e}") from None
-    dt = time.perf_counter() - t0
-    write_image(output_path, out)
-    h, w = img.shape[:2]
-    click.echo(f"{input_path} ({w}x{h}) -> {output_path} ({out.shape[1]}x{out.shape[0]}) "
-               f"with {lut} in {dt:.2f}s", err=True)
+    with click.progressbar(plan, label=f"upscaling {len(plan)} images", file=sys.stderr, show_pos=True,
+                           item_show_func=lambda it: it[0].name if it else "") as bar:
+        for src, dst in bar:
+            try:
+                if dst.exists():
+                    if skip_existing:
+                        skipped += 1
+                        continue
+                    if not overwrite:
+                        raise LutsrError(f"{dst}: already exists; use --overwrite to replace it")
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                _upscale_one(src, dst, lut, threads, max_pixels)
+                done += 1
+            except (LutsrError, OSError) as e:
+                failures.append(str(e) if isinstance(e, LutsrError) else f"{src}: {e}")
+    for msg in failures:
+        click.echo(f"failed: {msg}", err=True)
+    click.echo(f"{done} upscaled, {skipped} skipped, {len(failures)} failed, in {time.perf_counter() - t0:.1f}s "
+               f"-> {output_path}", err=True)
+    if failures:
+        sys.exit(1)
 
 
 @main.command()

@@ -1,10 +1,21 @@
-"""Reading and writing images (OpenCV), in RGB channel order, with atomic writes."""
+"""Reading and writing images (OpenCV), in RGB channel order, with atomic writes.
+
+- Formats: PNG, JPEG, WebP, TIFF, BMP (what OpenCV decodes; the content decides, not the
+  extension). Palette images come out as RGB(A); 2-channel gray+alpha as RGBA.
+- 8- and 16-bit samples are kept (``load_image``); ``read_image`` returns 8 bits.
+- EXIF orientation is applied on load; EXIF (with orientation reset to 1) and ICC profiles
+  are carried to the output where the format and the installed OpenCV allow.
+- Declared dimensions are read from the file header before decoding, so absurd sizes
+  (decompression bombs) are refused with a clear message (``max_pixels``).
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+import struct
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -12,45 +23,179 @@ import numpy as np
 
 from lutsr.errors import ImageError
 
-__all__ = ["read_image", "write_image", "atomic_write_bytes", "IMAGE_EXTENSIONS"]
+__all__ = ["read_image", "load_image", "write_image", "save_image", "atomic_write_bytes", "IMAGE_EXTENSIONS",
+           "LoadedImage", "DEFAULT_MAX_PIXELS", "declared_size"]
 
 log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+#: Largest input accepted by default (pixels), like OpenCV's own limit: 2**30.
+DEFAULT_MAX_PIXELS = 1 << 30
+_HAS_METADATA = hasattr(cv2, "imdecodeWithMetadata") and hasattr(cv2, "imencodeWithMetadata")
+_EXIF = getattr(cv2, "IMAGE_METADATA_EXIF", 0)
+_ICC = getattr(cv2, "IMAGE_METADATA_ICCP", 2)
+_SIXTEEN_BIT_EXT = (".png", ".tif", ".tiff")
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Read an 8-bit image as ``(H, W)`` gray, ``(H, W, 3)`` RGB or ``(H, W, 4)`` RGBA uint8.
+@dataclass
+class LoadedImage:
+    """Decoded pixels plus the metadata to carry to the output.
+
+    Attributes:
+        pixels: ``(H, W)`` gray, ``(H, W, 3)`` RGB or ``(H, W, 4)`` RGBA; uint8 or uint16.
+        metadata: ``[(kind, bytes)]`` with kind an OpenCV ``IMAGE_METADATA_*`` value (EXIF with
+            its orientation reset to 1, ICC profile).
+    """
+
+    pixels: np.ndarray
+    metadata: list = field(default_factory=list)
+
+
+def declared_size(data: bytes) -> tuple[int, int] | None:
+    """``(width, height)`` from a PNG, JPEG, BMP or WebP header, or ``None`` if unknown."""
+    try:
+        if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
+            return struct.unpack(">II", data[16:24])
+        if data[:2] == b"BM" and len(data) >= 26:
+            w, h = struct.unpack("<ii", data[18:26])
+            return abs(w), abs(h)
+        if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+            chunk = data[12:16]
+            if chunk == b"VP8X":
+                w = int.from_bytes(data[24:27], "little") + 1
+                h = int.from_bytes(data[27:30], "little") + 1
+                return w, h
+            if chunk == b"VP8L":
+                b = int.from_bytes(data[21:25], "little")
+                return (b & 0x3FFF) + 1, ((b >> 14) & 0x3FFF) + 1
+            if chunk == b"VP8 ":
+                w, h = struct.unpack("<HH", data[26:30])
+                return w & 0x3FFF, h & 0x3FFF
+        if data[:2] == b"\xff\xd8":
+            i = 2
+            while i + 9 < len(data):
+                if data[i] != 0xFF:
+                    return None
+                marker = data[i + 1]
+                if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+                    i += 2
+                    continue
+                (length,) = struct.unpack(">H", data[i + 2 : i + 4])
+                if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+                    h, w = struct.unpack(">HH", data[i + 5 : i + 9])
+                    return w, h
+                i += 2 + length
+    except struct.error:
+        return None
+    return None
+
+
+def _exif_orientation(exif: bytes) -> tuple[int, bytes]:
+    """Orientation tag of an EXIF block and the block with the tag reset to 1."""
+    b = bytearray(exif)
+    start = 6 if b[:6] == b"Exif\x00\x00" else 0
+    tiff = b[start:]
+    if len(tiff) < 8 or tiff[:2] not in (b"II", b"MM"):
+        return 1, exif
+    end = "<" if tiff[:2] == b"II" else ">"
+    (ifd,) = struct.unpack(end + "I", tiff[4:8])
+    if ifd + 2 > len(tiff):
+        return 1, exif
+    (count,) = struct.unpack(end + "H", tiff[ifd : ifd + 2])
+    for e in range(count):
+        off = ifd + 2 + 12 * e
+        if off + 12 > len(tiff):
+            break
+        tag, typ = struct.unpack(end + "HH", tiff[off : off + 4])
+        if tag == 0x0112 and typ == 3:
+            (val,) = struct.unpack(end + "H", tiff[off + 8 : off + 10])
+            b[start + off + 8 : start + off + 10] = struct.pack(end + "H", 1)
+            return int(val), bytes(b)
+    return 1, exif
+
+
+def _orient(img: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply an EXIF orientation (1..8) so the pixels are upright."""
+    ops = {
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: a.swapaxes(0, 1),
+        6: lambda a: np.rot90(a, -1),
+        7: lambda a: a[::-1, ::-1].swapaxes(0, 1),
+        8: lambda a: np.rot90(a, 1),
+    }
+    op = ops.get(orientation)
+    return np.ascontiguousarray(op(img)) if op else img
+
+
+def load_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
+    """Read an image with its metadata; 8- or 16-bit samples kept.
 
     Raises:
-        ImageError: missing, unreadable, empty, or not an 8-bit image.
+        ImageError: missing, empty, corrupt, too large (``max_pixels``), no pixels, or an
+            unsupported sample type or channel count -- one line naming the file.
     """
     p = Path(path)
     if not p.is_file():
         raise ImageError(f"{p}: no such file")
-    data = np.fromfile(p, dtype=np.uint8)
-    if data.size == 0:
+    data = p.read_bytes()
+    if not data:
         raise ImageError(f"{p}: empty file")
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    size = declared_size(data)
+    if size is not None:
+        w, h = size
+        if w == 0 or h == 0:
+            raise ImageError(f"{p}: image has no pixels ({w}x{h})")
+        if w * h > max_pixels:
+            raise ImageError(f"{p}: declares {w}x{h} = {w * h} pixels, more than the limit of {max_pixels} "
+                             f"(raise it with --max-pixels if the file is genuine)")
+    buf = np.frombuffer(data, dtype=np.uint8)
+    metadata: list = []
+    orientation = 1
+    try:
+        if _HAS_METADATA:
+            img, types, chunks = cv2.imdecodeWithMetadata(buf, cv2.IMREAD_UNCHANGED)
+            for kind, chunk in zip(list(np.asarray(types).ravel()) if types is not None else [], chunks or []):
+                raw = bytes(np.asarray(chunk, dtype=np.uint8).ravel())
+                if int(kind) == _EXIF:
+                    orientation, raw = _exif_orientation(raw)
+                    metadata.append((_EXIF, raw))
+                elif int(kind) == _ICC:
+                    metadata.append((_ICC, raw))
+        else:
+            img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    except cv2.error as e:
+        raise ImageError(f"{p}: cannot decode ({str(e).strip().splitlines()[-1][:120]})") from None
     if img is None:
         raise ImageError(f"{p}: not a readable image (unknown format or corrupt data)")
     if img.size == 0:
         raise ImageError(f"{p}: image has no pixels")
-    if img.dtype == np.uint16:
-        img = ((img.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
-    if img.dtype != np.uint8:
+    if img.shape[0] * img.shape[1] > max_pixels:
+        raise ImageError(f"{p}: {img.shape[1]}x{img.shape[0]} pixels, more than the limit of {max_pixels}")
+    if img.dtype not in (np.uint8, np.uint16):
         raise ImageError(f"{p}: unsupported sample type {img.dtype} (expected 8- or 16-bit)")
     if img.ndim == 3:
         c = img.shape[2]
         if c == 1:
             img = img[..., 0]
+        elif c == 2:  # gray + alpha
+            img = np.concatenate([np.repeat(img[..., :1], 3, axis=2), img[..., 1:]], axis=2)
         elif c == 3:
             img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
         elif c == 4:
             img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA)
         else:
-            raise ImageError(f"{p}: unsupported channel count {c}")
-    return np.ascontiguousarray(img)
+            raise ImageError(f"{p}: unsupported channel count {c} (expected 1, 2, 3 or 4)")
+    return LoadedImage(_orient(np.ascontiguousarray(img), orientation), metadata)
+
+
+def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Read an image as uint8 ``(H, W)`` gray, ``(H, W, 3)`` RGB or ``(H, W, 4)`` RGBA (16-bit rounded to 8)."""
+    img = load_image(path, max_pixels).pixels
+    if img.dtype == np.uint16:
+        img = ((img.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    return img
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -71,27 +216,48 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         raise
 
 
-def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
-    """Encode ``image`` (uint8 gray / RGB / RGBA) by the extension of ``path`` and write it atomically.
+def save_image(path: str | os.PathLike, image: np.ndarray, metadata=(), ext: str | None = None) -> None:
+    """Encode ``image`` (uint8/uint16 gray, RGB, RGBA) by extension and write it atomically.
+
+    16-bit images are written as 16-bit to PNG and TIFF, and rounded to 8 bits for formats
+    without 16-bit samples. ``metadata`` (from ``load_image``) is embedded where possible.
 
     Raises:
         ImageError: unknown extension, missing folder, or encoding failure.
     """
     p = Path(path)
-    ext = p.suffix.lower()
+    ext = (ext or p.suffix).lower()
     if ext not in IMAGE_EXTENSIONS:
         raise ImageError(f"{p}: unsupported output extension {ext or '(none)'!r}; use one of {', '.join(IMAGE_EXTENSIONS)}")
     if not p.parent.is_dir():
         raise ImageError(f"{p}: output folder {p.parent} does not exist")
     img = np.asarray(image)
+    if img.dtype == np.uint16 and ext not in _SIXTEEN_BIT_EXT:
+        log.info("%s: %s holds 8-bit samples only; rounding the 16-bit result", p, ext)
+        img = ((img.astype(np.uint32) + 128) // 257).astype(np.uint8)
     if img.ndim == 3 and img.shape[2] == 3:
         img = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
     elif img.ndim == 3 and img.shape[2] == 4:
         img = cv2.cvtColor(img, cv2.COLOR_RGBA2BGRA)
-    ok, buf = cv2.imencode(ext, img)
+    ok, buf = False, None
+    if metadata and _HAS_METADATA:
+        try:
+            ok, buf = cv2.imencodeWithMetadata(ext, img, [int(k) for k, _ in metadata],
+                                               [np.frombuffer(b, dtype=np.uint8) for _, b in metadata])
+        except cv2.error:
+            ok = False
+        if not ok:
+            log.info("%s: this format cannot carry the input's metadata; writing without it", p)
+    if not ok:
+        ok, buf = cv2.imencode(ext, img)
     if not ok:
         raise ImageError(f"{p}: could not encode image as {ext}")
     try:
-        atomic_write_bytes(p, buf.tobytes())
+        atomic_write_bytes(p, np.asarray(buf).tobytes())
     except OSError as e:
         raise ImageError(f"{p}: cannot write ({e.strerror or e})") from None
+
+
+def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
+    """``save_image`` without metadata."""
+    save_image(path, image)

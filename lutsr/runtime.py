@@ -596,8 +596,8 @@ def _load_default(scale: int) -> Lut:
 def _check_image(image) -> np.ndarray:
     if not isinstance(image, np.ndarray):
         raise LutsrError(f"expected a numpy array, got {type(image).__name__}")
-    if image.dtype != np.uint8:
-        raise LutsrError(f"expected a uint8 image, got dtype {image.dtype}")
+    if image.dtype not in (np.uint8, np.uint16):
+        raise LutsrError(f"expected a uint8 or uint16 image, got dtype {image.dtype}")
     if image.ndim not in (2, 3):
         raise LutsrError(f"expected an (H, W) or (H, W, C) image, got shape {image.shape}")
     if image.ndim == 3 and not 1 <= image.shape[2] <= 4:
@@ -607,45 +607,81 @@ def _check_image(image) -> np.ndarray:
     return image
 
 
+def _upscale8(img: np.ndarray, lut: Lut) -> np.ndarray:
+    """uint8 (H, W, C) -> uint8 (H*s, W*s, C) through the LUT, channel by channel."""
+    return _run(lut, np.ascontiguousarray(img))
+
+
+def _upscale16(img: np.ndarray, lut: Lut) -> np.ndarray:
+    """uint16 (H, W, C): the LUT on the nearest 8-bit level, bicubic on the remainder.
+
+    ``v = 257*hi + r`` with ``hi = round(v / 257)`` and ``|r| <= 128``. The output is
+    ``257 * LUT(hi) + bicubic(r)``: the LUT supplies the detail, the remainder (the bits an
+    8-bit table cannot see) is carried smoothly, so 16-bit gradients do not band.
+    """
+    import cv2
+
+    s = lut.scale
+    v = img.astype(np.int32)
+    hi = ((v + 128) // 257).astype(np.uint8)
+    rem = (v - 257 * hi.astype(np.int32)).astype(np.float32)
+    base = _upscale8(hi, lut).astype(np.int32) * 257
+    up = cv2.resize(rem, (img.shape[1] * s, img.shape[0] * s), interpolation=cv2.INTER_CUBIC)
+    up = up.reshape(base.shape)
+    return np.clip(base + np.rint(up).astype(np.int32), 0, 65535).astype(np.uint16)
+
+
+def _upscale_any(img: np.ndarray, lut: Lut) -> np.ndarray:
+    return _upscale16(img, lut) if img.dtype == np.uint16 else _upscale8(img, lut)
+
+
+def _upscale_rgba(img: np.ndarray, lut: Lut) -> np.ndarray:
+    """RGBA: premultiply, upscale colour and alpha with the LUT, un-premultiply.
+
+    Transparent pixels' colour (often black) then cannot bleed into visible edges: colour is
+    weighted by its own alpha before the LUT mixes neighbours, and divided by the upscaled
+    alpha afterwards. Fully transparent output pixels get colour 0.
+    """
+    top = 65535 if img.dtype == np.uint16 else 255
+    a = img[..., 3:].astype(np.int64)
+    prem = ((img[..., :3].astype(np.int64) * a + top // 2) // top).astype(img.dtype)
+    up = _upscale_any(np.concatenate([prem, img[..., 3:]], axis=2), lut).astype(np.int64)
+    ua = up[..., 3:]
+    rgb = np.where(ua > 0, (up[..., :3] * top + ua // 2) // np.maximum(ua, 1), 0)
+    return np.concatenate([np.clip(rgb, 0, top), ua], axis=2).astype(img.dtype)
+
+
 def upscale(image: np.ndarray, lut: Lut | str | os.PathLike | None = None, threads: int | None = None) -> np.ndarray:
-    """Upscale an 8-bit image with a LUT.
+    """Upscale an image with a LUT.
 
     Args:
-        image: uint8 ``(H, W)`` gray, ``(H, W, C)`` with C in 1..4 (RGB; RGBA's alpha is
-            resized with OpenCV bicubic, the colour channels with the LUT), values 0..255.
+        image: ``(H, W)`` gray or ``(H, W, C)`` with C in 1, 3 (RGB), 4 (RGBA); uint8
+            (0..255) or uint16 (0..65535). Every colour channel goes through the LUT. RGBA:
+            colour is premultiplied by alpha, alpha is upscaled with the LUT too, then colour
+            is un-premultiplied (no dark fringes). uint16: the LUT runs on the nearest 8-bit
+            level and the remainder is added back bicubically (no banding); see docs/runtime.md.
         lut: a loaded :class:`~lutsr.lutfile.Lut`, a path to a LUT file, or ``None`` for
             the shipped default x4 LUT.
-        threads: worker threads for the kernel (default: Numba's default, all cores).
+        threads: worker threads for the kernels (default: Numba's default, all cores).
 
     Returns:
-        uint8 ``(H*s, W*s)`` or ``(H*s, W*s, C)``, where s is the LUT's scale.
+        ``(H*s, W*s)`` or ``(H*s, W*s, C)`` of the input's dtype, where s is the LUT's scale.
 
     Raises:
         LutsrError: the image or the LUT is invalid (message says expected vs. got).
     """
     img = _check_image(image)
     lut = resolve_lut(lut)
-    s = lut.scale
-    alpha = None
-    if img.ndim == 3 and img.shape[2] == 4:
-        import cv2
-
-        alpha = cv2.resize(img[..., 3], (img.shape[1] * s, img.shape[0] * s), interpolation=cv2.INTER_CUBIC)
-        img = img[..., :3]
-    src = np.ascontiguousarray(img if img.ndim == 3 else img[..., None])
+    src = img if img.ndim == 3 else img[..., None]
+    prev = None
     if threads is not None:
         if threads < 1:
             raise LutsrError(f"threads must be >= 1, got {threads}")
         prev = numba.get_num_threads()
         numba.set_num_threads(min(int(threads), numba.config.NUMBA_NUM_THREADS))
-        try:
-            out = _run(lut, src)
-        finally:
+    try:
+        out = _upscale_rgba(src, lut) if src.shape[2] == 4 else _upscale_any(src, lut)
+    finally:
+        if prev is not None:
             numba.set_num_threads(prev)
-    else:
-        out = _run(lut, src)
-    if alpha is not None:
-        return np.concatenate([out, alpha[..., None]], axis=2)
-    if image.ndim == 2:
-        return out[..., 0]
-    return out
+    return out[..., 0] if image.ndim == 2 else out

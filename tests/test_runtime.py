@@ -49,14 +49,45 @@ def test_rgb_is_per_channel(rng):
         assert np.array_equal(out[..., c], upscale(np.ascontiguousarray(img[..., c]), lut))
 
 
-def test_rgba_keeps_alpha_channel(rng):
+def test_rgba_is_premultiplied_upscale_of_colour_and_alpha(rng):
     lut = random_eclut(2, rng)
     img = rng.integers(0, 256, (6, 5, 4), dtype=np.uint8)
-    img[..., 3] = 255
     out = upscale(img, lut)
     assert out.shape == (12, 10, 4)
-    assert np.array_equal(out[..., :3], upscale(np.ascontiguousarray(img[..., :3]), lut))
-    assert np.all(out[..., 3] == 255)
+    a = img[..., 3:].astype(np.int64)
+    prem = ((img[..., :3] * a + 127) // 255).astype(np.uint8)
+    up = eclut_upscale_reference(np.concatenate([prem, img[..., 3:]], axis=2), lut.table, 2).astype(np.int64)
+    ua = up[..., 3:]
+    rgb = np.where(ua > 0, (up[..., :3] * 255 + ua // 2) // np.maximum(ua, 1), 0)
+    assert np.array_equal(out, np.concatenate([np.clip(rgb, 0, 255), ua], axis=2).astype(np.uint8))
+
+
+def test_rgba_edges_have_no_dark_fringe():
+    # an opaque red disc on fully transparent black: visible edge pixels must stay red
+    import cv2
+
+    img = np.zeros((32, 32, 4), np.uint8)
+    cv2.circle(img, (16, 16), 9, (255, 0, 0, 255), -1)
+    out = upscale(img)  # shipped default LUT
+    edge = (out[..., 3] > 64) & (out[..., 3] < 250)
+    assert edge.sum() > 20
+    assert out[..., 0][edge].min() >= 200, out[..., 0][edge].min()
+    assert np.all(out[..., 1:3][out[..., 3] > 64] <= 40)
+
+
+def test_16bit_keeps_precision_and_bands_no_more_than_8bit():
+    # a 16-bit ramp finer than 8-bit steps keeps its extra precision (many more distinct levels
+    # than the 8-bit path), its steps are no larger than the 8-bit path's, and it agrees with
+    # the 8-bit path to within one 8-bit level
+    x = np.tile(np.linspace(10000, 12000, 64).astype(np.uint16), (12, 1))
+    out = upscale(x)
+    assert out.dtype == np.uint16 and out.shape == (48, 256)
+    x8 = ((x.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    out8 = upscale(x8).astype(int)
+    row, row8 = out[24, 8:-8].astype(int), out8[24, 8:-8] * 257
+    assert len(np.unique(row)) > 4 * len(np.unique(row8))
+    assert np.abs(np.diff(row)).max() <= np.abs(np.diff(row8)).max() + 16
+    assert np.abs((out.astype(int) + 128) // 257 - out8).max() <= 1
 
 
 def test_non_contiguous_input(rng):
@@ -67,7 +98,7 @@ def test_non_contiguous_input(rng):
 
 
 @pytest.mark.parametrize("bad,fragment", [
-    (np.zeros((4, 4), np.float32), "uint8"),
+    (np.zeros((4, 4), np.float32), "uint8 or uint16"),
     (np.zeros((4,), np.uint8), "shape"),
     (np.zeros((0, 4), np.uint8), "no pixels"),
     (np.zeros((4, 4, 5), np.uint8), "channels"),
