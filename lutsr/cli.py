@@ -75,8 +75,10 @@ def _upscale_one(src: Path, dst: Path, lut, threads, max_pixels: int) -> tuple[t
         out = run_upscale(img.pixels, lut, threads=threads)
     except LutsrError as e:
         raise LutsrError(f"{src}: {e}") from None
-    save_image(dst, out, img.metadata)
-    return img.pixels.shape[1::-1], out.shape[1::-1]
+    in_size, out_size = img.pixels.shape[1::-1], out.shape[1::-1]
+    del img.pixels
+    save_image(dst, out, img.metadata, inplace=True)
+    return in_size, out_size
 
 
 def _normalize_ext(ext: str | None) -> str | None:

@@ -216,11 +216,15 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         raise
 
 
-def save_image(path: str | os.PathLike, image: np.ndarray, metadata=(), ext: str | None = None) -> None:
+def save_image(path: str | os.PathLike, image: np.ndarray, metadata=(), ext: str | None = None,
+               inplace: bool = False) -> None:
     """Encode ``image`` (uint8/uint16 gray, RGB, RGBA) by extension and write it atomically.
 
     16-bit images are written as 16-bit to PNG and TIFF, and rounded to 8 bits for formats
     without 16-bit samples. ``metadata`` (from ``load_image``) is embedded where possible.
+    The encoder writes straight to a temporary file beside ``path`` (no in-memory copy of
+    the encoded image), which is then renamed into place. With ``inplace=True`` the channel
+    order of ``image`` is swapped in place instead of copying it (the caller gives it up).
 
     Raises:
         ImageError: unknown extension, missing folder, or encoding failure.
@@ -235,27 +239,40 @@ def save_image(path: str | os.PathLike, image: np.ndarray, metadata=(), ext: str
     if img.dtype == np.uint16 and ext not in _SIXTEEN_BIT_EXT:
         log.info("%s: %s holds 8-bit samples only; rounding the 16-bit result", p, ext)
         img = ((img.astype(np.uint32) + 128) // 257).astype(np.uint8)
-    if img.ndim == 3 and img.shape[2] == 3:
-        img = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
-    elif img.ndim == 3 and img.shape[2] == 4:
-        img = cv2.cvtColor(img, cv2.COLOR_RGBA2BGRA)
-    ok, buf = False, None
-    if metadata and _HAS_METADATA:
-        try:
-            ok, buf = cv2.imencodeWithMetadata(ext, img, [int(k) for k, _ in metadata],
-                                               [np.frombuffer(b, dtype=np.uint8) for _, b in metadata])
-        except cv2.error:
-            ok = False
-        if not ok:
-            log.info("%s: this format cannot carry the input's metadata; writing without it", p)
-    if not ok:
-        ok, buf = cv2.imencode(ext, img)
-    if not ok:
-        raise ImageError(f"{p}: could not encode image as {ext}")
+        inplace = True
+    if img.ndim == 3 and img.shape[2] in (3, 4):
+        code = cv2.COLOR_RGB2BGR if img.shape[2] == 3 else cv2.COLOR_RGBA2BGRA
+        if inplace and img.flags.c_contiguous and img.flags.writeable:
+            cv2.cvtColor(img, code, dst=img)
+        else:
+            img = cv2.cvtColor(img, code)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=f".tmp{ext}", dir=p.parent)
+    os.close(fd)
     try:
-        atomic_write_bytes(p, np.asarray(buf).tobytes())
+        ok = False
+        if metadata and _HAS_METADATA and hasattr(cv2, "imwriteWithMetadata"):
+            try:
+                ok = cv2.imwriteWithMetadata(tmp, img, [int(k) for k, _ in metadata],
+                                             [np.frombuffer(b, dtype=np.uint8) for _, b in metadata])
+            except cv2.error:
+                ok = False
+            if not ok:
+                log.info("%s: this format cannot carry the input's metadata; writing without it", p)
+        if not ok:
+            try:
+                ok = cv2.imwrite(tmp, img)
+            except cv2.error as e:
+                raise ImageError(f"{p}: could not encode image as {ext} ({str(e).strip().splitlines()[-1][:100]})") from None
+        if not ok:
+            raise ImageError(f"{p}: could not encode image as {ext}")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, p)
     except OSError as e:
         raise ImageError(f"{p}: cannot write ({e.strerror or e})") from None
+    finally:
+        Path(tmp).unlink(missing_ok=True)
 
 
 def write_image(path: str | os.PathLike, image: np.ndarray) -> None:

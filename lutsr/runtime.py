@@ -651,6 +651,36 @@ def _upscale_rgba(img: np.ndarray, lut: Lut) -> np.ndarray:
     return np.concatenate([np.clip(rgb, 0, top), ua], axis=2).astype(img.dtype)
 
 
+#: Images with more input samples than this are processed in bands of rows (bounded temporaries).
+BAND_SAMPLES = 1 << 22
+
+
+def halo_rows(lut: Lut) -> int:
+    """LR rows of context a band needs above and below so that its output equals whole-image output."""
+    from lutsr.info import receptive_field
+
+    h, _, _ = receptive_field(lut.method)
+    return h // 2 + 2
+
+
+def _upscale_banded(src: np.ndarray, lut: Lut, band_samples: int) -> np.ndarray:
+    """Process ``src`` in bands of LR rows with halos; bit-identical to whole-image processing."""
+    h, w, c = src.shape
+    s = lut.scale
+    rows = max(1, band_samples // max(1, w * c))
+    if rows >= h:
+        return _upscale_rgba(src, lut) if c == 4 else _upscale_any(src, lut)
+    halo = halo_rows(lut)
+    out = np.empty((h * s, w * s, c), dtype=src.dtype)
+    for y0 in range(0, h, rows):
+        y1 = min(h, y0 + rows)
+        a, b = max(0, y0 - halo), min(h, y1 + halo)
+        part = src[a:b]
+        up = _upscale_rgba(part, lut) if c == 4 else _upscale_any(part, lut)
+        out[y0 * s : y1 * s] = up[(y0 - a) * s : (y1 - a) * s]
+    return out
+
+
 def upscale(image: np.ndarray, lut: Lut | str | os.PathLike | None = None, threads: int | None = None) -> np.ndarray:
     """Upscale an image with a LUT.
 
@@ -663,6 +693,10 @@ def upscale(image: np.ndarray, lut: Lut | str | os.PathLike | None = None, threa
         lut: a loaded :class:`~lutsr.lutfile.Lut`, a path to a LUT file, or ``None`` for
             the shipped default x4 LUT.
         threads: worker threads for the kernels (default: Numba's default, all cores).
+
+    Large images are processed in bands of rows (``BAND_SAMPLES`` input samples each) with
+    the halo the method's receptive field needs, so temporaries stay bounded; the output
+    is bit-identical to processing the whole image at once.
 
     Returns:
         ``(H*s, W*s)`` or ``(H*s, W*s, C)`` of the input's dtype, where s is the LUT's scale.
@@ -680,7 +714,7 @@ def upscale(image: np.ndarray, lut: Lut | str | os.PathLike | None = None, threa
         prev = numba.get_num_threads()
         numba.set_num_threads(min(int(threads), numba.config.NUMBA_NUM_THREADS))
     try:
-        out = _upscale_rgba(src, lut) if src.shape[2] == 4 else _upscale_any(src, lut)
+        out = _upscale_banded(src, lut, BAND_SAMPLES)
     finally:
         if prev is not None:
             numba.set_num_threads(prev)

@@ -124,3 +124,20 @@ def test_band_count_does_not_change_the_output(scale, rng):
     want = eclut_upscale_reference(img, lut.table, scale)
     for bands in range(1, 10):  # more bands than rows too (empty bands)
         assert np.array_equal(_run(lut, img, bands=bands), want), bands
+
+
+@pytest.mark.parametrize("method,scale,interval", [("eclut", 2, 0), ("eclut", 3, 4), ("srlut-s", 2, 4),
+                                                   ("srlut-f", 2, 4), ("mulut-sdy-x2", 2, 4)])
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_banded_processing_is_bit_identical(method, scale, interval, channels):
+    from lutsr.runtime import _upscale_banded
+    from test_methods import random_lut
+
+    rng = np.random.default_rng(7)
+    lut = random_lut(method, scale, interval, rng)
+    img = rng.integers(0, 256, (23, 9, channels), dtype=np.uint8)
+    whole = _upscale_banded(img, lut, 10**9)
+    for rows in (1, 2, 3, 5, 8):
+        assert np.array_equal(_upscale_banded(img, lut, rows * 9 * channels), whole), rows
+    img16 = (img.astype(np.uint16) * 257 + rng.integers(0, 200, img.shape).astype(np.uint16))
+    assert np.array_equal(_upscale_banded(img16, lut, 3 * 9 * channels), _upscale_banded(img16, lut, 10**9))
