@@ -214,3 +214,44 @@ def test_rgba_file_keeps_transparency(runner, tmp_path, lut2):
     got = read_image(out)
     assert got.shape == (12, 12, 4)
     assert np.array_equal(got, upscale(img, lut2[1]))
+
+
+def test_malformed_luts_through_the_cli(runner, tmp_path, lut2, rng):
+    import json
+
+    from lutsr.lutfile import MAGIC
+
+    src = tmp_path / "in.png"
+    write_image(src, rng.integers(0, 256, (4, 4, 3), dtype=np.uint8))
+    data = lut2[0].read_bytes()
+    (hlen,) = struct.unpack("<I", data[8:12])
+    header = json.loads(data[12 : 12 + hlen])
+
+    def with_header(**changes):
+        h = json.loads(json.dumps(header))
+        for k, v in changes.items():
+            if k == "shape":
+                h["tables"][0]["shape"] = v
+            elif k == "sha":
+                h["tables"][0]["sha256"] = v
+            else:
+                h[k] = v
+        hb = json.dumps(h).encode()
+        return MAGIC + struct.pack("<I", len(hb)) + hb + data[12 + hlen :]
+
+    evil = tmp_path / "evil.npy"
+    np.save(evil, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    cases = {
+        "truncated.lut": (data[: len(data) // 2], "truncated"),
+        "checksum.lut": (with_header(sha="0" * 64), "checksum"),
+        "version.lut": (with_header(format_version=7), "version 7"),
+        "shape.lut": (with_header(shape=[10, 36]), "shape"),
+        "evil.npy": (evil.read_bytes(), ".npy"),
+    }
+    for name, (blob, fragment) in cases.items():
+        p = tmp_path / name
+        p.write_bytes(blob)
+        out = tmp_path / f"o_{name}.png"
+        r = runner.invoke(main, ["upscale", str(src), str(out), "--lut", str(p)])
+        _clean_failure(r, name, fragment)
+        assert not out.exists()
