@@ -255,3 +255,18 @@ def test_malformed_luts_through_the_cli(runner, tmp_path, lut2, rng):
         r = runner.invoke(main, ["upscale", str(src), str(out), "--lut", str(p)])
         _clean_failure(r, name, fragment)
         assert not out.exists()
+
+
+def test_icc_profile_is_carried(runner, tmp_path, lut2, rng):
+    if not hasattr(cv2, "imwriteWithMetadata"):
+        pytest.skip("this OpenCV has no metadata API")
+    icc = bytes(range(256)) * 2
+    src = tmp_path / "icc.jpg"
+    img = rng.integers(0, 256, (6, 6, 3), dtype=np.uint8)
+    assert cv2.imwriteWithMetadata(str(src), img, [cv2.IMAGE_METADATA_ICCP], [np.frombuffer(icc, np.uint8)])
+    for out_ext, carried in ((".jpg", True), (".bmp", False)):
+        out = tmp_path / f"icc_x2{out_ext}"
+        r = runner.invoke(main, ["upscale", str(src), str(out), "--lut", str(lut2[0])])
+        assert r.exit_code == 0, r.output
+        meta = dict(load_image(out).metadata)
+        assert (meta.get(cv2.IMAGE_METADATA_ICCP) == icc) is carried
