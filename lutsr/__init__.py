@@ -11,7 +11,7 @@ __version__ = "0.1.0"
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
-__all__ = ["__version__", "upscale", "load_lut", "Lut"]
+__all__ = ["__version__", "upscale", "load_lut", "Lut", "default_lut"]
 
 
 def __getattr__(name: str):
@@ -20,6 +20,10 @@ def __getattr__(name: str):
         from lutsr.runtime import upscale
 
         return upscale
+    if name == "default_lut":
+        from lutsr.runtime import default_lut
+
+        return default_lut
     if name in ("load_lut", "Lut"):
         from lutsr import lutfile
 

@@ -97,6 +97,8 @@ def _normalize_ext(ext: str | None) -> str | None:
 @click.argument("output_path", metavar="OUT", type=click.Path(path_type=Path))
 @click.option("--lut", "lut_path", type=click.Path(path_type=Path), default=None,
               help="LUT file (default: the shipped ECLUT x4 LUT).")
+@click.option("--scale", type=click.IntRange(2, 8), default=None,
+              help="Use the shipped default LUT for this scale (default 4); with --lut it must match the LUT.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Worker threads (default: all cores).")
 @click.option("-r", "--recursive", is_flag=True, help="Folders: include sub-folders (the tree is kept).")
 @click.option("--suffix", default="", help="Folders: text added to each output name, e.g. _x4.")
@@ -106,7 +108,8 @@ def _normalize_ext(ext: str | None) -> str | None:
 @click.option("--max-pixels", type=click.IntRange(min=1), default=None,
               help="Refuse inputs with more pixels than this (default 2**30).")
 @_friendly
-def upscale(input_path: Path, output_path: Path, lut_path: Path | None, threads: int | None, recursive: bool,
+def upscale(input_path: Path, output_path: Path, lut_path: Path | None, scale: int | None, threads: int | None,
+            recursive: bool,
             suffix: str, ext: str | None, skip_existing: bool, overwrite: bool, max_pixels: int | None) -> None:
     """Upscale image IN to OUT, or every image in folder IN into folder OUT.
 
@@ -124,7 +127,9 @@ def upscale(input_path: Path, output_path: Path, lut_path: Path | None, threads:
         raise LutsrError("--skip-existing and --overwrite exclude each other")
     if not input_path.exists():
         raise LutsrError(f"{input_path}: no such file or folder")
-    lut = resolve_lut(lut_path)
+    lut = resolve_lut(lut_path, scale=scale or 4)
+    if scale is not None and lut.scale != scale:
+        raise LutsrError(f"{lut_path}: is a x{lut.scale} LUT, but --scale {scale} was asked for")
 
     if input_path.is_file():
         dst = output_path

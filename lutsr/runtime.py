@@ -587,6 +587,11 @@ def resolve_lut(lut: Lut | str | os.PathLike | None, scale: int = 4) -> Lut:
 _DEFAULTS: dict[int, Lut] = {}
 
 
+def default_lut(scale: int = 4) -> Lut:
+    """The shipped default LUT for ``scale`` (loaded once per process)."""
+    return _load_default(scale)
+
+
 def _load_default(scale: int) -> Lut:
     if scale not in _DEFAULTS:
         _DEFAULTS[scale] = load_lut(default_lut_path(scale))

@@ -188,3 +188,25 @@ def test_import_command(runner, tmp_path):
     r = runner.invoke(main, ["import", "--method", "srlut-s", str(f), "-o", str(tmp_path / "bad.lut")])
     _assert_clean_failure(r, "v.npy", "expected")
     assert not (tmp_path / "bad.lut").exists()
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_scale_picks_the_shipped_default(runner, tmp_path, image, scale):
+    from lutsr.lutfile import default_lut_path
+    from lutsr.errors import LutFormatError
+
+    src, img = image
+    out = tmp_path / f"o{scale}.png"
+    r = runner.invoke(main, ["upscale", str(src), str(out), "--scale", str(scale)])
+    try:
+        default_lut_path(scale)
+    except LutFormatError:
+        _assert_clean_failure(r, "no default LUT")
+        return
+    assert r.exit_code == 0, r.output
+    assert read_image(out).shape == (img.shape[0] * scale, img.shape[1] * scale, 3)
+
+
+def test_scale_must_match_the_lut(runner, tmp_path, lut2, image):
+    r = runner.invoke(main, ["upscale", str(image[0]), str(tmp_path / "o.png"), "--lut", str(lut2[0]), "--scale", "4"])
+    _assert_clean_failure(r, "x2 LUT")
