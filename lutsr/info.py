@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 
 from lutsr.lutfile import Lut
 from lutsr.spec import MethodSpec, get_method, levels_for_interval, rotation_neighbor_offsets

@@ -139,7 +139,6 @@ def validate_header(header: dict, path=None, payload: bool = True) -> None:
     if version != FORMAT_VERSION:
         _fail(path, f"format version {version} is not supported (this lutsr reads version {FORMAT_VERSION})")
     method = _expect(path, header, "method", str, tuple(METHODS))
-    m = get_method(method)
     scale = _expect(path, header, "scale", int)
     if not 1 <= scale <= 8:
         _fail(path, f"scale {scale} is out of range 1..8")

@@ -169,6 +169,35 @@ def _madd_cells(local, row, ck, wt, ncell):  # pragma: no cover - compiled
         local[cell] += wt * np.int64(row[ck[cell]])
 
 
+@njit(inline="always")
+def _accumulate_unit(x, c, y, xx, table, cperm, offs, reflect, interval, q, strides, frac, order, rows, wts,
+                     local):  # pragma: no cover - compiled
+    """Add one unit's 4 rotations x simplex vertices at LR pixel (y, xx) into ``local``; return the weight sum."""
+    h, w, _ = x.shape
+    n = offs.shape[1]
+    ncell = table.shape[1]
+    wsum = 0
+    for k in range(4):
+        m = _gather(x, c, y, xx, offs, k, n, h, w, reflect, interval, q, strides, frac, order, rows, wts)
+        ck = cperm[k]
+        for j in range(m):
+            wt = wts[j]
+            wsum += wt
+            row = table[rows[j]]
+            # literal widths let LLVM unroll the common cell counts (1, x2, x3, x4)
+            if ncell == 16:
+                _madd_cells(local, row, ck, wt, 16)
+            elif ncell == 9:
+                _madd_cells(local, row, ck, wt, 9)
+            elif ncell == 4:
+                _madd_cells(local, row, ck, wt, 4)
+            elif ncell == 1:
+                _madd_cells(local, row, ck, wt, 1)
+            else:
+                _madd_cells(local, row, ck, wt, ncell)
+    return wsum
+
+
 @njit(parallel=True, cache=True, nogil=True)
 def _block_kernel(x, table, cperm, offs, reflect, interval, levels, cell_off, s_out, acc):  # pragma: no cover
     """Add one unit's 4 rotations to ``acc`` (H*s_out, W*s_out, C) int32; every LR pixel owns its block.
@@ -191,25 +220,8 @@ def _block_kernel(x, table, cperm, offs, reflect, interval, levels, cell_off, s_
         for c in range(nc):
             for xx in range(w):
                 local[:] = 0
-                wsum = 0
-                for k in range(4):
-                    m = _gather(x, c, y, xx, offs, k, n, h, w, reflect, interval, q, strides, frac, order, rows, wts)
-                    ck = cperm[k]
-                    for j in range(m):
-                        wt = wts[j]
-                        wsum += wt
-                        row = table[rows[j]]
-                        # literal widths let LLVM unroll the common cell counts (1, x2, x3, x4)
-                        if ncell == 16:
-                            _madd_cells(local, row, ck, wt, 16)
-                        elif ncell == 9:
-                            _madd_cells(local, row, ck, wt, 9)
-                        elif ncell == 4:
-                            _madd_cells(local, row, ck, wt, 4)
-                        elif ncell == 1:
-                            _madd_cells(local, row, ck, wt, 1)
-                        else:
-                            _madd_cells(local, row, ck, wt, ncell)
+                wsum = _accumulate_unit(x, c, y, xx, table, cperm, offs, reflect, interval, q, strides, frac, order,
+                                        rows, wts, local)
                 # the offset of every cell is removed once: sum of weights x offset
                 for cell in range(ncell):
                     oy = cell // s_out
@@ -243,25 +255,8 @@ def _block_stage_kernel(x, tables, cperms, offs, reflect, interval, levels, cell
                 local[:] = 0
                 wsum = 0
                 for u in range(nu):
-                    table = tables[u]
-                    for k in range(4):
-                        m = _gather(x, c, y, xx, offs[u], k, n, h, w, reflect, interval, q, strides, frac, order,
-                                    rows, wts)
-                        ck = cperms[u, k]
-                        for j in range(m):
-                            wt = wts[j]
-                            wsum += wt
-                            row = table[rows[j]]
-                            if ncell == 16:
-                                _madd_cells(local, row, ck, wt, 16)
-                            elif ncell == 9:
-                                _madd_cells(local, row, ck, wt, 9)
-                            elif ncell == 4:
-                                _madd_cells(local, row, ck, wt, 4)
-                            elif ncell == 1:
-                                _madd_cells(local, row, ck, wt, 1)
-                            else:
-                                _madd_cells(local, row, ck, wt, ncell)
+                    wsum += _accumulate_unit(x, c, y, xx, tables[u], cperms[u], offs[u], reflect, interval, q, strides,
+                                             frac, order, rows, wts, local)
                 off = wsum * cell_off
                 for cell in range(ncell):
                     oy = cell // s_out

@@ -49,3 +49,21 @@ def random_eclut(scale: int, rng: np.random.Generator, extreme: bool = False):
     else:
         table = rng.integers(0, 256, shape, dtype=np.uint8)
     return Lut(header=make_eclut_header(scale), tables=[table])
+
+
+@pytest.fixture
+def runner():
+    from click.testing import CliRunner
+
+    return CliRunner()
+
+
+@pytest.fixture
+def lut2(tmp_path, rng):
+    """A random ECLUT x2 LUT saved to a file: ``(path, Lut)``."""
+    from lutsr.lutfile import save_lut
+
+    lut = random_eclut(2, rng)
+    path = tmp_path / "r2.lut"
+    save_lut(path, lut.header, lut.tables)
+    return path, lut

@@ -2,26 +2,10 @@
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from conftest import random_eclut
 from lutsr.cli import main
 from lutsr.imageio import read_image, write_image
-from lutsr.lutfile import save_lut
 from lutsr.runtime import upscale
-
-
-@pytest.fixture
-def runner():
-    return CliRunner()
-
-
-@pytest.fixture
-def lut2(tmp_path, rng):
-    lut = random_eclut(2, rng)
-    path = tmp_path / "r2.lut"
-    save_lut(path, lut.header, lut.table)
-    return path, lut
 
 
 @pytest.fixture

@@ -6,26 +6,10 @@ import zlib
 import cv2
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from conftest import random_eclut
 from lutsr.cli import main
 from lutsr.imageio import load_image, read_image, save_image, write_image
-from lutsr.lutfile import save_lut
 from lutsr.runtime import upscale
-
-
-@pytest.fixture
-def runner():
-    return CliRunner()
-
-
-@pytest.fixture
-def lut2(tmp_path, rng):
-    lut = random_eclut(2, rng)
-    path = tmp_path / "r2.lut"
-    save_lut(path, lut.header, lut.tables)
-    return path, lut
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
