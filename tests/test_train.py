@@ -82,3 +82,14 @@ def test_missing_data_folder_is_a_clear_error(tmp_path):
 
     with pytest.raises(LutsrError, match="not a folder"):
         train(_cfg(tmp_path / "nope"), tmp_path / "r", device="cpu")
+
+
+def test_unreadable_training_images_are_skipped_with_a_warning(data_dir, caplog):
+    import logging
+
+    from lutsr.data import load_training_channels
+
+    with caplog.at_level(logging.WARNING, logger="lutsr"):
+        chans = load_training_channels(data_dir)
+    assert len(chans) == 3 * 3 + 1  # three RGB images and one gray JPEG
+    assert any("broken.png" in r.getMessage() for r in caplog.records)
