@@ -80,9 +80,9 @@ def compile_lut(lut: Lut) -> list[list[tuple]]:
     cell ``cell_perm[k, c]`` of a row for the original-frame cell ``c`` (the s x s block, and
     for ExpandConv units the 3x3 grid of maps, rotated back by -k), so the four rotations
     need no copies of the table. ``offsets (4, n, 2)`` are the kernel's offsets in the
-    original frame. ExpandConv units also get ``patches (2, rows, (s+2)**2)`` int16: the nine
-    maps folded (``_fold_patches``) for rotation 0 and rotation 1; rotations 2 and 3 read
-    those rows backwards. ``patch_perm`` is unused (``None``). Cached on the ``Lut``.
+    original frame. ExpandConv units also get ``patches (rows, (s+2)**2)`` int16 (the nine
+    maps folded, see ``_fold_patches``) and their rotation permutation ``patch_perm``;
+    other units get ``None`` there. Cached on the ``Lut`` (built once per loaded table).
     """
     cached = lut._compiled.get("stages")
     if cached is not None:
@@ -101,15 +101,12 @@ def compile_lut(lut: Lut) -> list[list[tuple]]:
                               for k in range(method.rotations)]).astype(np.int64)
             offs = np.array([rotation_neighbor_offsets(unit.kernel.offsets, k) for k in range(method.rotations)],
                             dtype=np.int64)
-            patches = None
+            patches = pperm = None
             if unit.expand:
-                # rotation 2 (180 degrees) of a square patch is its flattened row reversed, and
-                # rotation 3 is rotation 1 reversed: two tables serve all four rotations
-                p0 = _fold_patches(table, s, method.value_offset)
+                patches = _fold_patches(table, s, method.value_offset)
                 idx = np.arange((s + 2) ** 2).reshape(s + 2, s + 2)
-                p1 = np.ascontiguousarray(p0[:, np.rot90(idx, -1).ravel()])
-                patches = np.stack([p0, p1])
-            units.append((table, cperm, offs, patches, None))
+                pperm = np.stack([np.rot90(idx, -k).ravel() for k in range(method.rotations)]).astype(np.int64)
+            units.append((table, cperm, offs, patches, pperm))
         out.append(units)
     lut._compiled["stages"] = out
     return out
@@ -391,15 +388,9 @@ def _row_indices(x, c, ly, offs, n, h, w, reflect, strides, ridx):  # pragma: no
 
 
 @njit(inline="always")
-def _add_row(b, col, prow, base, p):  # pragma: no cover - compiled
+def _add_row(b, col, prow, pk, base, p):  # pragma: no cover - compiled
     for pc in range(p):
-        b[col + pc] += prow[base + pc]
-
-
-@njit(inline="always")
-def _add_row_rev(b, col, prow, base, p):  # pragma: no cover - compiled
-    for pc in range(p):
-        b[col + pc] += prow[base - pc]
+        b[col + pc] += prow[pk[base + pc]]
 
 
 @njit(inline="always")
@@ -416,56 +407,37 @@ def _add_patch_rows(x, c, ly, pr_lo, pr_hi, win_row0, win, patches, pperm, offs,
     p = s + 2
     if q == 1:
         _row_indices(x, c, ly, offs, n, h, w, reflect, strides, ridx)
-        last = p * p - 1
         for k in range(4):
-            pt = patches[k & 1]
-            rev = k >= 2
+            pk = pperm[k]
             for lx in range(w):
-                prow = pt[ridx[k, lx]]
+                prow = patches[ridx[k, lx]]
                 col = lx * s
                 for pr in range(pr_lo, pr_hi):
                     b = win[win_row0 + pr]
+                    base = pr * p
                     # literal widths let LLVM unroll the common scales (x2, x3, x4)
-                    if rev:
-                        base = last - pr * p
-                        if p == 6:
-                            _add_row_rev(b, col, prow, base, 6)
-                        elif p == 5:
-                            _add_row_rev(b, col, prow, base, 5)
-                        elif p == 4:
-                            _add_row_rev(b, col, prow, base, 4)
-                        else:
-                            _add_row_rev(b, col, prow, base, p)
+                    if p == 6:
+                        _add_row(b, col, prow, pk, base, 6)
+                    elif p == 5:
+                        _add_row(b, col, prow, pk, base, 5)
+                    elif p == 4:
+                        _add_row(b, col, prow, pk, base, 4)
                     else:
-                        base = pr * p
-                        if p == 6:
-                            _add_row(b, col, prow, base, 6)
-                        elif p == 5:
-                            _add_row(b, col, prow, base, 5)
-                        elif p == 4:
-                            _add_row(b, col, prow, base, 4)
-                        else:
-                            _add_row(b, col, prow, base, p)
+                        _add_row(b, col, prow, pk, base, p)
     else:
         for lx in range(w):
             col = lx * s
             for k in range(4):
                 m = _gather(x, c, ly, lx, offs, k, n, h, w, reflect, interval, q, strides, frac, order, rows, wts)
-                pt = patches[k & 1]
-                rev = k >= 2
+                pk = pperm[k]
                 for j in range(m):
                     wt = np.int32(wts[j])
-                    prow = pt[rows[j]]
+                    prow = patches[rows[j]]
                     for pr in range(pr_lo, pr_hi):
                         b = win[win_row0 + pr]
-                        if rev:
-                            base = p * p - 1 - pr * p
-                            for pc in range(p):
-                                b[col + pc] += wt * np.int32(prow[base - pc])
-                        else:
-                            base = pr * p
-                            for pc in range(p):
-                                b[col + pc] += wt * np.int32(prow[base + pc])
+                        base = pr * p
+                        for pc in range(p):
+                            b[col + pc] += wt * np.int32(prow[pk[base + pc]])
 
 
 @njit(inline="always")
