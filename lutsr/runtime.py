@@ -530,30 +530,37 @@ def _rescale_kernel(acc, d, bias, half_even, out):  # pragma: no cover - compile
                 out[y, xx, c] = _round_div(np.int64(acc[y, xx, c]), d, bias, half_even)
 
 
-def _run(lut: Lut, src: np.ndarray, bands: int | None = None) -> np.ndarray:
-    """Run every stage on a ``(H, W, C)`` uint8 image. ``bands`` overrides the band count (tests)."""
+def _run(lut: Lut, src: np.ndarray, bands: int | None = None, general: bool = False) -> np.ndarray:
+    """Run every stage on a ``(H, W, C)`` uint8 image.
+
+    Stages with one ExpandConv unit take the patch kernel, stages of same-shaped plain units
+    the fused stage kernel; anything else (e.g. mixed units) accumulates unit by unit into an
+    int32 image and rescales it. ``bands`` overrides the band count and ``general=True``
+    forces the unit-by-unit path (both for tests).
+    """
     method = lut.method
     q, levels = levels_for_interval(lut.interval)
     x = src
-    for stage, units in zip(method.stages, compile_lut(lut)):
+    for si, (stage, units) in enumerate(zip(method.stages, compile_lut(lut))):
         s_out = lut.scale if stage.upscale else 1
         reflect = stage.pad_mode == "reflect"
         d = q * stage.divisor
         half_even = stage.rounding == "half_even"
         out = np.empty((x.shape[0] * s_out, x.shape[1] * s_out, x.shape[2]), dtype=np.uint8)
-        if len(stage.units) == 1 and stage.units[0].expand:
+        same_shape = len({(t.shape, t.dtype, o.shape) for t, _, o, _, _ in units}) == 1
+        if not general and len(stage.units) == 1 and stage.units[0].expand:
             table, cperm, offs, patches, pperm = units[0]
             nbands = bands if bands is not None else max(1, min(x.shape[0], 4 * numba.get_num_threads()))
             _expand_patch_kernel(x, patches, pperm, offs, reflect, lut.interval, levels, s_out, d, stage.bias,
                                  half_even, nbands, out)
             _expand_border_kernel(x, table, cperm, offs, reflect, lut.interval, levels, method.value_offset, s_out, d,
                                   stage.bias, half_even, out)
-        elif not any(u.expand for u in stage.units) and len({(t.shape, t.dtype, o.shape) for t, _, o, _, _ in units}) == 1:
-            packed = lut._compiled.get(("packed", id(units)))
+        elif not general and not any(u.expand for u in stage.units) and same_shape:
+            packed = lut._compiled.get(("packed", si))
             if packed is None:  # stack the stage's same-shaped units once per LUT
                 packed = (np.stack([u[0] for u in units]), np.stack([u[1] for u in units]),
                           np.stack([u[2] for u in units]))
-                lut._compiled[("packed", id(units))] = packed
+                lut._compiled[("packed", si)] = packed
             tables, cperms, offss = packed
             _block_stage_kernel(x, tables, cperms, offss, reflect, lut.interval, levels, method.value_offset, s_out,
                                 d, stage.bias, half_even, out)
