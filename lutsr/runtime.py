@@ -211,11 +211,7 @@ def _block_kernel(x, table, cperm, offs, reflect, interval, levels, cell_off, s_
     q = 1 << interval
     ncell = table.shape[1]
     for y in prange(h):
-        strides = _strides(n, levels)
-        frac = np.empty(n, np.int64)
-        order = np.empty(n, np.int64)
-        rows = np.empty(n + 1, np.int64)
-        wts = np.empty(n + 1, np.int64)
+        strides, frac, order, rows, wts = _work_buffers(n, levels)
         local = np.empty(ncell, np.int64)
         for c in range(nc):
             for xx in range(w):
@@ -244,11 +240,7 @@ def _block_stage_kernel(x, tables, cperms, offs, reflect, interval, levels, cell
     q = 1 << interval
     ncell = tables.shape[2]
     for y in prange(h):
-        strides = _strides(n, levels)
-        frac = np.empty(n, np.int64)
-        order = np.empty(n, np.int64)
-        rows = np.empty(n + 1, np.int64)
-        wts = np.empty(n + 1, np.int64)
+        strides, frac, order, rows, wts = _work_buffers(n, levels)
         local = np.empty(ncell, np.int64)
         for xx in range(w):
             for c in range(nc):
@@ -300,6 +292,13 @@ def _strides(n, levels):  # pragma: no cover - compiled
 
 
 @njit(inline="always")
+def _work_buffers(n, levels):  # pragma: no cover - compiled
+    """Per-task scratch for gathering an n-input kernel: strides, fractions, order, vertices, weights."""
+    return (_strides(n, levels), np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n + 1, np.int64),
+            np.empty(n + 1, np.int64))
+
+
+@njit(inline="always")
 def _round_div(num, d, bias, half_even):  # pragma: no cover - compiled
     """clip(round(num / d + bias), 0, 255) in exact integers (half up or half even).
 
@@ -341,11 +340,7 @@ def _expand_kernel(x, table, cperm, offs, reflect, interval, levels, cell_off, s
     h, w, nc = x.shape
     n = offs.shape[1]
     for yy in prange(h * s):
-        strides = _strides(n, levels)
-        frac = np.empty(n, np.int64)
-        order = np.empty(n, np.int64)
-        rows = np.empty(n + 1, np.int64)
-        wts = np.empty(n + 1, np.int64)
+        strides, frac, order, rows, wts = _work_buffers(n, levels)
         for c in range(nc):
             for xx in range(w * s):
                 acc[yy, xx, c] += _expand_pixel(x, c, yy, xx, table, cperm, offs, reflect, interval, cell_off, s, strides,
@@ -360,11 +355,7 @@ def _expand_border_kernel(x, table, cperm, offs, reflect, interval, levels, cell
     hs = h * s
     ws = w * s
     for yy in prange(hs):
-        strides = _strides(n, levels)
-        frac = np.empty(n, np.int64)
-        order = np.empty(n, np.int64)
-        rows = np.empty(n + 1, np.int64)
-        wts = np.empty(n + 1, np.int64)
+        strides, frac, order, rows, wts = _work_buffers(n, levels)
         full = yy == 0 or yy == hs - 1
         step = 1 if full else ws - 1
         for c in range(nc):
@@ -484,11 +475,7 @@ def _expand_patch_kernel(x, patches, pperm, offs, reflect, interval, levels, s, 
         y1 = (band + 1) * h // nbands
         if y1 <= y0:
             continue
-        strides = _strides(n, levels)
-        frac = np.empty(n, np.int64)
-        order = np.empty(n, np.int64)
-        rows = np.empty(n + 1, np.int64)
-        wts = np.empty(n + 1, np.int64)
+        strides, frac, order, rows, wts = _work_buffers(n, levels)
         ridx = np.empty((4, w), np.int64)
         win = np.zeros((nc, p, ws + 2), np.int32)  # window row i = HR row ly*s - 1 + i
         for c in range(nc):

@@ -23,8 +23,6 @@ __all__ = [
     "MethodSpec",
     "METHODS",
     "get_method",
-    "ECLUT",
-    "EclutSpec",
     "levels_for_interval",
     "rotation_neighbor_offsets",
     "EXPAND_DIRECTIONS",
@@ -292,46 +290,3 @@ def get_method(name: str) -> MethodSpec:
         return METHODS[name]
     except KeyError:
         raise ValueError(f"unknown method {name!r}; expected one of {', '.join(METHODS)}") from None
-
-
-@dataclass(frozen=True)
-class EclutSpec:
-    """Constants of the lutsr ECLUT specification (see ``docs/eclut.md``).
-
-    Network output ``o`` (per ExpandConv map, per HR sub-pixel; ``o`` is about the pixel
-    value in 0..1) becomes a table cell ``u = clip(floor(alpha*o + 0.5), -128, 127) + 128``
-    stored as uint8 ("excess-128"). At run time the four rotations x nine ExpandConv maps
-    give 36 cells per HR pixel; ``acc = sum(u) - 36*128`` and the output pixel is
-    ``clip((acc + 2) >> 2, 0, 255)``.
-    """
-
-    kernel: KernelShape = KERNELS["2x1"]
-    alpha: float = 255.0 / 9.0
-    offset: int = 128
-    n_maps: int = 9
-    n_rotations: int = 4
-    shift: int = 2  # (acc + 2) >> 2 == round-half-up(acc / 4)
-    pad_mode: str = "edge"
-    value_encoding: str = "uint8-excess128"
-
-    def n_cells(self, scale: int) -> int:
-        """Values per table row: ``9 * scale**2``, ordered (map g, sub-row i, sub-col j)."""
-        return self.n_maps * scale * scale
-
-    def quantize(self, o: np.ndarray) -> np.ndarray:
-        """Float network outputs -> uint8 table cells (NumPy version of the network's rule)."""
-        v = np.floor(np.asarray(o, dtype=np.float64) * self.alpha + 0.5)
-        return (np.clip(v, -self.offset, 255 - self.offset) + self.offset).astype(np.uint8)
-
-    def rescale(self, acc: np.ndarray) -> np.ndarray:
-        """Signed accumulator (sum of 36 signed cells) -> uint8 pixels: ``clip((acc+2)>>2)``."""
-        acc = np.asarray(acc, dtype=np.int64)
-        half = 1 << (self.shift - 1)
-        return np.clip((acc + half) >> self.shift, 0, 255).astype(np.uint8)
-
-
-ECLUT = EclutSpec()
-# The registry entry and the constants must agree: one specification.
-assert METHODS["eclut"].alpha == ECLUT.alpha and METHODS["eclut"].value_offset == ECLUT.offset
-assert METHODS["eclut"].stages[0].pad_mode == ECLUT.pad_mode
-assert METHODS["eclut"].stages[0].divisor == 1 << ECLUT.shift

@@ -156,3 +156,21 @@ def test_coarsening_a_lut_equals_exporting_the_network_at_that_interval(net4, ta
     assert load_lut(out).table.shape == (17 * 17, 144)
     r = CliRunner().invoke(main, ["export", str(out), "--interval", "2", "-o", str(tmp_path / "x.lut")])
     assert r.exit_code == 2 and "without the network" in r.stderr
+
+
+def test_cell_quantization_rule():
+    # cell = clip(floor(alpha * o + 0.5), -128, 127) + 128; with a zero input and a zero last
+    # layer the output o is the last layer's bias, so the rule can be probed directly
+    from lutsr.models.lutnet import LUTNet
+
+    net = LUTNet("eclut", 2, features=4)
+    alpha = net.method.alpha
+    # (exact .5 ties are left out: float32 cannot hit them reliably)
+    probes = [0.0, 0.6 / alpha, -0.6 / alpha, 0.4 / alpha, -0.4 / alpha, 1.4 / alpha, 100.0, -100.0]
+    want = [128, 129, 127, 128, 128, 129, 255, 0]
+    x = torch.zeros(1, 2, 1, 1)
+    for o, w in zip(probes, want):
+        with torch.no_grad():
+            net.out.bias.fill_(o)
+            got = net.cells(x, quantize=True)[0, 0, 0, 0].item() + 128
+        assert got == w, (o, got, w)

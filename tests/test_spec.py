@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from lutsr.spec import ECLUT, EXPAND_DIRECTIONS, KERNELS, levels_for_interval, reflect_index, rotation_neighbor_offsets
+from lutsr.reference import rescale_reference
+from lutsr.spec import EXPAND_DIRECTIONS, KERNELS, METHODS, levels_for_interval, reflect_index, rotation_neighbor_offsets
 
 
 @pytest.mark.parametrize("k", range(4))
@@ -39,11 +40,14 @@ def test_expand_directions_grid_order():
     assert len(set(EXPAND_DIRECTIONS)) == 9
 
 
-def test_eclut_quantize_and_rescale_rules():
-    # cell = clip(floor(alpha*o + 0.5), -128, 127) + 128
-    o = np.array([0.0, 1 / ECLUT.alpha * 0.5, -1 / ECLUT.alpha * 0.5, 100.0, -100.0])
-    assert list(ECLUT.quantize(o)) == [128, 129, 128, 255, 0]
-    # (acc + 2) >> 2 rounds half up (toward +inf), floors for negatives, clips
+def test_eclut_rescale_rule():
+    # ECLUT: 4 rotations x 9 maps summed, (acc + 2) >> 2 -- half up, floor for negatives, clipped
+    m = METHODS["eclut"]
+    st = m.stages[0]
+    assert (st.divisor, st.bias, st.rounding, st.pad_mode) == (4, 0, "half_up", "edge")
+    assert m.value_encoding == "uint8-excess128" and m.value_offset == 128 and m.alpha == pytest.approx(255 / 9)
     acc = np.array([0, 1, 2, 5, 6, -1, -2, -3, 1019, 1022, 5000])
-    assert list(ECLUT.rescale(acc)) == [0, 0, 1, 1, 2, 0, 0, 0, 255, 255, 255]
-    assert ECLUT.n_cells(4) == 144 and KERNELS["2x1"].pad_bottom == 1 and KERNELS["2x1"].pad_right == 0
+    want = np.clip((acc + 2) >> 2, 0, 255)
+    assert list(rescale_reference(acc, 1, st.divisor, st.bias, st.rounding)) == list(want)
+    assert list(want) == [0, 0, 1, 1, 2, 0, 0, 0, 255, 255, 255]
+    assert m.cells(st, st.units[0], 4) == 144 and KERNELS["2x1"].pad_bottom == 1 and KERNELS["2x1"].pad_right == 0

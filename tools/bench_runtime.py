@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -31,8 +30,8 @@ import cv2
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared" / "data"
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tools"))
 
 import numba  # noqa: E402
 
@@ -40,6 +39,7 @@ from lutsr.imageio import read_image  # noqa: E402
 from lutsr.lutfile import Lut, default_lut_path, load_lut  # noqa: E402
 from lutsr.reference import upscale_reference  # noqa: E402
 from lutsr.runtime import upscale  # noqa: E402
+from common import SHARED, published_luts, timings  # noqa: E402
 
 
 def photo(w: int, h: int, gray: bool = False) -> np.ndarray:
@@ -54,34 +54,8 @@ def photo(w: int, h: int, gray: bool = False) -> np.ndarray:
 
 
 def luts() -> list[tuple[str, Lut]]:
-    out = [("default (eclut x4)", load_lut(default_lut_path(4)))]
-    try:
-        from lutsr.importer import import_tables
-
-        sr = SHARED / "luts" / "SR-LUT"
-        for method, f in [("srlut-s", "Model_S_x4_4bit_int8.npy"), ("srlut-f", "Model_F_x4_4bit_int8.npy"),
-                          ("srlut-v", "Model_V_x4_0bit_int8.npy")]:
-            if (sr / f).is_file():
-                h, t = import_tables(method, [sr / f])
-                out.append((f"{method} x4 i{h['interval']}", Lut(h, t)))
-        mu = sorted((SHARED / "luts" / "MuLUT").glob("*.npy"))
-        if len(mu) == 6:
-            h, t = import_tables("mulut-sdy-x2", mu)
-            out.append(("mulut-sdy-x2 x4", Lut(h, t)))
-    except Exception as e:  # noqa: BLE001 - published tables are optional here
-        print(f"(published tables skipped: {e})")
-    return out
-
-
-def timings(fn, runs: int) -> tuple[float, float]:
-    """(median, best) wall time of ``runs`` calls after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), min(times)
+    return [("default (eclut x4)", load_lut(default_lut_path(4)))] + [
+        (label.split(" (")[0], lut) for label, lut in published_luts(scales=(4,))]
 
 
 def first_call() -> float:

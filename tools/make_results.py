@@ -18,7 +18,6 @@ import argparse
 import datetime
 import os
 import platform
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -27,8 +26,8 @@ import cv2
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared" / "data"
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tools"))
 
 from lutsr.evaluate import evaluate, summarize  # noqa: E402
 from lutsr.imageio import read_image  # noqa: E402
@@ -38,39 +37,14 @@ from lutsr.lutfile import Lut, load_lut  # noqa: E402
 from lutsr.metrics import y_psnr, y_ssim  # noqa: E402
 from lutsr.resample import coarsen  # noqa: E402
 from lutsr.runtime import upscale  # noqa: E402
+from common import SHARED, published_luts, timings  # noqa: E402
 
 SET5 = ["baby", "bird", "butterfly", "head", "woman"]
-
-
-def published() -> list[tuple[str, Lut]]:
-    out = []
-    sr = SHARED / "luts" / "SR-LUT"
-    for method, f in [("srlut-s", "Model_S_x2_4bit_int8.npy"), ("srlut-s", "Model_S_x3_4bit_int8.npy"),
-                      ("srlut-s", "Model_S_x4_4bit_int8.npy"), ("srlut-f", "Model_F_x4_4bit_int8.npy"),
-                      ("srlut-v", "Model_V_x4_0bit_int8.npy")]:
-        if (sr / f).is_file():
-            h, t = import_tables(method, [sr / f])
-            out.append((f"SR-LUT {method[-1].upper()} x{h['scale']} (published, imported)", Lut(h, t)))
-    mu = sorted((SHARED / "luts" / "MuLUT").glob("*.npy"))
-    if len(mu) == 6:
-        h, t = import_tables("mulut-sdy-x2", mu)
-        out.append(("MuLUT SDY-X2 x4 (published, imported)", Lut(h, t)))
-    return out
 
 
 def speed_input() -> np.ndarray:
     img = read_image(SHARED / "bench" / "B100" / "HR" / "img_001.png")[..., :3]
     return cv2.resize(img, (320, 180), interpolation=cv2.INTER_AREA)
-
-
-def median_time(fn, runs: int) -> float:
-    fn()
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def set5_on(lut: Lut, lr_dir: Path, scale: int, suffix: str = "", ssim_border: int | None = None):
@@ -97,7 +71,7 @@ def main() -> None:
 
     shipped = [(f"lutsr {p.stem} (shipped)", load_lut(p)) for p in sorted((REPO / "luts").glob("*.lut"))]
     shipped += [(f"{p.stem} (extra)", load_lut(p)) for p in args.extra_lut]
-    entries = shipped + published()
+    entries = shipped + published_luts()
     x = speed_input()
     lines = []
     t_start = time.perf_counter()
@@ -111,9 +85,9 @@ def main() -> None:
             raise SystemExit(f"failures: {res.failures}")
         means = {(m["dataset"], m["method"]): m for m in summarize(res.scores)}
         lut_label = lut.path.stem if lut.path else f"{lut.header['method']}_x{lut.scale}"
-        t_cv = median_time(lambda: cv2.resize(x, (x.shape[1] * lut.scale, x.shape[0] * lut.scale),
-                                              interpolation=cv2.INTER_CUBIC), runs)
-        t_lut = median_time(lambda: upscale(x, lut), runs)
+        t_cv = timings(lambda: cv2.resize(x, (x.shape[1] * lut.scale, x.shape[0] * lut.scale),
+                                          interpolation=cv2.INTER_CUBIC), runs)[0]
+        t_lut = timings(lambda: upscale(x, lut), runs)[0]
         size = sum(t.nbytes for t in lut.tables)
         disk = lut.path.stat().st_size if lut.path else None
         if lut.scale not in bicubic_done:
@@ -147,7 +121,7 @@ def main() -> None:
                          f"{c.table.nbytes:,} | {p:.2f} | {s:.4f} |")
 
     # ---------------------------------------------------------------- published reproduction
-    pub = dict(published())
+    pub = dict(published_luts())
     if pub:
         sr = SHARED / "luts" / "SR-LUT"
         lines += ["", "## Published tables on their own LR inputs", "",
