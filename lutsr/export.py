@@ -18,21 +18,15 @@ import torch
 from lutsr.errors import CheckpointError
 from lutsr.lutfile import Lut, load_lut, make_header, save_lut
 from lutsr.models import build_model
-from lutsr.spec import levels_for_interval
+from lutsr.spec import level_values, levels_for_interval
 from lutsr.train import load_checkpoint, pick_device
 
-__all__ = ["export_tables", "eclut_table", "export_checkpoint", "level_values"]
+__all__ = ["export_tables", "eclut_table", "export_checkpoint"]
 
 log = logging.getLogger(__name__)
 
 #: Refuse to enumerate tables with more rows than this (e.g. a 4-input table at interval 0).
 MAX_ROWS = 1 << 26
-
-
-def level_values(interval: int) -> np.ndarray:
-    """Input value of each sampling level: ``0, q, 2q, ...``, the last (256) clamped to 255."""
-    q, levels = levels_for_interval(interval)
-    return np.minimum(np.arange(levels) * q, 255)
 
 
 def export_tables(model, interval: int, chunk: int = 16384, device=None) -> list[np.ndarray]:

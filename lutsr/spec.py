@@ -24,6 +24,7 @@ __all__ = [
     "METHODS",
     "get_method",
     "levels_for_interval",
+    "level_values",
     "rotation_neighbor_offsets",
     "EXPAND_DIRECTIONS",
     "reflect_index",
@@ -94,6 +95,12 @@ def levels_for_interval(interval: int) -> tuple[int, int]:
         raise ValueError(f"interval must be an integer in 0..8, got {interval!r}")
     q = 2 ** int(interval)
     return q, 256 // q + 1
+
+
+def level_values(interval: int) -> np.ndarray:
+    """Input value of each sampling level: ``0, q, 2q, ...``, the last (256) clamped to 255 (int64)."""
+    q, levels = levels_for_interval(interval)
+    return np.minimum(np.arange(levels, dtype=np.int64) * q, 255)
 
 
 #: ExpandConv directions: map g (0..8) is read as a 3x3 grid, g = 3*(dy+1) + (dx+1).
@@ -272,6 +279,14 @@ METHODS: dict[str, MethodSpec] = {
         _single("srlut-s", "S", "reflect", "int8", 127.0, 4, "SR-LUT S: 2x2 kernel, int8, 4-simplex"),
         _single("srlut-f", "F", "reflect", "int8", 127.0, 4, "SR-LUT F: 1x3 kernel, int8, 3-simplex"),
         _single("srlut-v", "V", "reflect", "int8", 127.0, 0, "SR-LUT V: 1x2 kernel, int8, direct lookup"),
+        MethodSpec(
+            "eclut-sdy",
+            (StageSpec((UnitSpec("2x1", KERNELS["2x1"], expand=True),) + _SDY, upscale=True, pad_mode="edge",
+                       divisor=4, bias=0, rounding="half_up"),),
+            "int8", 255.0 / 48.0, 4,
+            "lutsr's composite: ECLUT's 2x1 ExpandConv unit plus S, D, Y units summed in one stage, int8, "
+            "fitted by least squares (docs/methods.md)",
+        ),
         MethodSpec(
             "mulut-sdy-x2",
             (

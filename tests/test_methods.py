@@ -69,6 +69,7 @@ CASES = [
     ("srlut-f", 4, 4), ("srlut-f", 2, 3),
     ("srlut-v", 4, 0), ("srlut-v", 3, 2),
     ("mulut-sdy-x2", 2, 4), ("mulut-sdy-x2", 4, 5),
+    ("eclut-sdy", 2, 4), ("eclut-sdy", 4, 4), ("eclut-sdy", 3, 6),
 ]
 
 
