@@ -306,6 +306,80 @@ def export(source: Path, interval: int | None, output: Path, device: str, no_com
                f"{output.stat().st_size} bytes, in {time.perf_counter() - t0:.1f}s", err=True)
 
 
+def _fit_methods() -> list[str]:
+    from lutsr.spec import METHODS
+
+    return [n for n, m in METHODS.items() if len(m.stages) == 1]
+
+
+@main.command("fit")
+@click.option("--method", required=True, type=click.Choice(_fit_methods()),
+              help="Single-stage method whose tables are solved for (eclut-sdy: lutsr's composite).")
+@click.option("--scale", type=click.IntRange(2, 8), default=4, show_default=True)
+@click.option("--data", "data", required=True, type=click.Path(path_type=Path),
+              help="Folder of HR training images (searched recursively); every colour channel is a sample.")
+@click.option("--val", type=click.Path(path_type=Path), default=None,
+              help="Folder of HR validation images: Y-PSNR of the quantized LUT after every iteration.")
+@click.option("--init", "init_path", type=click.Path(path_type=Path), default=None,
+              help="LUT file used as prior and starting point (e.g. exported from a trained network; "
+                   "an eclut LUT seeds eclut-sdy's 2x1 unit). Default: a nearest-neighbour table.")
+@click.option("--interval", type=click.IntRange(0, 8), default=None,
+              help="Bits dropped per input (default: the method's usual interval; ECLUT 0).")
+@click.option("--iterations", type=click.IntRange(0, 10000), default=8, show_default=True,
+              help="Conjugate-gradient iterations (one pass over the data each).")
+@click.option("--ridge", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+              help="Weight of the prior, in full-weight observations per table cell.")
+@click.option("--flip/--no-flip", default=True, show_default=True, help="Also use every image transposed.")
+@click.option("--threads", type=click.IntRange(min=1), default=None)
+@click.option("--cache-mb", type=click.IntRange(min=0), default=1024, show_default=True,
+              help="Keep up to this much prepared training data in memory; the rest is re-read every pass.")
+@click.option("--restart", is_flag=True, help="Ignore a saved state of an interrupted fit.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+@click.option("-o", "--output", "output", type=click.Path(path_type=Path), required=True, help="LUT file to write.")
+@_friendly
+def fit_cmd(method, scale, data, val, init_path, interval, iterations, ridge, flip, threads, cache_mb, restart,
+            overwrite, output) -> None:
+    """Solve for a LUT's tables directly by least squares on a CPU (no torch, no network).
+
+    The upscaled image is linear in the table, so the best table for a training set is
+    found by conjugate gradients; each iteration reads the data once. An interrupted fit
+    resumes from OUTPUT.fitstate.npz when run again with the same options.
+
+    \b
+    Examples:
+      lutsr fit --method eclut-sdy --scale 4 --interval 4 --data train/ --val Set5/HR -o sdy_x4.lut
+      lutsr fit --method eclut --scale 4 --interval 1 --init eclut_x4.lut --data train/ -o eclut_x4_fit.lut
+    """
+    import numba
+
+    from lutsr.fit import FitConfig, TrainingSet, fit
+    from lutsr.lutfile import load_lut
+    from lutsr.spec import get_method
+
+    if not output.parent.resolve().is_dir():
+        raise LutsrError(f"{output}: output folder {output.parent} does not exist")
+    if output.exists() and not overwrite:
+        raise LutsrError(f"{output} exists (use --overwrite to replace it)")
+    if not data.is_dir():
+        raise LutsrError(f"{data}: not a folder")
+    if val is not None and not val.is_dir():
+        raise LutsrError(f"{val}: not a folder")
+    if threads:
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    init = load_lut(init_path) if init_path is not None else None
+    if interval is None:
+        interval = get_method(method).default_interval
+    config = FitConfig(method=method, scale=scale, interval=interval, iterations=iterations, ridge=ridge, flip=flip,
+                       init=str(init_path) if init_path else None, data=str(data))
+    training = TrainingSet(data, scale, flip=flip, cache_bytes=cache_mb << 20)
+    t0 = time.perf_counter()
+    res = fit(config, training, output, val=val, init=init, resume=not restart)
+    click.echo(f"wrote {output}: {method} x{scale} interval {interval}, {output.stat().st_size} bytes, "
+               f"{len(res.history) - 1} iterations in {time.perf_counter() - t0:.0f} s; training PSNR "
+               f"{res.train_psnr_float:.3f} dB (float table) -> {res.train_psnr_quantized:.3f} dB (stored), "
+               f"{100 * res.clipped:.3f}% of cells clipped", err=True)
+
+
 @main.command("import")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--method", required=True, type=click.Choice(["srlut-s", "srlut-f", "srlut-v", "mulut-sdy-x2", "eclut"]),

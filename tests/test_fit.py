@@ -191,3 +191,62 @@ def test_fit_writes_a_lut_that_beats_its_prior(tmp_path):
     assert hist[-1]["val_psnr"] > hist[0]["val_psnr"] + 1.0  # better than nearest neighbour
     assert res.train_psnr_float >= res.train_psnr_quantized - 0.05
     assert not (tmp_path / "fit.lut.fitstate.npz").exists()
+
+
+def _training_folder(folder, n=2, size=48, seed=0):
+    import cv2
+
+    folder.mkdir(exist_ok=True)
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size]
+    for k in range(n):
+        img = np.stack([128 + 100 * np.sin(xx / (2.5 + k + c) + yy / 7) for c in range(3)], axis=-1)
+        cv2.imwrite(str(folder / f"{k}.png"), np.clip(img + rng.normal(0, 4, img.shape), 0, 255).astype(np.uint8))
+    return folder
+
+
+def test_cli_fit_then_upscale(runner, tmp_path):
+    from lutsr.cli import main
+
+    data = _training_folder(tmp_path / "train")
+    out = tmp_path / "f.lut"
+    args = ["fit", "--method", "srlut-v", "--scale", "2", "--interval", "5", "--data", str(data),
+            "--iterations", "2", "-o", str(out)]
+    r = runner.invoke(main, args)
+    assert r.exit_code == 0, r.output
+    assert "iteration 2/2" in r.output and "wrote" in r.output
+    lut = load_lut(out)
+    assert (lut.header["method"], lut.scale, lut.interval) == ("srlut-v", 2, 5)
+    r = runner.invoke(main, ["upscale", str(data / "0.png"), str(tmp_path / "up.png"), "--lut", str(out)])
+    assert r.exit_code == 0, r.output
+    # no overwrite without --overwrite; the file is left as it was
+    before = out.read_bytes()
+    r = runner.invoke(main, args)
+    assert r.exit_code == 2 and "--overwrite" in r.output and out.read_bytes() == before
+    # --init from the fitted LUT, fine-tuned for one more iteration
+    r = runner.invoke(main, args[:-2] + ["--init", str(out), "--iterations", "1", "-o", str(tmp_path / "g.lut")])
+    assert r.exit_code == 0, r.output
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--method", "mulut-sdy-x2"], "Invalid value"),
+    (["--method", "srlut-v", "--data", "missing"], "not a folder"),
+    (["--method", "eclut", "--init", "{lut3}"], "x3"),
+    (["--method", "eclut", "--init", "{junk}"], "error:"),
+])
+def test_cli_fit_bad_input(runner, tmp_path, extra, message):
+    from lutsr.cli import main
+    from lutsr.lutfile import save_lut
+
+    data = _training_folder(tmp_path / "train", n=1, size=16)
+    lut3 = tmp_path / "x3.lut"
+    save_lut(lut3, make_header("eclut", 3, 4), [np.zeros((17 * 17, 81), np.uint8)])
+    junk = tmp_path / "junk.lut"
+    junk.write_bytes(b"not a lut")
+    extra = [e.format(lut3=lut3, junk=junk) for e in extra]
+    if "--data" not in extra:
+        extra += ["--data", str(data)]
+    r = runner.invoke(main, ["fit", "--scale", "2", "--iterations", "1", "-o", str(tmp_path / "o.lut")] + extra)
+    assert r.exit_code == 2, r.output
+    assert message in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "o.lut").exists()
