@@ -105,9 +105,10 @@ def _normalize_ext(ext: str | None) -> str | None:
 @click.argument("input_path", metavar="IN", type=click.Path(path_type=Path))
 @click.argument("output_path", metavar="OUT", type=click.Path(path_type=Path))
 @click.option("--lut", "lut_path", type=click.Path(path_type=Path), default=None,
-              help="LUT file (default: the shipped ECLUT x4 LUT).")
+              help="LUT file, or a shipped family: eclut (the default: fastest) or eclut-sdy (sharper, "
+                   "about 10x slower).")
 @click.option("--scale", type=click.IntRange(2, 8), default=None,
-              help="Use the shipped default LUT for this scale (default 4); with --lut it must match the LUT.")
+              help="Scale of the shipped LUT to use (default 4); with a LUT file it must match the file.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Worker threads (default: all cores).")
 @click.option("-r", "--recursive", is_flag=True, help="Folders: include sub-folders (the tree is kept).")
 @click.option("--suffix", default="", help="Folders: text added to each output name, e.g. _x4.")

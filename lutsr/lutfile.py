@@ -31,7 +31,7 @@ from lutsr.imageio import atomic_write_bytes
 from lutsr.spec import METHODS, MethodSpec, get_method, levels_for_interval
 
 __all__ = ["Lut", "load_lut", "save_lut", "make_header", "make_eclut_header", "validate_header", "MAGIC",
-           "FORMAT_VERSION", "default_lut_path"]
+           "FORMAT_VERSION", "default_lut_path", "SHIPPED_FAMILIES"]
 
 log = logging.getLogger(__name__)
 
@@ -247,11 +247,17 @@ def load_lut(path: str | os.PathLike) -> Lut:
     return Lut(header=header, tables=tables, path=p)
 
 
-def default_lut_path(scale: int = 4) -> Path:
-    """Path of the shipped default LUT for ``scale``."""
+#: Families of LUTs shipped in ``luts/`` as ``{family}_x{scale}.lut``; the first is the default.
+SHIPPED_FAMILIES: tuple[str, ...] = ("eclut", "eclut-sdy")
+
+
+def default_lut_path(scale: int = 4, family: str = "eclut") -> Path:
+    """Path of the shipped LUT of ``family`` (default: ECLUT, the fastest) for ``scale``."""
     from importlib.resources import files
 
-    p = Path(str(files("lutsr.luts") / f"eclut_x{scale}.lut"))
+    if family not in SHIPPED_FAMILIES:
+        raise LutFormatError(f"no shipped LUT family {family!r}; expected one of {', '.join(SHIPPED_FAMILIES)}")
+    p = Path(str(files("lutsr.luts") / f"{family}_x{scale}.lut"))
     if not p.is_file():
-        raise LutFormatError(f"no default LUT is shipped for scale {scale} ({p.name}); pass --lut FILE")
+        raise LutFormatError(f"no {family} LUT is shipped for scale {scale} ({p.name}); pass --lut FILE")
     return p

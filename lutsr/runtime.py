@@ -28,7 +28,7 @@ from numba import njit, prange
 import numba
 
 from lutsr.errors import LutsrError
-from lutsr.lutfile import Lut, default_lut_path, load_lut
+from lutsr.lutfile import SHIPPED_FAMILIES, Lut, default_lut_path, load_lut
 from lutsr.spec import levels_for_interval, rotation_neighbor_offsets
 
 __all__ = ["upscale", "compile_lut", "resolve_lut", "CACHE_DIR"]
@@ -348,8 +348,12 @@ def _expand_kernel(x, table, cperm, offs, reflect, interval, levels, cell_off, s
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def _expand_border_kernel(x, table, cperm, offs, reflect, interval, levels, cell_off, s, d, bias, half_even, out):  # pragma: no cover
-    """Exact outputs of the HR border pixels (first/last row and column), where ExpandConv reflects."""
+def _expand_border_kernel(x, table, cperm, offs, reflect, interval, levels, cell_off, s, d, bias, half_even, add,
+                          has_add, out):  # pragma: no cover - compiled
+    """Exact outputs of the HR border pixels (first/last row and column), where ExpandConv reflects.
+
+    With ``has_add`` the other units' accumulator ``add`` (same shape as ``out``, int32) is added first.
+    """
     h, w, nc = x.shape
     n = offs.shape[1]
     hs = h * s
@@ -362,6 +366,8 @@ def _expand_border_kernel(x, table, cperm, offs, reflect, interval, levels, cell
             for xx in range(0, ws, step):
                 tot = _expand_pixel(x, c, yy, xx, table, cperm, offs, reflect, interval, cell_off, s, strides, frac, order,
                                     rows, wts)
+                if has_add:
+                    tot += add[yy, xx, c]
                 out[yy, xx, c] = _round_div(tot, d, bias, half_even)
 
 
@@ -432,8 +438,12 @@ def _add_patch_rows(x, c, ly, pr_lo, pr_hi, win_row0, win, patches, pperm, offs,
 
 
 @njit(inline="always")
-def _emit_row(win_row, out, row, c, ws, shift, half, d, bias, half_even):  # pragma: no cover - compiled
+def _emit_row(win_row, out, row, c, ws, shift, half, d, bias, half_even, add, has_add):  # pragma: no cover - compiled
     orow = out[row]
+    if has_add:  # other units of the stage, accumulated beforehand
+        arow = add[row]
+        for xx in range(ws):
+            win_row[xx + 1] += arow[xx, c]
     if shift >= 0:
         for xx in range(ws):
             v = (win_row[xx + 1] + half) >> shift
@@ -449,7 +459,7 @@ def _emit_row(win_row, out, row, c, ws, shift, half, d, bias, half_even):  # pra
 
 @njit(parallel=True, cache=True, nogil=True)
 def _expand_patch_kernel(x, patches, pperm, offs, reflect, interval, levels, s, d, bias, half_even, nbands,
-                         out):  # pragma: no cover - compiled
+                         add, has_add, out):  # pragma: no cover - compiled
     """Fast single-unit ExpandConv stage: every LR pixel adds its 4 rotated (s+2)^2 patches.
 
     The image is cut into ``nbands`` bands of LR rows, processed in parallel; a band owns
@@ -459,6 +469,8 @@ def _expand_patch_kernel(x, patches, pperm, offs, reflect, interval, levels, s, 
     band are read from the neighbouring LR rows (halos), so no two bands write the same
     pixel and the result does not depend on the band count. Pixels on the image border
     are wrong here (ExpandConv reflects there) and are overwritten by ``_expand_border_kernel``.
+    With ``has_add``, the int32 accumulator ``add`` of the stage's other units (shape of
+    ``out``) is added to every row before it is rescaled.
     """
     h, w, nc = x.shape
     n = offs.shape[1]
@@ -492,7 +504,7 @@ def _expand_patch_kernel(x, patches, pperm, offs, reflect, interval, levels, s, 
                 for i in range(1 if ly == y0 else 0, s):
                     r = ly * s - 1 + i
                     if r >= 0:
-                        _emit_row(wc[i], out, r, c, ws, shift, half, d, bias, half_even)
+                        _emit_row(wc[i], out, r, c, ws, shift, half, d, bias, half_even, add, has_add)
                 # roll the window by s rows
                 for i in range(2):
                     wc[i, :] = wc[s + i, :]
@@ -504,7 +516,7 @@ def _expand_patch_kernel(x, patches, pperm, offs, reflect, interval, levels, s, 
             if y1 < h:
                 _add_patch_rows(x, c, y1, 0, 1, 0, wc, patches, pperm, offs, reflect, interval, levels, s, strides,
                                 frac, order, rows, wts, ridx)
-            _emit_row(wc[0], out, y1 * s - 1, c, ws, shift, half, d, bias, half_even)
+            _emit_row(wc[0], out, y1 * s - 1, c, ws, shift, half, d, bias, half_even, add, has_add)
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -515,6 +527,9 @@ def _rescale_kernel(acc, d, bias, half_even, out):  # pragma: no cover - compile
         for xx in range(w):
             for c in range(nc):
                 out[y, xx, c] = _round_div(np.int64(acc[y, xx, c]), d, bias, half_even)
+
+
+_NO_ADD = np.zeros((1, 1, 1), dtype=np.int32)
 
 
 def _run(lut: Lut, src: np.ndarray, bands: int | None = None, general: bool = False) -> np.ndarray:
@@ -535,13 +550,22 @@ def _run(lut: Lut, src: np.ndarray, bands: int | None = None, general: bool = Fa
         half_even = stage.rounding == "half_even"
         out = np.empty((x.shape[0] * s_out, x.shape[1] * s_out, x.shape[2]), dtype=np.uint8)
         same_shape = len({(t.shape, t.dtype, o.shape) for t, _, o, _, _ in units}) == 1
-        if not general and len(stage.units) == 1 and stage.units[0].expand:
+        n_expand = sum(u.expand for u in stage.units)
+        if not general and n_expand == 1 and stage.units[0].expand:
+            # ExpandConv unit by the patch kernel; any other units first into an int32 accumulator
+            add = _NO_ADD
+            if len(stage.units) > 1:
+                add = np.zeros(out.shape, dtype=np.int32)
+                for table, cperm, offs, _, _ in units[1:]:
+                    _block_kernel(x, table, cperm, offs, reflect, lut.interval, levels, method.value_offset, s_out,
+                                  add)
+            has_add = len(stage.units) > 1
             table, cperm, offs, patches, pperm = units[0]
             nbands = bands if bands is not None else max(1, min(x.shape[0], 4 * numba.get_num_threads()))
             _expand_patch_kernel(x, patches, pperm, offs, reflect, lut.interval, levels, s_out, d, stage.bias,
-                                 half_even, nbands, out)
+                                 half_even, nbands, add, has_add, out)
             _expand_border_kernel(x, table, cperm, offs, reflect, lut.interval, levels, method.value_offset, s_out, d,
-                                  stage.bias, half_even, out)
+                                  stage.bias, half_even, add, has_add, out)
         elif not general and not any(u.expand for u in stage.units) and same_shape:
             packed = lut._compiled.get(("packed", si))
             if packed is None:  # stack the stage's same-shaped units once per LUT
@@ -565,26 +589,34 @@ numba.config.CACHE_DIR = _USER_CACHE_DIR  # leave numba's setting as we found it
 
 
 def resolve_lut(lut: Lut | str | os.PathLike | None, scale: int = 4) -> Lut:
-    """A ``Lut`` as given, loaded from a path, or the shipped default for ``scale``."""
+    """A ``Lut`` as given, loaded from a path, a shipped family by name (``"eclut"``,
+    ``"eclut-sdy"``) at ``scale``, or the shipped default for ``scale`` when ``None``."""
     if isinstance(lut, Lut):
         return lut
     if lut is None:
-        return _load_default(scale)
-    return load_lut(Path(lut))
+        return _load_default(scale, "eclut")
+    p = Path(lut)
+    if not p.exists() and str(lut) in SHIPPED_FAMILIES:
+        return _load_default(scale, str(lut))
+    return load_lut(p)
 
 
-_DEFAULTS: dict[int, Lut] = {}
+_DEFAULTS: dict[tuple[int, str], Lut] = {}
 
 
-def default_lut(scale: int = 4) -> Lut:
-    """The shipped default LUT for ``scale`` (loaded once per process)."""
-    return _load_default(scale)
+def default_lut(scale: int = 4, family: str = "eclut") -> Lut:
+    """The shipped LUT of ``family`` for ``scale`` (loaded once per process).
+
+    ``"eclut"`` (default) is the fastest; ``"eclut-sdy"`` (lutsr's fitted composite) is
+    sharper and slower; see ``docs/results.md``.
+    """
+    return _load_default(scale, family)
 
 
-def _load_default(scale: int) -> Lut:
-    if scale not in _DEFAULTS:
-        _DEFAULTS[scale] = load_lut(default_lut_path(scale))
-    return _DEFAULTS[scale]
+def _load_default(scale: int, family: str) -> Lut:
+    if (scale, family) not in _DEFAULTS:
+        _DEFAULTS[(scale, family)] = load_lut(default_lut_path(scale, family))
+    return _DEFAULTS[(scale, family)]
 
 
 def _check_image(image) -> np.ndarray:

@@ -126,8 +126,40 @@ def test_band_count_does_not_change_the_output(scale, rng):
         assert np.array_equal(_run(lut, img, bands=bands), want), bands
 
 
+def test_mixed_stage_band_count_does_not_change_the_output():
+    # eclut-sdy: S, D, Y accumulated first, then added inside the ExpandConv patch kernel
+    from lutsr.reference import upscale_reference
+    from lutsr.runtime import _run
+    from test_methods import random_lut
+
+    rng = np.random.default_rng(4)
+    lut = random_lut("eclut-sdy", 2, 4, rng)
+    img = rng.integers(0, 256, (7, 5, 3), dtype=np.uint8)
+    want = upscale_reference(img, lut)
+    for bands in range(1, 10):
+        assert np.array_equal(_run(lut, img, bands=bands), want), bands
+
+
+def test_shipped_families_by_name():
+    from lutsr.errors import LutsrError
+    from lutsr.lutfile import SHIPPED_FAMILIES, default_lut_path
+    from lutsr.runtime import default_lut, resolve_lut
+
+    for family in SHIPPED_FAMILIES:
+        for scale in (2, 3, 4):
+            lut = resolve_lut(family, scale=scale)
+            assert lut.header["method"] == family and lut.scale == scale
+            assert lut is default_lut(scale, family)  # loaded once per process
+    assert resolve_lut(None, scale=3).header["method"] == "eclut"
+    with pytest.raises(LutsrError, match="no eclut LUT is shipped for scale 5"):
+        default_lut_path(5)
+    with pytest.raises(LutsrError, match="no shipped LUT family"):
+        default_lut_path(4, "mulut")
+
+
 @pytest.mark.parametrize("method,scale,interval", [("eclut", 2, 0), ("eclut", 3, 4), ("srlut-s", 2, 4),
-                                                   ("srlut-f", 2, 4), ("mulut-sdy-x2", 2, 4)])
+                                                   ("srlut-f", 2, 4), ("mulut-sdy-x2", 2, 4),
+                                                   ("eclut-sdy", 3, 4)])
 @pytest.mark.parametrize("channels", [1, 3, 4])
 def test_banded_processing_is_bit_identical(method, scale, interval, channels):
     from lutsr.runtime import _upscale_banded

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Fit the shipped LUTs with `lutsr fit` (no torch needed for the fit itself):
+#   luts/eclut-sdy_x{2,3,4}.lut  lutsr's composite (2x1 ExpandConv + S + D + Y), interval 4
+#   luts/eclut_x{2,3,4}.lut      ECLUT, interval 1, fine-tuned from the trained networks
+# Priors: the networks trained by tools/train_default.sh (runs/eclut_x{2,3,4}), exported at
+# interval 0. Needs ../shared/data (T91 + BSD200 for fitting, Set5 HR for the progress line).
+# Measured on the project's 2-core CPU: eclut-sdy x4 9.5 min; see docs/results.md for all.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SHARED=../shared/data
+mkdir -p runs/fit
+for s in 4 3 2; do
+    [ -f "runs/fit/eclut_x${s}_net.lut" ] || lutsr export "runs/eclut_x$s" --interval 0 -o "runs/fit/eclut_x${s}_net.lut"
+    lutsr fit --method eclut-sdy --scale "$s" --interval 4 --data "$SHARED/train" --val "$SHARED/bench/Set5/HR" \
+        --init "runs/fit/eclut_x${s}_net.lut" --iterations 8 --ridge 1 --no-flip --overwrite -o "luts/eclut-sdy_x$s.lut"
+    lutsr fit --method eclut --scale "$s" --interval 1 --data "$SHARED/train" --val "$SHARED/bench/Set5/HR" \
+        --init "runs/fit/eclut_x${s}_net.lut" --iterations 4 --ridge "${ECLUT_RIDGE:-30}" --no-flip --overwrite \
+        -o "luts/eclut_x$s.lut"
+done
