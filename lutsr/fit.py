@@ -30,6 +30,7 @@ import hashlib
 import json
 import logging
 import os
+import platform
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -486,13 +487,13 @@ def _resample_rows(table: np.ndarray, n: int, interval_from: int, interval_to: i
     """Re-sample an n-input table to another interval by multilinear interpolation between levels."""
     if interval_from == interval_to:
         return table.copy()
-    q_f, l_f = levels_for_interval(interval_from)
+    _, l_f = levels_for_interval(interval_from)
     _, l_t = levels_for_interval(interval_to)
+    src = level_values(interval_from).astype(np.float64)  # 0, q, 2q, ..., 255 (the last level)
     vals = level_values(interval_to).astype(np.float64)
-    pos = np.minimum(vals / q_f, l_f - 1)  # level 256 (last) is stored at value 255
-    pos[-1] = l_f - 1
-    lo = np.minimum(np.floor(pos).astype(np.int64), l_f - 2)
-    fr = pos - lo
+    lo = np.clip(np.searchsorted(src, vals, side="right") - 1, 0, l_f - 2)
+    step = src[lo + 1] - src[lo]  # 0 between the two top levels of interval 0 (both 255)
+    fr = np.divide(vals - src[lo], step, out=np.zeros_like(vals), where=step > 0)
     out = table.reshape((l_f,) * n + table.shape[1:])
     for axis in range(n):
         a = np.take(out, lo, axis=axis)
@@ -736,6 +737,7 @@ def fit(config: FitConfig, data: TrainingSet, out: str | Path, val: str | Path |
                       "seconds": round(result.seconds, 1), "clipped_fraction": clipped,
                       "train_psnr_float": round(result.train_psnr_float, 4),
                       "train_psnr_quantized": round(result.train_psnr_quantized, 4),
+                      "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {_threads()} threads",
                       "history": result.history}}
     save_lut(out, make_header(op.method.name, op.scale, op.interval, source=source), tables)
     if state.exists():

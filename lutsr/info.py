@@ -52,6 +52,19 @@ def _per_pixel_cost(method: MethodSpec, scale: int, interval: int) -> tuple[floa
     return reads, reads
 
 
+def _patch_bytes(lut) -> int:
+    """Extra memory of ``runtime.compile_lut``: int16 (s+2)^2 patches per row of each ExpandConv unit."""
+    total = 0
+    shapes = iter(t["shape"] for t in lut.header["tables"])
+    for stage in lut.method.stages:
+        for unit in stage.units:
+            rows = next(shapes)[0]
+            if unit.expand:
+                s = lut.scale if stage.upscale else 1
+                total += rows * (s + 2) ** 2 * 2
+    return total
+
+
 def lut_info(lut: Lut) -> dict:
     """Facts about a loaded LUT (method, shapes, receptive field, sizes, per-pixel cost)."""
     m = lut.method
@@ -80,7 +93,7 @@ def lut_info(lut: Lut) -> dict:
         "receptive_field": {"height": rf[0], "width": rf[1], "pixels": rf[2]},
         "bytes_on_disk": lut.path.stat().st_size if lut.path else None,
         "bytes_in_memory": mem,
-        "bytes_compiled": mem * m.rotations,
+        "bytes_compiled": mem + _patch_bytes(lut),
         "table_reads_per_output_pixel": reads,
         "multiply_adds_per_output_pixel": madds if lut.interval > 0 else 0.0,
         "additions_per_output_pixel": madds,
@@ -165,7 +178,7 @@ def render(info: dict) -> str:
         rf = info["receptive_field"]
         lines.append(f"  receptive field (4 rotations): {rf['height']}x{rf['width']} LR pixels ({rf['pixels']} pixels)")
         lines.append(f"  size: {format_bytes(info['bytes_on_disk'])} on disk, {format_bytes(info['bytes_in_memory'])} "
-                     f"in memory, {format_bytes(info['bytes_compiled'])} compiled (4 pre-rotated copies)")
+                     f"in memory, {format_bytes(info['bytes_compiled'])} compiled (tables shared by the 4 rotations, plus folded ExpandConv patches)")
         lines.append(f"  per output pixel: {info['table_reads_per_output_pixel']:g} table reads, "
                      f"{info['additions_per_output_pixel']:g} additions, "
                      f"{info['multiply_adds_per_output_pixel']:g} integer multiplications (interpolation)")

@@ -111,6 +111,17 @@ def test_info_lut_and_receptive_fields(tmp_path):
     assert json.loads(r.stdout)["levels"] == 65
 
 
+@pytest.mark.parametrize("method,scale,interval", [("eclut", 2, 3), ("eclut-sdy", 3, 6), ("srlut-s", 2, 7)])
+def test_info_compiled_bytes_are_what_the_runtime_holds(method, scale, interval):
+    from lutsr.runtime import compile_lut
+    from test_methods import random_lut
+
+    lut = random_lut(method, scale, interval, np.random.default_rng(0))
+    held = sum(t.nbytes for t in lut.tables)
+    held += sum(u[3].nbytes for stage in compile_lut(lut) for u in stage if u[3] is not None)
+    assert lut_info(lut)["bytes_compiled"] == held
+
+
 def test_info_checkpoint(tmp_path):
     torch = pytest.importorskip("torch")
     from lutsr.models.lutnet import ECLUTNet

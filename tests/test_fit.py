@@ -164,6 +164,22 @@ def test_prior_tables():
         prior_table(op, srs)
 
 
+@pytest.mark.parametrize("src,dst", [(4, 1), (0, 4), (2, 5), (6, 0)])
+def test_prior_resampling_keeps_linear_tables_linear(src, dst):
+    # a table linear in the input values comes out linear in the values of the new levels
+    from lutsr.fit import _resample_rows
+    from lutsr.spec import level_values
+
+    coef = np.array([3.0, -2.0, 0.5])
+    def linear(interval):
+        v = level_values(interval).astype(float)
+        grid = np.stack(np.meshgrid(v, v, v, indexing="ij"), axis=-1).reshape(-1, 3)
+        return (grid @ coef)[:, None] * np.array([1.0, 2.0])
+    got = _resample_rows(linear(src), 3, src, dst)
+    assert got.shape == linear(dst).shape
+    assert np.allclose(got, linear(dst))
+
+
 def test_multi_stage_methods_are_refused():
     with pytest.raises(LutsrError, match="single-stage"):
         LinearLut("mulut-sdy-x2", 4, 4)

@@ -106,6 +106,29 @@ def main() -> None:
               "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
 
+    # ---------------------------------------------------------------- fitted LUTs
+    fitted = [(label, lut) for label, lut in shipped if "fit" in lut.header.get("source", {})]
+    if fitted:
+        lines += ["", "## How the fitted LUTs were made (`lutsr fit`, docs/fit.md)", "",
+                  "From each LUT's header (`source.fit`). Training data: T91 + BSD200 (291 images, all three "
+                  "channels). Time: wall clock of the whole fit on the machine named. Train PSNR: all channels of "
+                  "the training set, float solution vs the stored table as the runtime runs it (the difference is "
+                  "the cost of quantization). Set5 Y-PSNR per iteration: the progress line of the fit.", "",
+                  "| LUT | method, interval | prior (--init) | ridge | iterations | fit time | clipped cells | "
+                  "train PSNR float -> stored | Set5 Y-PSNR by iteration |", "|---|---|---|---|---|---|---|---|---|"]
+        for label, lut in fitted:
+            f = lut.header["source"]["fit"]
+            hist = f.get("history", [])
+            curve = " ".join(f"{h['val_psnr' if 'val_psnr' in h else 'val']:.2f}" for h in hist
+                             if "val_psnr" in h or "val" in h)
+            tp = (f"{f['train_psnr_float']:.3f} -> {f['train_psnr_quantized']:.3f}"
+                  if "train_psnr_float" in f else "-")
+            init = Path(f["init"]).name if f.get("init") else "nearest neighbour"
+            where = f.get("machine", "2-core CPU (this project's)")
+            lines.append(f"| {lut.path.name} | {f['method']}, {f['interval']} | {init} | {f['ridge']:g} | "
+                         f"{f['iterations']} | {f.get('seconds', 0) / 60:.1f} min, {where} | "
+                         f"{100 * f.get('clipped_fraction', 0):.3f}% | {tp} | {curve} |")
+
     # ---------------------------------------------------------------- ECLUT intervals
     default = next((lut for label, lut in shipped if lut.header["method"] == "eclut" and lut.scale == 4), None)
     if default is not None:
