@@ -49,10 +49,10 @@ __all__ = ["LinearLut", "TrainingSet", "FitConfig", "FitResult", "fit", "prior_t
 
 log = logging.getLogger(__name__)
 
+from lutsr.runtime import CACHE_DIR, _pad, _simplex, _strides
+
 _USER_CACHE_DIR = numba.config.CACHE_DIR
 if not _USER_CACHE_DIR:
-    from lutsr.runtime import CACHE_DIR
-
     numba.config.CACHE_DIR = str(CACHE_DIR)
 
 
@@ -61,76 +61,20 @@ if not _USER_CACHE_DIR:
 # --------------------------------------------------------------------------------------
 
 @njit(inline="always")
-def _clamp(i, n):  # pragma: no cover - compiled
-    if i < 0:
-        return 0
-    if i >= n:
-        return n - 1
-    return i
-
-
-@njit(inline="always")
-def _reflect(i, n):  # pragma: no cover - compiled
-    if i >= 0 and i < n:
-        return i
-    if n == 1:
-        return 0
-    p = 2 * (n - 1)
-    i = i % p
-    if i > n - 1:
-        i = p - i
-    return i
-
-
-@njit(inline="always")
 def _vertices(x, y, xx, offs, reflect, interval, strides, frac, order, rows, wts):  # pragma: no cover - compiled
     """Simplex vertices/weights of the kernel at (y, xx) of a 2-D uint8 image; returns the count.
 
-    The same walk as ``reference.simplex_reference`` (and the runtime's ``_simplex``).
+    Padding and the simplex walk are the runtime's (``runtime._pad``, ``runtime._simplex``).
     """
     h, w = x.shape
     n = offs.shape[0]
     q = 1 << interval
     base = 0
     for i in range(n):
-        yy = y + offs[i, 0]
-        xq = xx + offs[i, 1]
-        if reflect:
-            yy = _reflect(yy, h)
-            xq = _reflect(xq, w)
-        else:
-            yy = _clamp(yy, h)
-            xq = _clamp(xq, w)
-        v = np.int64(x[yy, xq])
+        v = np.int64(x[_pad(y + offs[i, 0], h, reflect), _pad(xx + offs[i, 1], w, reflect)])
         base += (v >> interval) * strides[i]
         frac[i] = v & (q - 1)
-    if q == 1:
-        rows[0] = base
-        wts[0] = 1
-        return 1
-    for i in range(n):  # stable insertion sort of input indices by descending fraction
-        j = i
-        while j > 0 and frac[order[j - 1]] < frac[i]:
-            order[j] = order[j - 1]
-            j -= 1
-        order[j] = i
-    rows[0] = base
-    wts[0] = q - frac[order[0]]
-    for k in range(1, n + 1):
-        rows[k] = rows[k - 1] + strides[order[k - 1]]
-        nxt = frac[order[k]] if k < n else 0
-        wts[k] = frac[order[k - 1]] - nxt
-    return n + 1
-
-
-@njit(inline="always")
-def _strides(n, levels):  # pragma: no cover - compiled
-    strides = np.empty(n, np.int64)
-    st = 1
-    for i in range(n - 1, -1, -1):
-        strides[i] = st
-        st *= levels
-    return strides
+    return _simplex(base, frac, strides, n, q, order, rows, wts)
 
 
 @njit(parallel=True, cache=True)
@@ -208,9 +152,9 @@ def _expand_gather(maps, out):  # pragma: no cover - compiled
         for g in range(9):
             dy = g // 3 - 1
             dx = g % 3 - 1
-            sy = _reflect(yy - dy, hs)
+            sy = _pad(yy - dy, hs, True)
             for xx in range(ws):
-                out[yy, xx] += maps[g, sy, _reflect(xx - dx, ws)]
+                out[yy, xx] += maps[g, sy, _pad(xx - dx, ws, True)]
 
 
 @njit(parallel=True, cache=True)
@@ -223,9 +167,9 @@ def _expand_scatter(res, maps):  # pragma: no cover - compiled
         m = maps[g]
         m[:, :] = 0.0
         for yy in range(hs):
-            sy = _reflect(yy - dy, hs)
+            sy = _pad(yy - dy, hs, True)
             for xx in range(ws):
-                m[sy, _reflect(xx - dx, ws)] += res[yy, xx]
+                m[sy, _pad(xx - dx, ws, True)] += res[yy, xx]
 
 
 numba.config.CACHE_DIR = _USER_CACHE_DIR
