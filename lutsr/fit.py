@@ -677,6 +677,8 @@ def fit(config: FitConfig, data: TrainingSet, out: str | Path, val: str | Path |
     tables, clipped = quantize(op, result.vec)
     result.tables, result.clipped = tables, clipped
     result.train_psnr_float, result.train_psnr_quantized = train_psnr(op, data, result.vec, tables)
+    if init is not None and init.path is not None:
+        cfg["init_sha256"] = hashlib.sha256(Path(init.path).read_bytes()).hexdigest()
     source = {"fit": {**cfg, "iterations": len(result.history) - 1, "data": str(config.data),
                       "seconds": round(result.seconds, 1), "clipped_fraction": clipped,
                       "train_psnr_float": round(result.train_psnr_float, 4),

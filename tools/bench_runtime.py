@@ -54,7 +54,8 @@ def photo(w: int, h: int, gray: bool = False) -> np.ndarray:
 
 
 def luts() -> list[tuple[str, Lut]]:
-    return [("default (eclut x4)", load_lut(default_lut_path(4)))] + [
+    return [("default (eclut x4)", load_lut(default_lut_path(4))),
+            ("eclut-sdy x4 (shipped)", load_lut(default_lut_path(4, "eclut-sdy")))] + [
         (label.split(" (")[0], lut) for label, lut in published_luts(scales=(4,))]
 
 

@@ -111,10 +111,14 @@ def main() -> None:
     if fitted:
         lines += ["", "## How the fitted LUTs were made (`lutsr fit`, docs/fit.md)", "",
                   "From each LUT's header (`source.fit`). Training data: T91 + BSD200 (291 images, all three "
-                  "channels). Time: wall clock of the whole fit on the machine named. Train PSNR: all channels of "
+                  "channels). Solve time: wall clock of the conjugate-gradient solve (every pass over the data and the "
+                  "validation after each iteration) on the machine named, which was shared with other work at the "
+                  "time (an upper bound). The prior of the eclut-sdy rows, `eclut_x{s}.lut`, is the trained network's "
+                  "table that was shipped before the fits (`tools/fit_shipped.sh` re-creates it as "
+                  "`runs/fit/eclut_x{s}_net.lut`). Train PSNR: all channels of "
                   "the training set, float solution vs the stored table as the runtime runs it (the difference is "
                   "the cost of quantization). Set5 Y-PSNR per iteration: the progress line of the fit.", "",
-                  "| LUT | method, interval | prior (--init) | ridge | iterations | fit time | clipped cells | "
+                  "| LUT | method, interval | prior (--init) | ridge | iterations | solve time | clipped cells | "
                   "train PSNR float -> stored | Set5 Y-PSNR by iteration |", "|---|---|---|---|---|---|---|---|---|"]
         for label, lut in fitted:
             f = lut.header["source"]["fit"]
@@ -133,11 +137,11 @@ def main() -> None:
     default = next((lut for label, lut in shipped if lut.header["method"] == "eclut" and lut.scale == 4), None)
     if default is not None:
         lines += ["", "## ECLUT x4 at coarser intervals", "",
-                  "The shipped table re-sampled with `lutsr export luts/eclut_x4.lut --interval N -o ...` "
-                  "(identical to exporting the network at that interval); triangular interpolation for N > 0. "
+                  "The shipped table re-sampled with `lutsr export luts/eclut_x4.lut --interval N -o ...`; "
+                  "triangular interpolation for N > 0. "
                   "Set5 LR: `bench/Set5/LR_bicubic/X4`.", "",
                   "| interval | rows | table bytes | Set5 Y-PSNR | Set5 Y-SSIM |", "|---|---|---|---|---|"]
-        for i in range(0, 5):
+        for i in range(default.interval, 5):
             c = coarsen(default, i)
             p, s = set5_on(c, SHARED / "bench/Set5/LR_bicubic/X4", 4, "x4")
             lines.append(f"| {i} | {c.table.shape[0]} ({int(round(c.table.shape[0] ** 0.5))}²) | "
