@@ -266,3 +266,21 @@ def test_cli_fit_bad_input(runner, tmp_path, extra, message):
     assert r.exit_code == 2, r.output
     assert message in r.output and "Traceback" not in r.output
     assert not (tmp_path / "o.lut").exists()
+
+
+def test_training_set_streams_within_its_cache_budget(tmp_path):
+    folder = _training_folder(tmp_path / "t", n=3, size=20)
+    (folder / "broken.png").write_bytes(b"not an image")
+    cached = TrainingSet(folder, 2, flip=True)
+    streamed = TrainingSet(folder, 2, flip=True, cache_bytes=0)
+    a, b = list(cached), list(streamed)
+    assert len(a) == len(b) == 3 * 3 * 2  # 3 images x 3 channels x (as is, transposed); the broken file skipped
+    assert all(np.array_equal(x[0], y[0]) and np.array_equal(x[1], y[1]) for x, y in zip(a, b))
+    # nothing held beyond the budget (a failed file is remembered as empty, not re-read)
+    assert streamed._cached == 0 and not any(streamed._cache.values())
+    assert sum(1 for v in cached._cache.values() if v) == 3
+    assert a[1][1].shape == a[0][1].shape[::-1]  # the transposed copy
+    assert cached.pixels == sum(hr.size for _, hr in a)
+    assert TrainingSet(folder, 2, flip=False).fingerprint() != cached.fingerprint()
+    with pytest.raises(LutsrError, match="no training images"):
+        TrainingSet(_training_folder(tmp_path / "e", n=0), 2)
