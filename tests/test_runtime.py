@@ -86,7 +86,9 @@ def test_16bit_keeps_precision_and_bands_no_more_than_8bit():
     out8 = upscale(x8).astype(int)
     row, row8 = out[24, 8:-8].astype(int), out8[24, 8:-8] * 257
     assert len(np.unique(row)) > 4 * len(np.unique(row8))
-    assert np.abs(np.diff(row)).max() <= np.abs(np.diff(row8)).max() + 16
+    # 257 * LUT(high byte) + bicubic(low byte): the LUT sees floor(x / 257) where the 8-bit
+    # path sees round(x / 257), so a step may differ from the 8-bit path's by up to one level
+    assert np.abs(np.diff(row)).max() <= np.abs(np.diff(row8)).max() + 257
     assert np.abs((out.astype(int) + 128) // 257 - out8).max() <= 1
 
 
