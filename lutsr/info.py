@@ -53,15 +53,19 @@ def _per_pixel_cost(method: MethodSpec, scale: int, interval: int) -> tuple[floa
 
 
 def _patch_bytes(lut) -> int:
-    """Extra memory of ``runtime.compile_lut``: int16 (s+2)^2 patches per row of each ExpandConv unit."""
+    """Extra memory of ``runtime.compile_lut``: the folded (s+2)^2 patches of each ExpandConv unit."""
     total = 0
     shapes = iter(t["shape"] for t in lut.header["tables"])
     for stage in lut.method.stages:
         for unit in stage.units:
             rows = next(shapes)[0]
             if unit.expand:
+                from lutsr.runtime import patch_dtype
+
                 s = lut.scale if stage.upscale else 1
-                total += rows * (s + 2) ** 2 * 2
+                if unit.kernel.n_inputs == 2:  # compiled to direct rows, one per value pair
+                    rows = 257 * 257
+                total += rows * (s + 2) ** 2 * patch_dtype(lut.interval).itemsize
     return total
 
 

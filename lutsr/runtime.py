@@ -73,6 +73,31 @@ def _fold_patches(table: np.ndarray, s: int, offset: int) -> np.ndarray:
     return patches.reshape(rows, -1)
 
 
+def patch_dtype(interval: int) -> np.dtype:
+    """dtype of the folded patches: a cell is at most ``q * 9 * 128`` in magnitude (``q = 2**interval``)."""
+    return np.dtype(np.int16) if (1 << interval) * 9 * 128 <= np.iinfo(np.int16).max else np.dtype(np.int32)
+
+
+def _direct_patches(patches: np.ndarray, interval: int) -> np.ndarray:
+    """Interpolate the folded patches of a 2-input unit at every value pair: ``(257*257, p*p)``.
+
+    Row ``a*257 + b`` holds ``sum_k w_k * patches[row_k]`` with the simplex vertices and
+    integer weights (summing to q) of inputs ``(a, b)`` (256 is never read). Interpolation is
+    linear and happens before the rescale, so looking these rows up directly (``interval``
+    0 in the kernel, divisor still ``q * divisor``) gives bit for bit what interpolating at
+    run time gives, at the speed of a direct lookup.
+    """
+    from lutsr.reference import simplex_reference
+
+    v = np.minimum(np.arange(257), 255)
+    pairs = np.stack(np.meshgrid(v, v, indexing="ij"), axis=-1).reshape(-1, 2)
+    rows, weights = simplex_reference(pairs, interval)
+    out = np.zeros((pairs.shape[0], patches.shape[1]), dtype=np.int32)
+    for k in range(rows.shape[1]):
+        out += weights[:, k, None].astype(np.int32) * patches[rows[:, k]].astype(np.int32)
+    return out.astype(patch_dtype(interval))
+
+
 def compile_lut(lut: Lut) -> list[list[tuple]]:
     """Per stage, per unit: ``(table, cell_perm, offsets, patches, patch_perm)``.
 
@@ -104,6 +129,8 @@ def compile_lut(lut: Lut) -> list[list[tuple]]:
             patches = pperm = None
             if unit.expand:
                 patches = _fold_patches(table, s, method.value_offset)
+                if lut.interval > 0 and unit.kernel.n_inputs == 2:
+                    patches = _direct_patches(patches, lut.interval)
                 idx = np.arange((s + 2) ** 2).reshape(s + 2, s + 2)
                 pperm = np.stack([np.rot90(idx, -k).ravel() for k in range(method.rotations)]).astype(np.int64)
             units.append((table, cperm, offs, patches, pperm))
@@ -562,7 +589,9 @@ def _run(lut: Lut, src: np.ndarray, bands: int | None = None, general: bool = Fa
             has_add = len(stage.units) > 1
             table, cperm, offs, patches, pperm = units[0]
             nbands = bands if bands is not None else max(1, min(x.shape[0], 4 * numba.get_num_threads()))
-            _expand_patch_kernel(x, patches, pperm, offs, reflect, lut.interval, levels, s_out, d, stage.bias,
+            # 2-input patches are compiled to direct rows (interval 0, 257 levels); d keeps q
+            p_int, p_lev = (0, 257) if stage.units[0].kernel.n_inputs == 2 else (lut.interval, levels)
+            _expand_patch_kernel(x, patches, pperm, offs, reflect, p_int, p_lev, s_out, d, stage.bias,
                                  half_even, nbands, add, has_add, out)
             _expand_border_kernel(x, table, cperm, offs, reflect, lut.interval, levels, method.value_offset, s_out, d,
                                   stage.bias, half_even, add, has_add, out)

@@ -13,6 +13,7 @@ from lutsr.runtime import upscale
 
 def test_default_lut_is_shipped_and_valid():
     lut = load_lut(default_lut_path(4))
+    # interval 1 (129 x 129 rows on disk); the runtime compiles it to direct rows
     assert lut.header["method"] == "eclut" and lut.scale == 4 and lut.interval == 1
     assert lut.table.shape == (129 * 129, 144) and lut.table.dtype == np.uint8
     fit = lut.header["source"]["fit"]  # fitted by `lutsr fit` from the trained network's table
