@@ -655,7 +655,8 @@ def fit(config: FitConfig, data: TrainingSet, out: str | Path, val: str | Path |
     if val is not None:
         from lutsr.data import load_eval_pairs
 
-        val_pairs = load_eval_pairs(val, op.scale)
+        val_dir = Path(val) / "HR" if (Path(val) / "HR").is_dir() else Path(val)  # a dataset folder or its HR/
+        val_pairs = load_eval_pairs(val_dir, op.scale)
         if not val_pairs:
             raise LutsrError(f"{val}: no validation images")
 

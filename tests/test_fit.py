@@ -240,8 +240,14 @@ def test_cli_fit_then_upscale(runner, tmp_path):
     r = runner.invoke(main, args)
     assert r.exit_code == 2 and "--overwrite" in r.output and out.read_bytes() == before
     # --init from the fitted LUT, fine-tuned for one more iteration
-    r = runner.invoke(main, args[:-2] + ["--init", str(out), "--iterations", "1", "-o", str(tmp_path / "g.lut")])
+    # --init from the fitted LUT, fine-tuned for one more iteration; --val takes a dataset folder with HR/
+    val = tmp_path / "Val"
+    (val / "HR").mkdir(parents=True)
+    (val / "HR" / "a.png").write_bytes((data / "1.png").read_bytes())
+    r = runner.invoke(main, args[:-2] + ["--init", str(out), "--iterations", "1", "--val", str(val),
+                                         "-o", str(tmp_path / "g.lut")])
     assert r.exit_code == 0, r.output
+    assert "val Y-PSNR" in r.output
 
 
 @pytest.mark.parametrize("extra,message", [
