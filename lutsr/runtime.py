@@ -283,6 +283,32 @@ def _block_stage_kernel(x, tables, cperms, offs, reflect, interval, levels, cell
                     out[y * s_out + oy, xx * s_out + ox, c] = _round_div(local[cell] - off, d, bias, half_even)
 
 
+@njit(parallel=True, cache=True, nogil=True)
+def _block_stage_acc_kernel(x, tables, cperms, offs, reflect, interval, levels, cell_off, s_out,
+                            acc):  # pragma: no cover - compiled
+    """Like ``_block_stage_kernel`` but adds the units' sum to the int32 accumulator ``acc`` (no rescale)."""
+    h, w, nc = x.shape
+    nu = tables.shape[0]
+    n = offs.shape[2]
+    q = 1 << interval
+    ncell = tables.shape[2]
+    for y in prange(h):
+        strides, frac, order, rows, wts = _work_buffers(n, levels)
+        local = np.empty(ncell, np.int64)
+        for xx in range(w):
+            for c in range(nc):
+                local[:] = 0
+                wsum = 0
+                for u in range(nu):
+                    wsum += _accumulate_unit(x, c, y, xx, tables[u], cperms[u], offs[u], reflect, interval, q, strides,
+                                             frac, order, rows, wts, local)
+                off = wsum * cell_off
+                for cell in range(ncell):
+                    oy = cell // s_out
+                    ox = cell - oy * s_out
+                    acc[y * s_out + oy, xx * s_out + ox, c] += local[cell] - off
+
+
 @njit(inline="always")
 def _expand_pixel(x, c, yy, xx, table, cperm, offs, reflect, interval, cell_off, s, strides, frac, order, rows, wts):  # pragma: no cover
     """Sum of 9 maps x 4 rotations at HR pixel (yy, xx) by gathering (reflected ExpandConv borders)."""
@@ -559,6 +585,15 @@ def _rescale_kernel(acc, d, bias, half_even, out):  # pragma: no cover - compile
 _NO_ADD = np.zeros((1, 1, 1), dtype=np.int32)
 
 
+def _packed(lut: Lut, si: int, units: list[tuple]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Same-shaped units of stage ``si`` stacked into (U, ...) arrays, once per LUT."""
+    packed = lut._compiled.get(("packed", si))
+    if packed is None:
+        packed = (np.stack([u[0] for u in units]), np.stack([u[1] for u in units]), np.stack([u[2] for u in units]))
+        lut._compiled[("packed", si)] = packed
+    return packed
+
+
 def _run(lut: Lut, src: np.ndarray, bands: int | None = None, general: bool = False) -> np.ndarray:
     """Run every stage on a ``(H, W, C)`` uint8 image.
 
@@ -583,9 +618,15 @@ def _run(lut: Lut, src: np.ndarray, bands: int | None = None, general: bool = Fa
             add = _NO_ADD
             if len(stage.units) > 1:
                 add = np.zeros(out.shape, dtype=np.int32)
-                for table, cperm, offs, _, _ in units[1:]:
-                    _block_kernel(x, table, cperm, offs, reflect, lut.interval, levels, method.value_offset, s_out,
-                                  add)
+                rest = units[1:]
+                if len({(t.shape, t.dtype, o.shape) for t, _, o, _, _ in rest}) == 1:  # e.g. S, D, Y: one pass
+                    tables, cperms, offss = _packed(lut, si, rest)
+                    _block_stage_acc_kernel(x, tables, cperms, offss, reflect, lut.interval, levels,
+                                            method.value_offset, s_out, add)
+                else:
+                    for table, cperm, offs, _, _ in rest:
+                        _block_kernel(x, table, cperm, offs, reflect, lut.interval, levels, method.value_offset,
+                                      s_out, add)
             has_add = len(stage.units) > 1
             table, cperm, offs, patches, pperm = units[0]
             nbands = bands if bands is not None else max(1, min(x.shape[0], 4 * numba.get_num_threads()))
@@ -596,12 +637,7 @@ def _run(lut: Lut, src: np.ndarray, bands: int | None = None, general: bool = Fa
             _expand_border_kernel(x, table, cperm, offs, reflect, lut.interval, levels, method.value_offset, s_out, d,
                                   stage.bias, half_even, add, has_add, out)
         elif not general and not any(u.expand for u in stage.units) and same_shape:
-            packed = lut._compiled.get(("packed", si))
-            if packed is None:  # stack the stage's same-shaped units once per LUT
-                packed = (np.stack([u[0] for u in units]), np.stack([u[1] for u in units]),
-                          np.stack([u[2] for u in units]))
-                lut._compiled[("packed", si)] = packed
-            tables, cperms, offss = packed
+            tables, cperms, offss = _packed(lut, si, units)
             _block_stage_kernel(x, tables, cperms, offss, reflect, lut.interval, levels, method.value_offset, s_out,
                                 d, stage.bias, half_even, out)
         else:
