@@ -42,14 +42,13 @@ from numba import njit, prange
 
 from lutsr.errors import LutsrError
 from lutsr.lutfile import Lut, load_lut, make_header, save_lut
+from lutsr.runtime import CACHE_DIR, _pad, _simplex, _work_buffers
 from lutsr.spec import EXPAND_DIRECTIONS, MethodSpec, get_method, level_values, levels_for_interval
 
 __all__ = ["LinearLut", "TrainingSet", "FitConfig", "FitResult", "fit", "prior_table", "quantize",
            "forward_reference", "adjoint_reference", "cg_solve"]
 
 log = logging.getLogger(__name__)
-
-from lutsr.runtime import CACHE_DIR, _pad, _simplex, _strides
 
 _USER_CACHE_DIR = numba.config.CACHE_DIR
 if not _USER_CACHE_DIR:
@@ -85,12 +84,8 @@ def _maps_forward(x, table, offs, reflect, interval, levels, s, maps):  # pragma
     nmaps = maps.shape[0]
     ss = s * s
     for y in prange(h):
-        frac = np.empty(n, np.int64)
-        order = np.empty(n, np.int64)
-        rows = np.empty(n + 1, np.int64)
-        wts = np.empty(n + 1, np.int64)
+        strides, frac, order, rows, wts = _work_buffers(n, levels)
         acc = np.empty(table.shape[1], np.float64)
-        strides = _strides(n, levels)
         for xx in range(w):
             m = _vertices(x, y, xx, offs, reflect, interval, strides, frac, order, rows, wts)
             acc[:] = 0.0
@@ -120,13 +115,9 @@ def _maps_adjoint(x, maps, offs, reflect, interval, levels, s, square, grads):  
     ncell = grads.shape[2]
     nt = grads.shape[0]
     for t in prange(nt):
-        frac = np.empty(n, np.int64)
-        order = np.empty(n, np.int64)
-        rows = np.empty(n + 1, np.int64)
-        wts = np.empty(n + 1, np.int64)
+        strides, frac, order, rows, wts = _work_buffers(n, levels)
         vals = np.empty(ncell, np.float64)
         g_t = grads[t]
-        strides = _strides(n, levels)
         for y in range(t * h // nt, (t + 1) * h // nt):
             for xx in range(w):
                 m = _vertices(x, y, xx, offs, reflect, interval, strides, frac, order, rows, wts)
@@ -222,19 +213,19 @@ class LinearLut:
         s = self.scale
         h, w = lr.shape
         out = np.zeros((h * s, w * s), dtype=np.float64)
-        for unit, table, offs in zip(self.stage.units, self.split(vec), self._offs):
-            table = np.ascontiguousarray(table)
-            for r in range(self.method.rotations):
-                xr = np.ascontiguousarray(np.rot90(lr, r))
-                hr_, wr_ = xr.shape
-                maps = np.empty((9 if unit.expand else 1, hr_ * s, wr_ * s), dtype=np.float64)
+        tables = [np.ascontiguousarray(t) for t in self.split(vec)]
+        for r in range(self.method.rotations):
+            xr = np.ascontiguousarray(np.rot90(lr, r))
+            hs, ws = xr.shape[0] * s, xr.shape[1] * s
+            part = np.zeros((hs, ws), dtype=np.float64)  # every unit of this rotation, rotated frame
+            for unit, table, offs in zip(self.stage.units, tables, self._offs):
+                maps = np.empty((9 if unit.expand else 1, hs, ws), dtype=np.float64)
                 _maps_forward(xr, table, offs, self.reflect, self.interval, self.levels, s, maps)
                 if unit.expand:
-                    part = np.zeros((hr_ * s, wr_ * s), dtype=np.float64)
                     _expand_gather(maps, part)
                 else:
-                    part = maps[0]
-                out += np.rot90(part, -r)
+                    part += maps[0]
+            out += np.rot90(part, -r)
         return out
 
     def adjoint(self, lr: np.ndarray, res: np.ndarray, grads: np.ndarray, square: bool = False) -> None:
@@ -244,10 +235,10 @@ class LinearLut:
         the diagonal of ``A^T A`` up to cells used twice for one output pixel.
         """
         s = self.scale
-        for unit, g_tab, offs in zip(self.stage.units, self.split(grads), self._offs):
-            for r in range(self.method.rotations):
-                xr = np.ascontiguousarray(np.rot90(lr, r))
-                rr = np.ascontiguousarray(np.rot90(res, r))
+        for r in range(self.method.rotations):
+            xr = np.ascontiguousarray(np.rot90(lr, r))
+            rr = np.ascontiguousarray(np.rot90(res, r))  # adjoint of rotating the result back by -r
+            for unit, g_tab, offs in zip(self.stage.units, self.split(grads), self._offs):
                 if unit.expand:
                     maps = np.empty((9,) + rr.shape, dtype=np.float64)
                     _expand_scatter(rr, maps)
@@ -387,8 +378,8 @@ def prior_table(op: LinearLut, init: Lut | None = None) -> np.ndarray:
 
     Without ``init``: the nearest-neighbour table (every cell of a row holds the current
     pixel's share ``(value - bias) * divisor / terms``). With ``init`` (a LUT of the same
-    method and scale, any interval no finer than... any interval): its values, re-sampled
-    to ``op.interval`` by interpolating between its levels. ``init`` may also be a LUT whose
+    method and scale, at any interval): its values, re-sampled to ``op.interval`` by
+    multilinear interpolation between its levels. ``init`` may also be a LUT whose
     method's units are a subset of ``op``'s (matched by name, same kernel, divisor and
     bias, e.g. an ``eclut`` LUT for ``eclut-sdy``); the other units start at zero.
     """
@@ -574,7 +565,7 @@ def cg_solve(op: LinearLut, data, prior: np.ndarray, ridge: float, iterations: i
         p = z.copy()
         rz = float(r @ z)
         it0 = 0
-        history.append({"iteration": 0, "loss": f / npix, "mse": (f - lam * 0.0) / npix,
+        history.append({"iteration": 0, "loss": f / npix, "mse": f / npix,  # v = prior: no ridge term
                         "seconds": time.perf_counter() - t_start})
         if callback:
             callback(0, v, history[-1])
