@@ -129,7 +129,7 @@ def compile_lut(lut: Lut) -> list[list[tuple]]:
             patches = pperm = None
             if unit.expand:
                 patches = _fold_patches(table, s, method.value_offset)
-                if lut.interval > 0 and unit.kernel.n_inputs == 2:
+                if lut.interval > 0 and unit.kernel.n_inputs == 2:  # interval 0 rows are direct already
                     patches = _direct_patches(patches, lut.interval)
                 idx = np.arange((s + 2) ** 2).reshape(s + 2, s + 2)
                 pperm = np.stack([np.rot90(idx, -k).ravel() for k in range(method.rotations)]).astype(np.int64)
@@ -252,6 +252,18 @@ def _block_kernel(x, table, cperm, offs, reflect, interval, levels, cell_off, s_
                     acc[y * s_out + oy, xx * s_out + ox, c] += local[cell] - wsum * cell_off
 
 
+@njit(inline="always")
+def _sum_units(x, c, y, xx, tables, cperms, offs, reflect, interval, q, cell_off, strides, frac, order, rows, wts,
+               local):  # pragma: no cover - compiled
+    """All units x 4 rotations x vertices of LR pixel (y, xx) summed into ``local``, offsets removed."""
+    local[:] = 0
+    wsum = 0
+    for u in range(tables.shape[0]):
+        wsum += _accumulate_unit(x, c, y, xx, tables[u], cperms[u], offs[u], reflect, interval, q, strides, frac,
+                                 order, rows, wts, local)
+    local -= wsum * cell_off
+
+
 @njit(parallel=True, cache=True, nogil=True)
 def _block_stage_kernel(x, tables, cperms, offs, reflect, interval, levels, cell_off, s_out, d, bias, half_even,
                         out):  # pragma: no cover - compiled
@@ -262,7 +274,6 @@ def _block_stage_kernel(x, tables, cperms, offs, reflect, interval, levels, cell
     contiguous table rows) and the block is rescaled once: no accumulator image.
     """
     h, w, nc = x.shape
-    nu = tables.shape[0]
     n = offs.shape[2]
     q = 1 << interval
     ncell = tables.shape[2]
@@ -271,16 +282,12 @@ def _block_stage_kernel(x, tables, cperms, offs, reflect, interval, levels, cell
         local = np.empty(ncell, np.int64)
         for xx in range(w):
             for c in range(nc):
-                local[:] = 0
-                wsum = 0
-                for u in range(nu):
-                    wsum += _accumulate_unit(x, c, y, xx, tables[u], cperms[u], offs[u], reflect, interval, q, strides,
-                                             frac, order, rows, wts, local)
-                off = wsum * cell_off
+                _sum_units(x, c, y, xx, tables, cperms, offs, reflect, interval, q, cell_off, strides, frac, order,
+                           rows, wts, local)
                 for cell in range(ncell):
                     oy = cell // s_out
                     ox = cell - oy * s_out
-                    out[y * s_out + oy, xx * s_out + ox, c] = _round_div(local[cell] - off, d, bias, half_even)
+                    out[y * s_out + oy, xx * s_out + ox, c] = _round_div(local[cell], d, bias, half_even)
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -288,7 +295,6 @@ def _block_stage_acc_kernel(x, tables, cperms, offs, reflect, interval, levels, 
                             acc):  # pragma: no cover - compiled
     """Like ``_block_stage_kernel`` but adds the units' sum to the int32 accumulator ``acc`` (no rescale)."""
     h, w, nc = x.shape
-    nu = tables.shape[0]
     n = offs.shape[2]
     q = 1 << interval
     ncell = tables.shape[2]
@@ -297,16 +303,12 @@ def _block_stage_acc_kernel(x, tables, cperms, offs, reflect, interval, levels, 
         local = np.empty(ncell, np.int64)
         for xx in range(w):
             for c in range(nc):
-                local[:] = 0
-                wsum = 0
-                for u in range(nu):
-                    wsum += _accumulate_unit(x, c, y, xx, tables[u], cperms[u], offs[u], reflect, interval, q, strides,
-                                             frac, order, rows, wts, local)
-                off = wsum * cell_off
+                _sum_units(x, c, y, xx, tables, cperms, offs, reflect, interval, q, cell_off, strides, frac, order,
+                           rows, wts, local)
                 for cell in range(ncell):
                     oy = cell // s_out
                     ox = cell - oy * s_out
-                    acc[y * s_out + oy, xx * s_out + ox, c] += local[cell] - off
+                    acc[y * s_out + oy, xx * s_out + ox, c] += local[cell]
 
 
 @njit(inline="always")
@@ -444,50 +446,35 @@ def _add_row(b, col, prow, pk, base, p):  # pragma: no cover - compiled
 
 
 @njit(inline="always")
-def _add_patch_rows(x, c, ly, pr_lo, pr_hi, win_row0, win, patches, pperm, offs, reflect, interval, levels, s,
-                    strides, frac, order, rows, wts, ridx):  # pragma: no cover - compiled
+def _add_patch_rows(x, c, ly, pr_lo, pr_hi, win_row0, win, patches, pperm, offs, reflect, s, strides,
+                    ridx):  # pragma: no cover - compiled
     """Add patch rows ``pr_lo..pr_hi-1`` of every LR pixel of row ``ly`` (4 rotations) into ``win``.
 
-    Patch row ``pr`` goes to window row ``win_row0 + pr``; patch column ``pc`` of pixel ``lx``
-    to window column ``lx*s + pc`` (window column 0 is HR column -1).
+    ``patches`` are direct rows (one per value pair, see ``_direct_patches``). Patch row ``pr``
+    goes to window row ``win_row0 + pr``; patch column ``pc`` of pixel ``lx`` to window column
+    ``lx*s + pc`` (window column 0 is HR column -1).
     """
     h, w, _ = x.shape
     n = offs.shape[1]
-    q = 1 << interval
     p = s + 2
-    if q == 1:
-        _row_indices(x, c, ly, offs, n, h, w, reflect, strides, ridx)
-        for k in range(4):
-            pk = pperm[k]
-            for lx in range(w):
-                prow = patches[ridx[k, lx]]
-                col = lx * s
-                for pr in range(pr_lo, pr_hi):
-                    b = win[win_row0 + pr]
-                    base = pr * p
-                    # literal widths let LLVM unroll the common scales (x2, x3, x4)
-                    if p == 6:
-                        _add_row(b, col, prow, pk, base, 6)
-                    elif p == 5:
-                        _add_row(b, col, prow, pk, base, 5)
-                    elif p == 4:
-                        _add_row(b, col, prow, pk, base, 4)
-                    else:
-                        _add_row(b, col, prow, pk, base, p)
-    else:
+    _row_indices(x, c, ly, offs, n, h, w, reflect, strides, ridx)
+    for k in range(4):
+        pk = pperm[k]
         for lx in range(w):
+            prow = patches[ridx[k, lx]]
             col = lx * s
-            for k in range(4):
-                m = _gather(x, c, ly, lx, offs, k, n, h, w, reflect, interval, q, strides, frac, order, rows, wts)
-                pk = pperm[k]
-                for j in range(m):
-                    wt = np.int32(wts[j])
-                    prow = patches[rows[j]]
-                    for pr in range(pr_lo, pr_hi):
-                        b = win[win_row0 + pr]
-                        base = pr * p
-                        for pc in range(p):
-                            b[col + pc] += wt * np.int32(prow[pk[base + pc]])
+            for pr in range(pr_lo, pr_hi):
+                b = win[win_row0 + pr]
+                base = pr * p
+                # literal widths let LLVM unroll the common scales (x2, x3, x4)
+                if p == 6:
+                    _add_row(b, col, prow, pk, base, 6)
+                elif p == 5:
+                    _add_row(b, col, prow, pk, base, 5)
+                elif p == 4:
+                    _add_row(b, col, prow, pk, base, 4)
+                else:
+                    _add_row(b, col, prow, pk, base, p)
 
 
 @njit(inline="always")
@@ -511,7 +498,7 @@ def _emit_row(win_row, out, row, c, ws, shift, half, d, bias, half_even, add, ha
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def _expand_patch_kernel(x, patches, pperm, offs, reflect, interval, levels, s, d, bias, half_even, nbands,
+def _expand_patch_kernel(x, patches, pperm, offs, reflect, s, d, bias, half_even, nbands,
                          add, has_add, out):  # pragma: no cover - compiled
     """Fast single-unit ExpandConv stage: every LR pixel adds its 4 rotated (s+2)^2 patches.
 
@@ -540,18 +527,17 @@ def _expand_patch_kernel(x, patches, pperm, offs, reflect, interval, levels, s, 
         y1 = (band + 1) * h // nbands
         if y1 <= y0:
             continue
-        strides, frac, order, rows, wts = _work_buffers(n, levels)
+        strides = _strides(n, 257)  # direct rows: one level per value
         ridx = np.empty((4, w), np.int64)
         win = np.zeros((nc, p, ws + 2), np.int32)  # window row i = HR row ly*s - 1 + i
         for c in range(nc):
             if y0 > 0:  # halo: the last patch row of LR row y0-1 lands on HR row y0*s (window row 1)
-                _add_patch_rows(x, c, y0 - 1, s + 1, s + 2, -s, win[c], patches, pperm, offs, reflect, interval,
-                                levels, s, strides, frac, order, rows, wts, ridx)
+                _add_patch_rows(x, c, y0 - 1, s + 1, s + 2, -s, win[c], patches, pperm, offs, reflect, s, strides,
+                                ridx)
         for ly in range(y0, y1):
             for c in range(nc):
                 wc = win[c]
-                _add_patch_rows(x, c, ly, 0, p, 0, wc, patches, pperm, offs, reflect, interval, levels, s,
-                                strides, frac, order, rows, wts, ridx)
+                _add_patch_rows(x, c, ly, 0, p, 0, wc, patches, pperm, offs, reflect, s, strides, ridx)
                 # window rows 0..s-1 (HR rows ly*s-1 .. ly*s+s-2) are complete; row 0 belongs to
                 # the previous band when ly == y0
                 for i in range(1 if ly == y0 else 0, s):
@@ -567,8 +553,7 @@ def _expand_patch_kernel(x, patches, pperm, offs, reflect, interval, levels, s, 
         for c in range(nc):
             wc = win[c]
             if y1 < h:
-                _add_patch_rows(x, c, y1, 0, 1, 0, wc, patches, pperm, offs, reflect, interval, levels, s, strides,
-                                frac, order, rows, wts, ridx)
+                _add_patch_rows(x, c, y1, 0, 1, 0, wc, patches, pperm, offs, reflect, s, strides, ridx)
             _emit_row(wc[0], out, y1 * s - 1, c, ws, shift, half, d, bias, half_even, add, has_add)
 
 
@@ -613,7 +598,7 @@ def _run(lut: Lut, src: np.ndarray, bands: int | None = None, general: bool = Fa
         out = np.empty((x.shape[0] * s_out, x.shape[1] * s_out, x.shape[2]), dtype=np.uint8)
         same_shape = len({(t.shape, t.dtype, o.shape) for t, _, o, _, _ in units}) == 1
         n_expand = sum(u.expand for u in stage.units)
-        if not general and n_expand == 1 and stage.units[0].expand:
+        if not general and n_expand == 1 and stage.units[0].expand and stage.units[0].kernel.n_inputs == 2:
             # ExpandConv unit by the patch kernel; any other units first into an int32 accumulator
             add = _NO_ADD
             if len(stage.units) > 1:
@@ -630,10 +615,9 @@ def _run(lut: Lut, src: np.ndarray, bands: int | None = None, general: bool = Fa
             has_add = len(stage.units) > 1
             table, cperm, offs, patches, pperm = units[0]
             nbands = bands if bands is not None else max(1, min(x.shape[0], 4 * numba.get_num_threads()))
-            # 2-input patches are compiled to direct rows (interval 0, 257 levels); d keeps q
-            p_int, p_lev = (0, 257) if stage.units[0].kernel.n_inputs == 2 else (lut.interval, levels)
-            _expand_patch_kernel(x, patches, pperm, offs, reflect, p_int, p_lev, s_out, d, stage.bias,
-                                 half_even, nbands, add, has_add, out)
+            # the patches are direct rows (compile_lut); d keeps the interval's q
+            _expand_patch_kernel(x, patches, pperm, offs, reflect, s_out, d, stage.bias, half_even, nbands, add,
+                                 has_add, out)
             _expand_border_kernel(x, table, cperm, offs, reflect, lut.interval, levels, method.value_offset, s_out, d,
                                   stage.bias, half_even, add, has_add, out)
         elif not general and not any(u.expand for u in stage.units) and same_shape:
