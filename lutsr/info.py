@@ -53,19 +53,18 @@ def _per_pixel_cost(method: MethodSpec, scale: int, interval: int) -> tuple[floa
 
 
 def _patch_bytes(lut) -> int:
-    """Extra memory of ``runtime.compile_lut``: the folded (s+2)^2 patches of each ExpandConv unit."""
+    """Extra memory of ``runtime.compile_lut``: each 2-input ExpandConv unit's ``ExpandPlan``
+    (folded patches at all 257^2 value pairs for rotations 0 and 1, plus 16 padding values,
+    and 4 side tables of s+2 values per pair)."""
     total = 0
-    shapes = iter(t["shape"] for t in lut.header["tables"])
     for stage in lut.method.stages:
         for unit in stage.units:
-            rows = next(shapes)[0]
-            if unit.expand:
+            s = lut.scale if stage.upscale else 1
+            if unit.expand and unit.kernel.n_inputs == 2 and 2 <= s <= 8:
                 from lutsr.runtime import patch_dtype
 
-                s = lut.scale if stage.upscale else 1
-                if unit.kernel.n_inputs == 2:  # compiled to direct rows, one per value pair
-                    rows = 257 * 257
-                total += rows * (s + 2) ** 2 * patch_dtype(lut.interval).itemsize
+                p = s + 2
+                total += (2 * 257 * 257 * p * p + 16 + 4 * 257 * 257 * p) * patch_dtype(lut.interval).itemsize
     return total
 
 

@@ -21,12 +21,14 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit, prange
 
 import numba
 
+from lutsr._simd import emit_u8, patch_add, prefetch
 from lutsr.errors import LutsrError
 from lutsr.lutfile import SHIPPED_FAMILIES, Lut, default_lut_path, load_lut
 from lutsr.spec import levels_for_interval, rotation_neighbor_offsets
@@ -43,6 +45,10 @@ CACHE_DIR = Path(os.environ.get("LUTSR_CACHE_DIR")
 _USER_CACHE_DIR = numba.config.CACHE_DIR
 if not _USER_CACHE_DIR:
     numba.config.CACHE_DIR = str(CACHE_DIR)  # read when each @njit(cache=True) below is decorated
+
+
+#: How many pixel pairs ahead ``_add_lr_row`` prefetches table rows.
+_PREFETCH = 8
 
 
 def _rotate_cells(table: np.ndarray, k: int, expand: bool, s: int) -> np.ndarray:
@@ -78,36 +84,133 @@ def patch_dtype(interval: int) -> np.dtype:
     return np.dtype(np.int16) if (1 << interval) * 9 * 128 <= np.iinfo(np.int16).max else np.dtype(np.int32)
 
 
-def _direct_patches(patches: np.ndarray, interval: int) -> np.ndarray:
-    """Interpolate the folded patches of a 2-input unit at every value pair: ``(257*257, p*p)``.
+def _direct_rows(values: np.ndarray, interval: int) -> np.ndarray:
+    """Interpolate per-row values of a 2-input unit at every value pair: ``(257*257, m)``.
 
-    Row ``a*257 + b`` holds ``sum_k w_k * patches[row_k]`` with the simplex vertices and
+    Row ``a*257 + b`` holds ``sum_k w_k * values[row_k]`` with the simplex vertices and
     integer weights (summing to q) of inputs ``(a, b)`` (256 is never read). Interpolation is
-    linear and happens before the rescale, so looking these rows up directly (``interval``
-    0 in the kernel, divisor still ``q * divisor``) gives bit for bit what interpolating at
-    run time gives, at the speed of a direct lookup.
+    linear and happens before the rescale, so looking these rows up directly (divisor still
+    ``q * divisor``) gives bit for bit what interpolating at run time gives, at the speed of
+    a direct lookup. At interval 0 the rows are direct already and are returned as they are.
     """
+    if interval == 0:
+        return values.astype(patch_dtype(interval))
     from lutsr.reference import simplex_reference
 
     v = np.minimum(np.arange(257), 255)
     pairs = np.stack(np.meshgrid(v, v, indexing="ij"), axis=-1).reshape(-1, 2)
     rows, weights = simplex_reference(pairs, interval)
-    out = np.zeros((pairs.shape[0], patches.shape[1]), dtype=np.int32)
+    out = np.zeros((pairs.shape[0], values.shape[1]), dtype=np.int32)
     for k in range(rows.shape[1]):
-        out += weights[:, k, None].astype(np.int32) * patches[rows[:, k]].astype(np.int32)
+        out += weights[:, k, None].astype(np.int32) * values[rows[:, k]].astype(np.int32)
     return out.astype(patch_dtype(interval))
 
 
+#: Sides of the HR image, in the order of ``ExpandPlan.side_sel``.
+_SIDES = ("top", "bottom", "left", "right")
+
+
+def _side_cells(s: int) -> list[list[tuple[int, int]]]:
+    """Per side: ``(original-frame cell, t)`` of the terms ExpandConv reflects onto that side.
+
+    Top (HR row 0): the maps with dy = +1 read at map row refl(-1) = 1, i.e. cell row 1 of
+    the LR pixels of row 0; the cell ``(oy=1, ox)`` of map ``(gy=2, gx)`` lands on HR column
+    ``lx*s - 1 + t`` with ``t = ox + gx``. Bottom: dy = -1, map row refl(H*s) = H*s - 2, cell
+    row s-2 of LR row H-1. Left/right: the same with rows and columns exchanged.
+    """
+    out: list[list[tuple[int, int]]] = [[], [], [], []]
+    for gy in range(3):
+        for gx in range(3):
+            for oy in range(s):
+                for ox in range(s):
+                    cell = ((gy * 3 + gx) * s + oy) * s + ox
+                    if gy == 2 and oy == 1:
+                        out[0].append((cell, ox + gx))
+                    if gy == 0 and oy == s - 2:
+                        out[1].append((cell, ox + gx))
+                    if gx == 2 and ox == 1:
+                        out[2].append((cell, oy + gy))
+                    if gx == 0 and ox == s - 2:
+                        out[3].append((cell, oy + gy))
+    return out
+
+
+class ExpandPlan(NamedTuple):
+    """Compiled form of a 2-input ExpandConv unit for ``_expand_patch_kernel`` / ``_expand_edge_kernel``.
+
+    - ``tabs``: 1-D, the folded (s+2)^2 patches (``_fold_patches``) at every value pair
+      (``_direct_rows``, row ``a*257 + b``) rotated for rotation 0, then for rotation 1
+      (``tsize`` elements each), then 16 zeros; rotations 2 and 3 are rotations 0 and 1 by
+      180 degrees, i.e. the same rows read backwards. int16 (int32 at intervals > 4).
+    - ``side (U, 257*257, s+2)``, ``side_sel (4 sides, 4 rotations, 2)``: the reflected
+      border terms folded into rows (``_side_cells``), as (table, reversed) per side and
+      rotation; ``corner_cells (4,)``: the original-frame cell of each corner's doubly
+      reflected term (top-left, top-right, bottom-left, bottom-right).
+    - ``pad``: padding of the planar input; ``noff (4, 2, 2)``: the two inputs' offsets per
+      rotation; ``bound``: largest |sum| a window value can reach (4 rotations x 9 maps x q x
+      the largest |cell|), which decides int16 windows.
+    """
+
+    tabs: np.ndarray
+    tsize: int
+    side: np.ndarray
+    side_sel: np.ndarray
+    corner_cells: np.ndarray
+    pad: int
+    noff: np.ndarray
+    bound: int
+
+    @property
+    def nbytes(self) -> int:
+        return self.tabs.nbytes + self.side.nbytes
+
+
+def _expand_plan(table: np.ndarray, cperm: np.ndarray, offs: np.ndarray, s: int, interval: int,
+                 offset: int) -> ExpandPlan:
+    p = s + 2
+    patches = _direct_rows(_fold_patches(table, s, offset), interval)
+    idx = np.arange(p * p).reshape(p, p)
+    pperm = [np.rot90(idx, -k).ravel() for k in range(4)]
+    if not (np.array_equal(pperm[2], pperm[0][::-1]) and np.array_equal(pperm[3], pperm[1][::-1])):
+        raise AssertionError("rotations 2, 3 must be rotations 0, 1 read backwards")
+    tabs = np.concatenate([patches[:, pperm[0]].ravel(), patches[:, pperm[1]].ravel(), np.zeros(16, patches.dtype)])
+    signed = table.astype(np.int32) - offset
+    mats, side, sel = [], [], np.zeros((4, 4, 2), np.int64)
+    for sd, cells in enumerate(_side_cells(s)):
+        for k in range(4):
+            m = np.zeros((table.shape[1], p), np.int32)
+            for cell, t in cells:
+                m[cperm[k, cell], t] += 1
+            for u, other in enumerate(mats):
+                if np.array_equal(m, other) or np.array_equal(m, other[:, ::-1]):
+                    sel[sd, k] = (u, 0 if np.array_equal(m, other) else 1)
+                    break
+            else:
+                sel[sd, k] = (len(mats), 0)
+                mats.append(m)
+                side.append(_direct_rows(signed @ m, interval))
+    corner_cells = np.array([((2 * 3 + 2) * s + 1) * s + 1, ((2 * 3 + 0) * s + 1) * s + s - 2,
+                             ((0 * 3 + 2) * s + s - 2) * s + 1, ((0 * 3 + 0) * s + s - 2) * s + s - 2], np.int64)
+    pad = int(np.abs(offs).max())
+    bound = 4 * 9 * (1 << interval) * int(np.abs(signed).max(initial=0))
+    return ExpandPlan(tabs, patches.size, np.stack(side), sel, corner_cells, pad, np.ascontiguousarray(offs), bound)
+
+
+def _fast_expand(unit, s: int) -> bool:
+    """Whether a unit runs on ``_expand_patch_kernel``: ExpandConv, 2 inputs, scale 2..8."""
+    return unit.expand and unit.kernel.n_inputs == 2 and 2 <= s <= 8
+
+
 def compile_lut(lut: Lut) -> list[list[tuple]]:
-    """Per stage, per unit: ``(table, cell_perm, offsets, patches, patch_perm)``.
+    """Per stage, per unit: ``(table, cell_perm, offsets, plan)``.
 
     ``table`` is the stored ``(rows, cells)`` array, shared by all rotations: rotation k reads
     cell ``cell_perm[k, c]`` of a row for the original-frame cell ``c`` (the s x s block, and
     for ExpandConv units the 3x3 grid of maps, rotated back by -k), so the four rotations
     need no copies of the table. ``offsets (4, n, 2)`` are the kernel's offsets in the
-    original frame. ExpandConv units also get ``patches (rows, (s+2)**2)`` int16 (the nine
-    maps folded, see ``_fold_patches``) and their rotation permutation ``patch_perm``;
-    other units get ``None`` there. Cached on the ``Lut`` (built once per loaded table).
+    original frame. 2-input ExpandConv units also get an ``ExpandPlan`` (folded, direct,
+    pre-rotated patch rows for the vector kernel); other units get ``None`` there. Cached
+    on the ``Lut`` (built once per loaded table).
     """
     cached = lut._compiled.get("stages")
     if cached is not None:
@@ -126,14 +229,10 @@ def compile_lut(lut: Lut) -> list[list[tuple]]:
                               for k in range(method.rotations)]).astype(np.int64)
             offs = np.array([rotation_neighbor_offsets(unit.kernel.offsets, k) for k in range(method.rotations)],
                             dtype=np.int64)
-            patches = pperm = None
-            if unit.expand:
-                patches = _fold_patches(table, s, method.value_offset)
-                if lut.interval > 0 and unit.kernel.n_inputs == 2:  # interval 0 rows are direct already
-                    patches = _direct_patches(patches, lut.interval)
-                idx = np.arange((s + 2) ** 2).reshape(s + 2, s + 2)
-                pperm = np.stack([np.rot90(idx, -k).ravel() for k in range(method.rotations)]).astype(np.int64)
-            units.append((table, cperm, offs, patches, pperm))
+            plan = None
+            if _fast_expand(unit, s) and method.rotations == 4:
+                plan = _expand_plan(table, cperm, offs, s, lut.interval, method.value_offset)
+            units.append((table, cperm, offs, plan))
         out.append(units)
     lut._compiled["stages"] = out
     return out
@@ -402,120 +501,166 @@ def _expand_kernel(x, table, cperm, offs, reflect, interval, levels, cell_off, s
                                                 frac, order, rows, wts)
 
 
-@njit(parallel=True, cache=True, nogil=True)
-def _expand_border_kernel(x, table, cperm, offs, reflect, interval, levels, cell_off, s, d, bias, half_even, add,
-                          has_add, out):  # pragma: no cover - compiled
-    """Exact outputs of the HR border pixels (first/last row and column), where ExpandConv reflects.
-
-    With ``has_add`` the other units' accumulator ``add`` (same shape as ``out``, int32) is added first.
-    """
-    h, w, nc = x.shape
-    n = offs.shape[1]
-    hs = h * s
-    ws = w * s
-    for yy in prange(hs):
-        strides, frac, order, rows, wts = _work_buffers(n, levels)
-        full = yy == 0 or yy == hs - 1
-        step = 1 if full else ws - 1
-        for c in range(nc):
-            for xx in range(0, ws, step):
-                tot = _expand_pixel(x, c, yy, xx, table, cperm, offs, reflect, interval, cell_off, s, strides, frac, order,
-                                    rows, wts)
-                if has_add:
-                    tot += add[yy, xx, c]
-                out[yy, xx, c] = _round_div(tot, d, bias, half_even)
-
-
 @njit(inline="always")
-def _row_indices(x, c, ly, offs, n, h, w, reflect, strides, ridx):  # pragma: no cover - compiled
-    """Direct-lookup table rows of LR row ``ly`` for the 4 rotations -> ``ridx (4, w)``."""
-    for k in range(4):
-        for lx in range(w):
-            r = 0
-            for i in range(n):
-                yy = _pad(ly + offs[k, i, 0], h, reflect)
-                xq = _pad(lx + offs[k, i, 1], w, reflect)
-                r += np.int64(x[yy, xq, c]) * strides[i]
-            ridx[k, lx] = r
-
-
-@njit(inline="always")
-def _add_row(b, col, prow, pk, base, p):  # pragma: no cover - compiled
-    for pc in range(p):
-        b[col + pc] += prow[pk[base + pc]]
-
-
-@njit(inline="always")
-def _add_patch_rows(x, c, ly, pr_lo, pr_hi, win_row0, win, patches, pperm, offs, reflect, s, strides,
-                    ridx):  # pragma: no cover - compiled
-    """Add patch rows ``pr_lo..pr_hi-1`` of every LR pixel of row ``ly`` (4 rotations) into ``win``.
-
-    ``patches`` are direct rows (one per value pair, see ``_direct_patches``). Patch row ``pr``
-    goes to window row ``win_row0 + pr``; patch column ``pc`` of pixel ``lx`` to window column
-    ``lx*s + pc`` (window column 0 is HR column -1).
-    """
-    h, w, _ = x.shape
-    n = offs.shape[1]
-    p = s + 2
-    _row_indices(x, c, ly, offs, n, h, w, reflect, strides, ridx)
-    for k in range(4):
-        pk = pperm[k]
-        for lx in range(w):
-            prow = patches[ridx[k, lx]]
-            col = lx * s
-            for pr in range(pr_lo, pr_hi):
-                b = win[win_row0 + pr]
-                base = pr * p
-                # literal widths let LLVM unroll the common scales (x2, x3, x4)
-                if p == 6:
-                    _add_row(b, col, prow, pk, base, 6)
-                elif p == 5:
-                    _add_row(b, col, prow, pk, base, 5)
-                elif p == 4:
-                    _add_row(b, col, prow, pk, base, 4)
-                else:
-                    _add_row(b, col, prow, pk, base, p)
-
-
-@njit(inline="always")
-def _emit_row(win_row, out, row, c, ws, shift, half, d, bias, half_even, add, has_add):  # pragma: no cover - compiled
-    orow = out[row]
-    if has_add:  # other units of the stage, accumulated beforehand
-        arow = add[row]
-        for xx in range(ws):
-            win_row[xx + 1] += arow[xx, c]
-    if shift >= 0:
-        for xx in range(ws):
-            v = (win_row[xx + 1] + half) >> shift
-            if v < 0:
-                v = 0
-            elif v > 255:
-                v = 255
-            orow[xx, c] = v
+def _patch_add(win, wofs, stride, tabs, tofs, p, rev):  # pragma: no cover - compiled
+    """``_simd.patch_add`` with literal widths: p = s+2 lanes of a vector of 4, 8 or 16."""
+    if rev:
+        if p == 6:
+            patch_add(win, wofs, stride, tabs, tofs, 6, 8, 1)
+        elif p == 5:
+            patch_add(win, wofs, stride, tabs, tofs, 5, 8, 1)
+        elif p == 4:
+            patch_add(win, wofs, stride, tabs, tofs, 4, 4, 1)
+        elif p == 7:
+            patch_add(win, wofs, stride, tabs, tofs, 7, 8, 1)
+        elif p == 8:
+            patch_add(win, wofs, stride, tabs, tofs, 8, 8, 1)
+        elif p == 9:
+            patch_add(win, wofs, stride, tabs, tofs, 9, 16, 1)
+        else:
+            patch_add(win, wofs, stride, tabs, tofs, 10, 16, 1)
     else:
-        for xx in range(ws):
-            orow[xx, c] = _round_div(np.int64(win_row[xx + 1]), d, bias, half_even)
+        if p == 6:
+            patch_add(win, wofs, stride, tabs, tofs, 6, 8, 0)
+        elif p == 5:
+            patch_add(win, wofs, stride, tabs, tofs, 5, 8, 0)
+        elif p == 4:
+            patch_add(win, wofs, stride, tabs, tofs, 4, 4, 0)
+        elif p == 7:
+            patch_add(win, wofs, stride, tabs, tofs, 7, 8, 0)
+        elif p == 8:
+            patch_add(win, wofs, stride, tabs, tofs, 8, 8, 0)
+        elif p == 9:
+            patch_add(win, wofs, stride, tabs, tofs, 9, 16, 0)
+        else:
+            patch_add(win, wofs, stride, tabs, tofs, 10, 16, 0)
+
+
+@njit(inline="always")
+def _pair_rows(xp, c, ly, noff, pad, ridx):  # pragma: no cover - compiled
+    """Direct rows ``a*257 + b`` of the 2-input unit at every pixel of LR row ``ly``, 4 rotations -> ``ridx (4, w)``.
+
+    ``xp`` is the padded planar image (``_planar``): no index is ever out of range.
+    """
+    w = ridx.shape[1]
+    for k in range(4):
+        arow = xp[c, ly + pad + noff[k, 0, 0]]
+        ax = pad + noff[k, 0, 1]
+        brow = xp[c, ly + pad + noff[k, 1, 0]]
+        bx = pad + noff[k, 1, 1]
+        rk = ridx[k]
+        for lx in range(w):
+            rk[lx] = np.int32(arow[lx + ax]) * 257 + np.int32(brow[lx + bx])
+
+
+@njit(inline="always")
+def _add_lr_row(xp, c, ly, win, wofs, W2, tabs, tsize, noff, pad, s, ridx):  # pragma: no cover - compiled
+    """Add the 4 rotated (s+2)^2 patches of every pixel of LR row ``ly`` into channel window ``win[wofs:]``
+    (window row i = HR row ``ly*s - 1 + i``, window column j = HR column ``j - 1``)."""
+    w = ridx.shape[1]
+    p = s + 2
+    pp = p * p
+    _pair_rows(xp, c, ly, noff, pad, ridx)
+    for k in range(4):
+        tb = (k & 1) * tsize  # rotations 1, 3 read the pre-rotated copy; 2, 3 read rows backwards
+        rev = k >= 2
+        rk = ridx[k]
+        for par in range(2):  # even pixels, then odd: consecutive writes never overlap (no store stalls)
+            for lx in range(par, w, 2):
+                ahead = lx + 2 * _PREFETCH
+                if ahead < w:
+                    o = tb + rk[ahead] * pp
+                    prefetch(tabs, o)
+                    prefetch(tabs, o + pp - 1)
+                _patch_add(win, wofs + lx * s, W2, tabs, tb + rk[lx] * pp, p, rev)
+
+
+@njit(inline="always")
+def _add_lr_patch_row(xp, c, ly, pr, win, wofs, tabs, tsize, noff, pad, s, ridx):  # pragma: no cover - compiled
+    """Only patch row ``pr`` of every pixel of LR row ``ly`` (band halos), into the window row at ``win[wofs:]``."""
+    w = ridx.shape[1]
+    p = s + 2
+    pp = p * p
+    _pair_rows(xp, c, ly, noff, pad, ridx)
+    for k in range(4):
+        tb = (k & 1) * tsize
+        rev = k >= 2
+        sr = p - 1 - pr if rev else pr
+        rk = ridx[k]
+        for lx in range(w):
+            t0 = tb + rk[lx] * pp + sr * p
+            for pc in range(p):
+                win[wofs + lx * s + pc] += tabs[t0 + (p - 1 - pc if rev else pc)]
+
+
+@njit(inline="always")
+def _emit_hr_row(win, L, wr, W2, out, r, shift, half, d, bias, half_even, add, has_add, edge_rows,
+                 edge_cols):  # pragma: no cover - compiled
+    """Rescale window row ``wr`` (HR row ``r``, every channel) into ``out``; keep the raw border values."""
+    hs, ws, nc = out.shape
+    b = wr * W2 + 1
+    if has_add:  # the stage's other units, accumulated beforehand
+        arow = add[r]
+        for c in range(nc):
+            for xx in range(ws):
+                win[c * L + b + xx] += arow[xx, c]
+    for c in range(nc):  # raw sums of the border pixels, fixed by _expand_edge_kernel
+        edge_cols[0, c, r] = win[c * L + b]
+        edge_cols[1, c, r] = win[c * L + b + ws - 1]
+        if r == 0 or r == hs - 1:
+            er = edge_rows[0 if r == 0 else 1, c]
+            for xx in range(ws):
+                er[xx] = win[c * L + b + xx]
+    xx = 0
+    o = r * ws * nc
+    if shift >= 0:
+        if nc == 3:
+            while xx + 16 <= ws:
+                emit_u8(out, o + xx * 3, win, b + xx, L, 3, half, shift)
+                xx += 16
+        elif nc == 1:
+            while xx + 16 <= ws:
+                emit_u8(out, o + xx, win, b + xx, L, 1, half, shift)
+                xx += 16
+        elif nc == 4:
+            while xx + 16 <= ws:
+                emit_u8(out, o + xx * 4, win, b + xx, L, 4, half, shift)
+                xx += 16
+        elif nc == 2:
+            while xx + 16 <= ws:
+                emit_u8(out, o + xx * 2, win, b + xx, L, 2, half, shift)
+                xx += 16
+    orow = out[r]
+    for c in range(nc):
+        for x2 in range(xx, ws):
+            orow[x2, c] = _round_div(np.int64(win[c * L + b + x2]), d, bias, half_even)
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def _expand_patch_kernel(x, patches, pperm, offs, reflect, s, d, bias, half_even, nbands,
-                         add, has_add, out):  # pragma: no cover - compiled
-    """Fast single-unit ExpandConv stage: every LR pixel adds its 4 rotated (s+2)^2 patches.
+def _expand_patch_kernel(xp, pad, noff, tabs, tsize, s, d, bias, half_even, nbands, add, has_add, wproto, out,
+                         edge_rows, edge_cols):  # pragma: no cover - compiled
+    """A 2-input ExpandConv stage: every LR pixel adds its 4 rotated (s+2)^2 patches, vector rows.
 
-    The image is cut into ``nbands`` bands of LR rows, processed in parallel; a band owns
-    the HR rows ``[y0*s, y1*s)`` and streams through its LR rows with a rolling window of
-    s+2 HR rows: after LR row ``ly`` is added, HR rows up to ``ly*s + s - 2`` are complete
-    and are rescaled into ``out``. At the band's edges only the patch rows that land in the
-    band are read from the neighbouring LR rows (halos), so no two bands write the same
-    pixel and the result does not depend on the band count. Pixels on the image border
-    are wrong here (ExpandConv reflects there) and are overwritten by ``_expand_border_kernel``.
-    With ``has_add``, the int32 accumulator ``add`` of the stage's other units (shape of
-    ``out``) is added to every row before it is rescaled.
+    ``xp (C, H+2*pad, W+2*pad)`` uint8 is the padded planar input; ``tabs`` holds the direct
+    patch rows of rotation 0 then of rotation 1 (``ExpandPlan``); rotations 2 and 3 are those
+    read backwards. The image is cut into ``nbands`` bands of LR rows, processed in parallel;
+    a band owns HR rows ``[y0*s, y1*s)`` and streams through its LR rows with a window of
+    s+2 HR rows per channel (dtype of ``wproto``): after LR row ``ly`` is added, HR rows up to
+    ``ly*s + s - 2`` are complete and are rescaled into ``out (H*s, W*s, C)``. At the band
+    edges only the patch rows that land in the band are read from the neighbouring LR rows
+    (halos), so no two bands write the same pixel and the result does not depend on the band
+    count. Border pixels (ExpandConv reflects there) are left to ``_expand_edge_kernel``; their
+    raw sums go to ``edge_rows (2, C, W*s)`` (HR rows 0, H*s-1) and ``edge_cols (2, C, H*s)``.
+    With ``has_add``, the int32 accumulator ``add`` of the stage's other units (shape of ``out``)
+    is added to every row before it is rescaled.
     """
-    h, w, nc = x.shape
-    n = offs.shape[1]
+    nc, hp, wpd = xp.shape
+    h = hp - 2 * pad
+    w = wpd - 2 * pad
     p = s + 2
     ws = w * s
+    W2 = ws + 18  # room for the zero lanes written past a patch row (vector width <= 16)
+    L = p * W2 + 16
     shift = -1  # rescale by shifting when the divisor is a power of two and rounding is half up
     if bias == 0 and not half_even and (d & (d - 1)) == 0:
         shift = 0
@@ -527,34 +672,105 @@ def _expand_patch_kernel(x, patches, pperm, offs, reflect, s, d, bias, half_even
         y1 = (band + 1) * h // nbands
         if y1 <= y0:
             continue
-        strides = _strides(n, 257)  # direct rows: one level per value
-        ridx = np.empty((4, w), np.int64)
-        win = np.zeros((nc, p, ws + 2), np.int32)  # window row i = HR row ly*s - 1 + i
-        for c in range(nc):
-            if y0 > 0:  # halo: the last patch row of LR row y0-1 lands on HR row y0*s (window row 1)
-                _add_patch_rows(x, c, y0 - 1, s + 1, s + 2, -s, win[c], patches, pperm, offs, reflect, s, strides,
-                                ridx)
+        ridx = np.empty((4, w), np.int32)
+        win = np.zeros(nc * L, wproto.dtype)
+        if y0 > 0:  # halo: the last patch row of LR row y0-1 lands on HR row y0*s (window row 1)
+            for c in range(nc):
+                _add_lr_patch_row(xp, c, y0 - 1, s + 1, win, c * L + W2, tabs, tsize, noff, pad, s, ridx)
         for ly in range(y0, y1):
             for c in range(nc):
-                wc = win[c]
-                _add_patch_rows(x, c, ly, 0, p, 0, wc, patches, pperm, offs, reflect, s, strides, ridx)
-                # window rows 0..s-1 (HR rows ly*s-1 .. ly*s+s-2) are complete; row 0 belongs to
-                # the previous band when ly == y0
-                for i in range(1 if ly == y0 else 0, s):
-                    r = ly * s - 1 + i
-                    if r >= 0:
-                        _emit_row(wc[i], out, r, c, ws, shift, half, d, bias, half_even, add, has_add)
-                # roll the window by s rows
-                for i in range(2):
-                    wc[i, :] = wc[s + i, :]
-                for i in range(2, p):
-                    wc[i, :] = 0
+                _add_lr_row(xp, c, ly, win, c * L, W2, tabs, tsize, noff, pad, s, ridx)
+            # window rows 0..s-1 (HR rows ly*s-1 .. ly*s+s-2) are complete; row 0 belongs to the
+            # previous band when ly == y0
+            for i in range(1 if ly == y0 else 0, s):
+                _emit_hr_row(win, L, i, W2, out, ly * s - 1 + i, shift, half, d, bias, half_even, add, has_add,
+                             edge_rows, edge_cols)
+            for c in range(nc):  # roll the window by s rows
+                o = c * L
+                win[o : o + 2 * W2] = win[o + s * W2 : o + (s + 2) * W2]
+                win[o + 2 * W2 : o + p * W2] = 0
         # HR row y1*s - 1 (window row 0) also gets the first patch row of LR row y1 (halo)
-        for c in range(nc):
-            wc = win[c]
-            if y1 < h:
-                _add_patch_rows(x, c, y1, 0, 1, 0, wc, patches, pperm, offs, reflect, s, strides, ridx)
-            _emit_row(wc[0], out, y1 * s - 1, c, ws, shift, half, d, bias, half_even, add, has_add)
+        if y1 < h:
+            for c in range(nc):
+                _add_lr_patch_row(xp, c, y1, 0, win, c * L, tabs, tsize, noff, pad, s, ridx)
+        _emit_hr_row(win, L, 0, W2, out, y1 * s - 1, shift, half, d, bias, half_even, add, has_add, edge_rows,
+                     edge_cols)
+
+
+@njit(inline="always")
+def _pair_row(xp, c, ly, lx, noff, pad, k):  # pragma: no cover - compiled
+    return (np.int64(xp[c, ly + pad + noff[k, 0, 0], lx + pad + noff[k, 0, 1]]) * 257
+            + np.int64(xp[c, ly + pad + noff[k, 1, 0], lx + pad + noff[k, 1, 1]]))
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _expand_edge_kernel(x, xp, pad, noff, side, side_sel, corner_cells, table, cperm, offs, reflect, interval, levels,
+                        cell_off, s, d, bias, half_even, edge_rows, edge_cols, out):  # pragma: no cover - compiled
+    """Exact HR border pixels of a 2-input ExpandConv stage, from the raw sums of ``_expand_patch_kernel``.
+
+    Where ExpandConv reflects (``map[refl(Y - dy), refl(X - dx)]``), the patch sums lack
+    exactly the terms whose source index was reflected. On the top side those are the maps
+    with dy = +1 read at map row 1, i.e. one row of each LR pixel of row 0: ``side`` holds
+    them folded into (s+2)-wide rows per direct pair (``ExpandPlan``; likewise bottom, left,
+    right). Each corner also lacks one doubly reflected cell per rotation, gathered here
+    from the stored ``table``. Then the border pixels are rescaled into ``out``.
+    """
+    h, w, nc = x.shape
+    hs = h * s
+    ws = w * s
+    p = s + 2
+    n = offs.shape[1]
+    q = 1 << interval
+    for c in prange(nc):
+        for sd in range(2):  # top, bottom: HR rows 0, hs-1 from LR rows 0, h-1
+            ly = 0 if sd == 0 else h - 1
+            er = edge_rows[sd, c]
+            for k in range(4):
+                u = side_sel[sd, k, 0]
+                rev = side_sel[sd, k, 1]
+                for lx in range(w):
+                    srow = side[u, _pair_row(xp, c, ly, lx, noff, pad, k)]
+                    for t in range(p):
+                        col = lx * s - 1 + t
+                        if col >= 0 and col < ws:
+                            er[col] += srow[p - 1 - t if rev else t]
+        for sd in range(2):  # left, right: HR columns 0, ws-1 from LR columns 0, w-1
+            lx = 0 if sd == 0 else w - 1
+            xc = 0 if sd == 0 else ws - 1
+            for k in range(4):
+                u = side_sel[2 + sd, k, 0]
+                rev = side_sel[2 + sd, k, 1]
+                for ly in range(h):
+                    srow = side[u, _pair_row(xp, c, ly, lx, noff, pad, k)]
+                    for t in range(p):
+                        r = ly * s - 1 + t
+                        v = srow[p - 1 - t if rev else t]
+                        if r == 0:
+                            edge_rows[0, c, xc] += v
+                        elif r == hs - 1:
+                            edge_rows[1, c, xc] += v
+                        elif r > 0 and r < hs - 1:
+                            edge_cols[sd, c, r] += v
+        strides, frac, order, rows, wts = _work_buffers(n, levels)
+        for corner in range(4):  # the doubly reflected cell of each corner
+            cy = corner // 2
+            cx = corner - 2 * cy
+            ly = 0 if cy == 0 else h - 1
+            lx = 0 if cx == 0 else w - 1
+            tot = 0
+            for k in range(4):
+                m = _gather(x, c, ly, lx, offs, k, n, h, w, reflect, interval, q, strides, frac, order, rows, wts)
+                cell = cperm[k, corner_cells[corner]]
+                for j in range(m):
+                    tot += wts[j] * (np.int64(table[rows[j], cell]) - cell_off)
+            edge_rows[cy, c, 0 if cx == 0 else ws - 1] += tot
+        for sd in range(2):
+            r = 0 if sd == 0 else hs - 1
+            for xx in range(ws):
+                out[r, xx, c] = _round_div(np.int64(edge_rows[sd, c, xx]), d, bias, half_even)
+            xc = 0 if sd == 0 else ws - 1
+            for r in range(1, hs - 1):
+                out[r, xc, c] = _round_div(np.int64(edge_cols[sd, c, r]), d, bias, half_even)
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -568,6 +784,14 @@ def _rescale_kernel(acc, d, bias, half_even, out):  # pragma: no cover - compile
 
 
 _NO_ADD = np.zeros((1, 1, 1), dtype=np.int32)
+_WIN16 = np.zeros(0, dtype=np.int16)  # window dtype carriers for _expand_patch_kernel
+_WIN32 = np.zeros(0, dtype=np.int32)
+
+
+def _planar(x: np.ndarray, pad: int, reflect: bool) -> np.ndarray:
+    """``(H, W, C)`` -> ``(C, H+2*pad, W+2*pad)`` uint8, padded like the stage (edge or reflect)."""
+    return np.ascontiguousarray(np.pad(x.transpose(2, 0, 1), ((0, 0), (pad, pad), (pad, pad)),
+                                       mode="reflect" if reflect else "edge"))
 
 
 def _packed(lut: Lut, si: int, units: list[tuple]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -596,37 +820,45 @@ def _run(lut: Lut, src: np.ndarray, bands: int | None = None, general: bool = Fa
         d = q * stage.divisor
         half_even = stage.rounding == "half_even"
         out = np.empty((x.shape[0] * s_out, x.shape[1] * s_out, x.shape[2]), dtype=np.uint8)
-        same_shape = len({(t.shape, t.dtype, o.shape) for t, _, o, _, _ in units}) == 1
+        same_shape = len({(t.shape, t.dtype, o.shape) for t, _, o, _ in units}) == 1
         n_expand = sum(u.expand for u in stage.units)
-        if not general and n_expand == 1 and stage.units[0].expand and stage.units[0].kernel.n_inputs == 2:
+        plan = units[0][3]
+        if not general and n_expand == 1 and plan is not None:
             # ExpandConv unit by the patch kernel; any other units first into an int32 accumulator
             add = _NO_ADD
-            if len(stage.units) > 1:
+            has_add = len(stage.units) > 1
+            if has_add:
                 add = np.zeros(out.shape, dtype=np.int32)
                 rest = units[1:]
-                if len({(t.shape, t.dtype, o.shape) for t, _, o, _, _ in rest}) == 1:  # e.g. S, D, Y: one pass
+                if len({(t.shape, t.dtype, o.shape) for t, _, o, _ in rest}) == 1:  # e.g. S, D, Y: one pass
                     tables, cperms, offss = _packed(lut, si, rest)
                     _block_stage_acc_kernel(x, tables, cperms, offss, reflect, lut.interval, levels,
                                             method.value_offset, s_out, add)
                 else:
-                    for table, cperm, offs, _, _ in rest:
+                    for table, cperm, offs, _ in rest:
                         _block_kernel(x, table, cperm, offs, reflect, lut.interval, levels, method.value_offset,
                                       s_out, add)
-            has_add = len(stage.units) > 1
-            table, cperm, offs, patches, pperm = units[0]
+            table, cperm, offs, _ = units[0]
             nbands = bands if bands is not None else max(1, min(x.shape[0], 4 * numba.get_num_threads()))
+            xp = _planar(x, plan.pad, reflect)
+            # int16 windows when no sum can overflow them (the shipped ECLUT tables), else int32
+            narrow = not has_add and plan.bound + d <= np.iinfo(np.int16).max
+            wproto = _WIN16 if narrow else _WIN32
+            edge_rows = np.empty((2, x.shape[2], out.shape[1]), np.int64)
+            edge_cols = np.empty((2, x.shape[2], out.shape[0]), np.int64)
             # the patches are direct rows (compile_lut); d keeps the interval's q
-            _expand_patch_kernel(x, patches, pperm, offs, reflect, s_out, d, stage.bias, half_even, nbands, add,
-                                 has_add, out)
-            _expand_border_kernel(x, table, cperm, offs, reflect, lut.interval, levels, method.value_offset, s_out, d,
-                                  stage.bias, half_even, add, has_add, out)
+            _expand_patch_kernel(xp, plan.pad, plan.noff, plan.tabs, plan.tsize, s_out, d, stage.bias, half_even,
+                                 nbands, add, has_add, wproto, out, edge_rows, edge_cols)
+            _expand_edge_kernel(x, xp, plan.pad, plan.noff, plan.side, plan.side_sel, plan.corner_cells, table, cperm,
+                                offs, reflect, lut.interval, levels, method.value_offset, s_out, d, stage.bias,
+                                half_even, edge_rows, edge_cols, out)
         elif not general and not any(u.expand for u in stage.units) and same_shape:
             tables, cperms, offss = _packed(lut, si, units)
             _block_stage_kernel(x, tables, cperms, offss, reflect, lut.interval, levels, method.value_offset, s_out,
                                 d, stage.bias, half_even, out)
         else:
             acc = np.zeros(out.shape, dtype=np.int32)
-            for unit, (table, cperm, offs, _, _) in zip(stage.units, units):
+            for unit, (table, cperm, offs, _) in zip(stage.units, units):
                 kernel = _expand_kernel if unit.expand else _block_kernel
                 kernel(x, table, cperm, offs, reflect, lut.interval, levels, method.value_offset, s_out, acc)
             _rescale_kernel(acc, d, stage.bias, half_even, out)

@@ -175,3 +175,23 @@ def test_banded_processing_is_bit_identical(method, scale, interval, channels):
         assert np.array_equal(_upscale_banded(img, lut, rows * 9 * channels), whole), rows
     img16 = (img.astype(np.uint16) * 257 + rng.integers(0, 200, img.shape).astype(np.uint16))
     assert np.array_equal(_upscale_banded(img16, lut, 3 * 9 * channels), _upscale_banded(img16, lut, 10**9))
+
+
+@pytest.mark.parametrize("interval,cell", [(2, 0), (2, 255), (2, None), (3, None)])
+def test_expand_windows_do_not_overflow(interval, cell):
+    # interval 2 is the coarsest at which the ECLUT patch kernel keeps int16 windows; with all
+    # cells at an extreme every output sum reaches its bound (4 rotations x 9 maps x q x 128)
+    from lutsr.lutfile import Lut, make_eclut_header
+    from lutsr.reference import upscale_reference
+    from lutsr.runtime import _run, compile_lut
+
+    rng = np.random.default_rng(interval)
+    header = make_eclut_header(4, interval)
+    shape = tuple(header["tables"][0]["shape"])
+    table = rng.integers(0, 256, shape, dtype=np.uint8) if cell is None else np.full(shape, cell, np.uint8)
+    lut = Lut(header=header, tables=[table])
+    plan = compile_lut(lut)[0][0][3]
+    assert (plan.bound <= 36 * 4 * 128) == (interval == 2)
+    img = rng.integers(0, 256, (9, 13, 3), dtype=np.uint8)
+    for bands in (1, 4):
+        assert np.array_equal(_run(lut, img, bands=bands), upscale_reference(img, lut))
