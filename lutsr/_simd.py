@@ -17,7 +17,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-__all__ = ["prefetch", "row_add", "patch_add", "emit_u8"]
+__all__ = ["prefetch", "row_add", "patch_add", "emit_u8", "madd_row", "block_add"]
 
 
 def _i64(builder, v):
@@ -110,14 +110,15 @@ def patch_add(typingctx, win, wofs, stride, tab, tofs, p, width, rev):
 
 
 @intrinsic(prefer_literal=True)
-def emit_u8(typingctx, out, oofs, win, wofs, cstride, nc, half, shift):
-    """16 pixels of ``nc`` interleaved channels: for ``i < 16``, ``c < nc``:
-    ``out.flat[oofs + i*nc + c] = clip((win[wofs + c*cstride + i] + half) >> shift, 0, 255)``
-    (arithmetic shift, in ``win``'s integer type). ``nc`` must be a literal int (1..4)."""
-    if not isinstance(nc, types.IntegerLiteral):
+def emit_u8(typingctx, out, oofs, win, wofs, cstride, nc, add, shift, even):
+    """16 pixels of ``nc`` interleaved channels: for ``i < 16``, ``c < nc``, with
+    ``v = win[wofs + c*cstride + i] + add``: ``out.flat[oofs + i*nc + c] = clip(v >> shift, 0, 255)``,
+    or with ``even`` = 1, ``v / 2**shift`` rounded half to even. Arithmetic in ``win``'s integer
+    type. ``nc`` (1..4) and ``even`` (0, 1) must be literal ints."""
+    if not _literals(nc, even):
         return None
-    NC, L = nc.literal_value, 16
-    sig = types.void(out, oofs, win, wofs, cstride, nc, half, shift)
+    NC, EVEN, L = nc.literal_value, even.literal_value, 16
+    sig = types.void(out, oofs, win, wofs, cstride, nc, add, shift, even)
 
     def codegen(context, builder, signature, args):
         oty, _, wty = signature.args[:3]
@@ -135,16 +136,23 @@ def emit_u8(typingctx, out, oofs, win, wofs, cstride, nc, half, shift):
             vec = builder.insert_element(ir.Constant(vt, None), v, i32(0))
             return builder.shuffle_vector(vec, ir.Constant(vt, None), ir.Constant(ir.VectorType(i32, L), [0] * L))
 
-        vh, vs = splat(args[6]), splat(args[7])
-        zero, top = ir.Constant(vt, [0] * L), ir.Constant(vt, [255] * L)
+        vadd, vs = splat(args[6]), splat(args[7])
+        zero, one, top = ir.Constant(vt, [0] * L), ir.Constant(vt, [1] * L), ir.Constant(vt, [255] * L)
         chans = []
         for c in range(NC):
             ptr = builder.gep(warr.data, [builder.add(wofs, builder.mul(cstride, i64(c)))])
-            v = builder.load(builder.bitcast(ptr, vt.as_pointer()), align=wbits // 8)
-            v = builder.ashr(builder.add(v, vh), vs)
-            v = builder.select(builder.icmp_signed("<", v, zero), zero, v)
-            v = builder.select(builder.icmp_signed(">", v, top), top, v)
-            chans.append(builder.trunc(v, ir.VectorType(ir.IntType(8), L)))
+            v = builder.add(builder.load(builder.bitcast(ptr, vt.as_pointer()), align=wbits // 8), vadd)
+            r = builder.ashr(v, vs)
+            if EVEN:  # + 1 when the remainder is over half, or exactly half and r is odd
+                d = builder.shl(one, vs)
+                twice = builder.shl(builder.sub(v, builder.shl(r, vs)), one)
+                up = builder.or_(builder.icmp_signed(">", twice, d),
+                                 builder.and_(builder.icmp_signed("==", twice, d),
+                                              builder.icmp_signed("==", builder.and_(r, one), one)))
+                r = builder.add(r, builder.zext(up, vt))
+            r = builder.select(builder.icmp_signed("<", r, zero), zero, r)
+            r = builder.select(builder.icmp_signed(">", r, top), top, r)
+            chans.append(builder.trunc(r, ir.VectorType(ir.IntType(8), L)))
         vecs = chans + [ir.Constant(ir.VectorType(ir.IntType(8), L), None)] * ((1 << (NC - 1).bit_length()) - NC)
         while len(vecs) > 1:  # concatenate: lane c*16 + i is channel c, pixel i
             n = vecs[0].type.count
@@ -156,6 +164,122 @@ def emit_u8(typingctx, out, oofs, win, wofs, cstride, nc, half, shift):
             res = builder.shuffle_vector(res, ir.Constant(res.type, None), mask)
         optr = builder.gep(builder.bitcast(oarr.data, ir.IntType(8).as_pointer()), [_i64(builder, args[1])])
         builder.store(res, builder.bitcast(optr, res.type.as_pointer()), align=1)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+def _ext(builder, v, signed: bool, vt):
+    return builder.sext(v, vt) if signed else builder.zext(v, vt)
+
+
+@intrinsic(prefer_literal=True)
+def madd_row(typingctx, acc, tab, tofs, wt, width, ncell):
+    """``acc[i] += wt * tab[tofs + i]`` for ``i < ncell`` (``acc`` int32, length >= ``width``;
+    ``tab`` int8/uint8/int16, read ``width`` elements). ``width``, ``ncell`` literal ints."""
+    if not _literals(width, ncell):
+        return None
+    V, N = width.literal_value, ncell.literal_value
+    sig = types.void(acc, tab, tofs, wt, width, ncell)
+
+    def codegen(context, builder, signature, args):
+        aty, tty = signature.args[:2]
+        aarr = context.make_array(aty)(context, builder, args[0])
+        tarr = context.make_array(tty)(context, builder, args[1])
+        i32 = ir.IntType(32)
+        avt = ir.VectorType(ir.IntType(aty.dtype.bitwidth), V)
+        tv = _row_vector(builder, tarr, tty.dtype.bitwidth, V, N, 0, _i64(builder, args[2]))
+        tv = _ext(builder, tv, tty.dtype.signed, avt)
+        w = builder.trunc(_i64(builder, args[3]), avt.element)
+        wv = builder.shuffle_vector(builder.insert_element(ir.Constant(avt, None), w, i32(0)), ir.Constant(avt, None),
+                                    ir.Constant(ir.VectorType(i32, V), [0] * V))
+        ap = builder.bitcast(aarr.data, avt.as_pointer())
+        builder.store(builder.add(builder.load(ap, align=4), builder.mul(tv, wv)), ap, align=4)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic(prefer_literal=True)
+def block_add(typingctx, dst, dofs, dstride, acc, s, k):
+    """``dst[dofs + oy*dstride + ox] += acc[perm[oy*s + ox]]`` for ``oy, ox < s``: an s x s block
+    of rotation ``k`` rotated back to the original frame, ``perm`` being the runtime's cell
+    permutation for that rotation (``runtime._rotate_cells``). ``dst``, ``acc`` int32 (``acc``
+    holds at least the next power of two >= s*s lanes); ``s``, ``k`` literal ints."""
+    if not _literals(s, k):
+        return None
+    import numpy as np
+
+    from lutsr.runtime import _rotate_cells
+
+    S, K = s.literal_value, k.literal_value
+    PERM = [int(v) for v in _rotate_cells(np.arange(S * S)[None, :], K, False, S)[0]]
+    sig = types.void(dst, dofs, dstride, acc, s, k)
+
+    def codegen(context, builder, signature, args):
+        dty, _, _, aty = signature.args[:4]
+        darr = context.make_array(dty)(context, builder, args[0])
+        aarr = context.make_array(aty)(context, builder, args[3])
+        i32, i64 = ir.IntType(32), ir.IntType(64)
+        et = ir.IntType(dty.dtype.bitwidth)
+        n = 1 << (S * S - 1).bit_length()
+        av = builder.load(builder.bitcast(aarr.data, ir.VectorType(et, n).as_pointer()), align=4)
+        dofs, dstride = _i64(builder, args[1]), _i64(builder, args[2])
+        rvt = ir.VectorType(et, S)
+        for oy in range(S):
+            row = builder.shuffle_vector(av, ir.Constant(av.type, None),
+                                         ir.Constant(ir.VectorType(i32, S), PERM[oy * S : oy * S + S]))
+            ptr = builder.bitcast(builder.gep(darr.data, [builder.add(dofs, builder.mul(dstride, i64(oy)))]),
+                                  rvt.as_pointer())
+            builder.store(builder.add(builder.load(ptr, align=4), row), ptr, align=4)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic(prefer_literal=True)
+def vertices_block_add(typingctx, dst, dofs, dstride, tab, rows, wts, s, k):
+    """One rotation of one unit at one LR pixel, summed in registers and added into ``dst``:
+    ``acc = sum(wts[j] * tab[rows[j]*s*s : +s*s] for j < len(rows))`` (int32 lanes), then
+    ``block_add(dst, dofs, dstride, acc, s, k)``. ``tab`` int8/uint8 with at least 15 elements
+    of padding after the last row; ``rows``, ``wts`` tuples of ints of equal length (the
+    simplex vertices and weights); ``s`` (1..4) and ``k`` literal ints."""
+    if not _literals(s, k) or not isinstance(rows, types.UniTuple) or not isinstance(wts, types.UniTuple):
+        return None
+    import numpy as np
+
+    from lutsr.runtime import _rotate_cells
+
+    S, K, M = s.literal_value, k.literal_value, rows.count
+    N = S * S
+    V = 4 if N <= 4 else 16
+    PERM = [int(v) for v in _rotate_cells(np.arange(N)[None, :], K, False, S)[0]]
+    sig = types.void(dst, dofs, dstride, tab, rows, wts, s, k)
+
+    def codegen(context, builder, signature, args):
+        dty, _, _, tty = signature.args[:4]
+        darr = context.make_array(dty)(context, builder, args[0])
+        tarr = context.make_array(tty)(context, builder, args[3])
+        i32, i64 = ir.IntType(32), ir.IntType(64)
+        et = ir.IntType(dty.dtype.bitwidth)
+        avt = ir.VectorType(et, V)
+        acc = ir.Constant(avt, [0] * V)
+        for j in range(M):
+            r = _i64(builder, builder.extract_value(args[4], j))
+            w = builder.trunc(_i64(builder, builder.extract_value(args[5], j)), et)
+            tv = _ext(builder, _row_vector(builder, tarr, tty.dtype.bitwidth, V, N, 0, builder.mul(r, i64(N))),
+                      tty.dtype.signed, avt)
+            wv = builder.shuffle_vector(builder.insert_element(ir.Constant(avt, None), w, i32(0)),
+                                        ir.Constant(avt, None), ir.Constant(ir.VectorType(i32, V), [0] * V))
+            acc = builder.add(acc, builder.mul(tv, wv))
+        dofs, dstride = _i64(builder, args[1]), _i64(builder, args[2])
+        rvt = ir.VectorType(et, S)
+        for oy in range(S):
+            row = builder.shuffle_vector(acc, ir.Constant(avt, None),
+                                         ir.Constant(ir.VectorType(i32, S), PERM[oy * S : oy * S + S]))
+            ptr = builder.bitcast(builder.gep(darr.data, [builder.add(dofs, builder.mul(dstride, i64(oy)))]),
+                                  rvt.as_pointer())
+            builder.store(builder.add(builder.load(ptr, align=4), row), ptr, align=4)
         return context.get_dummy_value()
 
     return sig, codegen

@@ -28,7 +28,7 @@ from numba import njit, prange
 
 import numba
 
-from lutsr._simd import emit_u8, patch_add, prefetch
+from lutsr._simd import emit_u8, patch_add, prefetch, vertices_block_add
 from lutsr.errors import LutsrError
 from lutsr.lutfile import SHIPPED_FAMILIES, Lut, default_lut_path, load_lut
 from lutsr.spec import levels_for_interval, rotation_neighbor_offsets
@@ -389,27 +389,6 @@ def _block_stage_kernel(x, tables, cperms, offs, reflect, interval, levels, cell
                     out[y * s_out + oy, xx * s_out + ox, c] = _round_div(local[cell], d, bias, half_even)
 
 
-@njit(parallel=True, cache=True, nogil=True)
-def _block_stage_acc_kernel(x, tables, cperms, offs, reflect, interval, levels, cell_off, s_out,
-                            acc):  # pragma: no cover - compiled
-    """Like ``_block_stage_kernel`` but adds the units' sum to the int32 accumulator ``acc`` (no rescale)."""
-    h, w, nc = x.shape
-    n = offs.shape[2]
-    q = 1 << interval
-    ncell = tables.shape[2]
-    for y in prange(h):
-        strides, frac, order, rows, wts = _work_buffers(n, levels)
-        local = np.empty(ncell, np.int64)
-        for xx in range(w):
-            for c in range(nc):
-                _sum_units(x, c, y, xx, tables, cperms, offs, reflect, interval, q, cell_off, strides, frac, order,
-                           rows, wts, local)
-                for cell in range(ncell):
-                    oy = cell // s_out
-                    ox = cell - oy * s_out
-                    acc[y * s_out + oy, xx * s_out + ox, c] += local[cell]
-
-
 @njit(inline="always")
 def _expand_pixel(x, c, yy, xx, table, cperm, offs, reflect, interval, cell_off, s, strides, frac, order, rows, wts):  # pragma: no cover
     """Sum of 9 maps x 4 rotations at HR pixel (yy, xx) by gathering (reflected ExpandConv borders)."""
@@ -594,7 +573,75 @@ def _add_lr_patch_row(xp, c, ly, pr, win, wofs, tabs, tsize, noff, pad, s, ridx)
 
 
 @njit(inline="always")
-def _emit_hr_row(win, L, wr, W2, out, r, shift, half, d, bias, half_even, add, has_add, edge_rows,
+def _shift_rescale(d, bias, half_even, pre):  # pragma: no cover - compiled
+    """For a power-of-two divisor ``d = 2**shift``: ``(shift, add, even)`` such that
+    ``_round_div(v + pre, d, bias, half_even)`` is ``(v + add) >> shift`` (half up) or that
+    rounded half to even (``even`` = 1), clipped to 0..255 (``_simd.emit_u8``); ``shift`` = -1 otherwise."""
+    if (d & (d - 1)) != 0:
+        return -1, 0, 0
+    shift = 0
+    while (1 << shift) < d:
+        shift += 1
+    if half_even:
+        return shift, pre + bias * d, 1
+    return shift, pre + bias * d + d // 2, 0
+
+
+@njit(inline="always")
+def _emit_planar_row(buf, cstride, b, out, r, shift, vadd, even, pre, d, bias, half_even):  # pragma: no cover
+    """HR row ``r`` of ``out (Hs, Ws, C)`` from planar sums: channel c's row at ``buf[c*cstride + b :]``.
+
+    ``out[r, x, c] = _round_div(buf[c*cstride + b + x] + pre, d, bias, half_even)``; 16 pixels at
+    a time with ``_simd.emit_u8`` when ``shift >= 0`` (``_shift_rescale``), the rest scalar.
+    """
+    hs, ws, nc = out.shape
+    xx = 0
+    o = r * ws * nc
+    if shift >= 0:
+        if nc == 3:
+            if even:
+                while xx + 16 <= ws:
+                    emit_u8(out, o + xx * 3, buf, b + xx, cstride, 3, vadd, shift, 1)
+                    xx += 16
+            else:
+                while xx + 16 <= ws:
+                    emit_u8(out, o + xx * 3, buf, b + xx, cstride, 3, vadd, shift, 0)
+                    xx += 16
+        elif nc == 1:
+            if even:
+                while xx + 16 <= ws:
+                    emit_u8(out, o + xx, buf, b + xx, cstride, 1, vadd, shift, 1)
+                    xx += 16
+            else:
+                while xx + 16 <= ws:
+                    emit_u8(out, o + xx, buf, b + xx, cstride, 1, vadd, shift, 0)
+                    xx += 16
+        elif nc == 4:
+            if even:
+                while xx + 16 <= ws:
+                    emit_u8(out, o + xx * 4, buf, b + xx, cstride, 4, vadd, shift, 1)
+                    xx += 16
+            else:
+                while xx + 16 <= ws:
+                    emit_u8(out, o + xx * 4, buf, b + xx, cstride, 4, vadd, shift, 0)
+                    xx += 16
+        elif nc == 2:
+            if even:
+                while xx + 16 <= ws:
+                    emit_u8(out, o + xx * 2, buf, b + xx, cstride, 2, vadd, shift, 1)
+                    xx += 16
+            else:
+                while xx + 16 <= ws:
+                    emit_u8(out, o + xx * 2, buf, b + xx, cstride, 2, vadd, shift, 0)
+                    xx += 16
+    orow = out[r]
+    for c in range(nc):
+        for x2 in range(xx, ws):
+            orow[x2, c] = _round_div(np.int64(buf[c * cstride + b + x2]) + pre, d, bias, half_even)
+
+
+@njit(inline="always")
+def _emit_hr_row(win, L, wr, W2, out, r, shift, vadd, even, pre, d, bias, half_even, add, has_add, edge_rows,
                  edge_cols):  # pragma: no cover - compiled
     """Rescale window row ``wr`` (HR row ``r``, every channel) into ``out``; keep the raw border values."""
     hs, ws, nc = out.shape
@@ -611,29 +658,7 @@ def _emit_hr_row(win, L, wr, W2, out, r, shift, half, d, bias, half_even, add, h
             er = edge_rows[0 if r == 0 else 1, c]
             for xx in range(ws):
                 er[xx] = win[c * L + b + xx]
-    xx = 0
-    o = r * ws * nc
-    if shift >= 0:
-        if nc == 3:
-            while xx + 16 <= ws:
-                emit_u8(out, o + xx * 3, win, b + xx, L, 3, half, shift)
-                xx += 16
-        elif nc == 1:
-            while xx + 16 <= ws:
-                emit_u8(out, o + xx, win, b + xx, L, 1, half, shift)
-                xx += 16
-        elif nc == 4:
-            while xx + 16 <= ws:
-                emit_u8(out, o + xx * 4, win, b + xx, L, 4, half, shift)
-                xx += 16
-        elif nc == 2:
-            while xx + 16 <= ws:
-                emit_u8(out, o + xx * 2, win, b + xx, L, 2, half, shift)
-                xx += 16
-    orow = out[r]
-    for c in range(nc):
-        for x2 in range(xx, ws):
-            orow[x2, c] = _round_div(np.int64(win[c * L + b + x2]), d, bias, half_even)
+    _emit_planar_row(win, L, b, out, r, shift, vadd, even, pre, d, bias, half_even)
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -661,12 +686,7 @@ def _expand_patch_kernel(xp, pad, noff, tabs, tsize, s, d, bias, half_even, nban
     ws = w * s
     W2 = ws + 18  # room for the zero lanes written past a patch row (vector width <= 16)
     L = p * W2 + 16
-    shift = -1  # rescale by shifting when the divisor is a power of two and rounding is half up
-    if bias == 0 and not half_even and (d & (d - 1)) == 0:
-        shift = 0
-        while (1 << shift) < d:
-            shift += 1
-    half = d // 2
+    shift, vadd, even = _shift_rescale(d, bias, half_even, 0)
     for band in prange(nbands):
         y0 = band * h // nbands
         y1 = (band + 1) * h // nbands
@@ -683,7 +703,7 @@ def _expand_patch_kernel(xp, pad, noff, tabs, tsize, s, d, bias, half_even, nban
             # window rows 0..s-1 (HR rows ly*s-1 .. ly*s+s-2) are complete; row 0 belongs to the
             # previous band when ly == y0
             for i in range(1 if ly == y0 else 0, s):
-                _emit_hr_row(win, L, i, W2, out, ly * s - 1 + i, shift, half, d, bias, half_even, add, has_add,
+                _emit_hr_row(win, L, i, W2, out, ly * s - 1 + i, shift, vadd, even, 0, d, bias, half_even, add, has_add,
                              edge_rows, edge_cols)
             for c in range(nc):  # roll the window by s rows
                 o = c * L
@@ -693,8 +713,8 @@ def _expand_patch_kernel(xp, pad, noff, tabs, tsize, s, d, bias, half_even, nban
         if y1 < h:
             for c in range(nc):
                 _add_lr_patch_row(xp, c, y1, 0, win, c * L, tabs, tsize, noff, pad, s, ridx)
-        _emit_hr_row(win, L, 0, W2, out, y1 * s - 1, shift, half, d, bias, half_even, add, has_add, edge_rows,
-                     edge_cols)
+        _emit_hr_row(win, L, 0, W2, out, y1 * s - 1, shift, vadd, even, 0, d, bias, half_even, add, has_add,
+                     edge_rows, edge_cols)
 
 
 @njit(inline="always")
@@ -773,6 +793,195 @@ def _expand_edge_kernel(x, xp, pad, noff, side, side_sel, corner_cells, table, c
                 out[r, xc, c] = _round_div(np.int64(edge_cols[sd, c, r]), d, bias, half_even)
 
 
+@njit(inline="always")
+def _vb_k(dst, dofs, stride, tab, rows, wts, s, k):  # pragma: no cover - compiled
+    if k == 0:
+        vertices_block_add(dst, dofs, stride, tab, rows, wts, s, 0)
+    elif k == 1:
+        vertices_block_add(dst, dofs, stride, tab, rows, wts, s, 1)
+    elif k == 2:
+        vertices_block_add(dst, dofs, stride, tab, rows, wts, s, 2)
+    else:
+        vertices_block_add(dst, dofs, stride, tab, rows, wts, s, 3)
+
+
+@njit(inline="always")
+def _vertex_block(dst, dofs, stride, tab, rows, wts, s, k):  # pragma: no cover - compiled
+    """``_simd.vertices_block_add`` with literal s (1..4) and k (0..3)."""
+    if s == 4:
+        _vb_k(dst, dofs, stride, tab, rows, wts, 4, k)
+    elif s == 2:
+        _vb_k(dst, dofs, stride, tab, rows, wts, 2, k)
+    elif s == 3:
+        _vb_k(dst, dofs, stride, tab, rows, wts, 3, k)
+    else:
+        vertices_block_add(dst, dofs, stride, tab, rows, wts, 1, 0)
+
+
+@njit(inline="always")
+def _before(fi, fj):  # pragma: no cover - compiled
+    """1 if input i (index below j) comes before input j in the descending, stable order of fractions."""
+    return np.int64(fi >= fj)
+
+
+@njit(inline="always")
+def _verts2(v0, v1, interval, q, lv):  # pragma: no cover - compiled
+    """``_simplex`` of a 2-input lookup, in registers: ``(rows, weights)`` tuples of 3."""
+    f0 = v0 & (q - 1)
+    f1 = v1 & (q - 1)
+    base = (v0 >> interval) * lv + (v1 >> interval)
+    c01 = _before(f0, f1)
+    fs0 = f0 * c01 + f1 * (1 - c01)  # the larger fraction (input 0 on ties)
+    fs1 = f0 + f1 - fs0
+    x1 = base + lv * c01 + (1 - c01)
+    return (base, x1, base + lv + 1), (q - fs0, fs0 - fs1, fs1)
+
+
+@njit(inline="always")
+def _verts3(v0, v1, v2, interval, q, lv):  # pragma: no cover - compiled
+    """``_simplex`` of a 3-input lookup, in registers: ``(rows, weights)`` tuples of 4."""
+    f0 = v0 & (q - 1)
+    f1 = v1 & (q - 1)
+    f2 = v2 & (q - 1)
+    s0 = lv * lv
+    base = (v0 >> interval) * s0 + (v1 >> interval) * lv + (v2 >> interval)
+    c01 = _before(f0, f1)
+    c02 = _before(f0, f2)
+    c12 = _before(f1, f2)
+    r0 = 2 - c01 - c02  # how many inputs come before input i
+    r1 = c01 + 1 - c12
+    r2 = c02 + c12
+    fs0 = f0 * (r0 == 0) + f1 * (r1 == 0) + f2 * (r2 == 0)
+    fs1 = f0 * (r0 == 1) + f1 * (r1 == 1) + f2 * (r2 == 1)
+    fs2 = f0 + f1 + f2 - fs0 - fs1
+    x1 = base + s0 * (r0 < 1) + lv * (r1 < 1) + (r2 < 1)
+    x2 = base + s0 * (r0 < 2) + lv * (r1 < 2) + (r2 < 2)
+    return (base, x1, x2, base + s0 + lv + 1), (q - fs0, fs0 - fs1, fs1 - fs2, fs2)
+
+
+@njit(inline="always")
+def _verts4(v0, v1, v2, v3, interval, q, lv):  # pragma: no cover - compiled
+    """``_simplex`` of a 4-input lookup, in registers: ``(rows, weights)`` tuples of 5. Each
+    input's place in the descending stable order of fractions is counted (no sort, no branch)."""
+    f0 = v0 & (q - 1)
+    f1 = v1 & (q - 1)
+    f2 = v2 & (q - 1)
+    f3 = v3 & (q - 1)
+    s1 = lv * lv
+    s0 = s1 * lv
+    base = (v0 >> interval) * s0 + (v1 >> interval) * s1 + (v2 >> interval) * lv + (v3 >> interval)
+    c01 = _before(f0, f1)
+    c02 = _before(f0, f2)
+    c03 = _before(f0, f3)
+    c12 = _before(f1, f2)
+    c13 = _before(f1, f3)
+    c23 = _before(f2, f3)
+    r0 = 3 - c01 - c02 - c03  # how many inputs come before input i
+    r1 = c01 + 2 - c12 - c13
+    r2 = c02 + c12 + 1 - c23
+    r3 = c03 + c13 + c23
+    fs0 = f0 * (r0 == 0) + f1 * (r1 == 0) + f2 * (r2 == 0) + f3 * (r3 == 0)
+    fs1 = f0 * (r0 == 1) + f1 * (r1 == 1) + f2 * (r2 == 1) + f3 * (r3 == 1)
+    fs2 = f0 * (r0 == 2) + f1 * (r1 == 2) + f2 * (r2 == 2) + f3 * (r3 == 2)
+    fs3 = f0 + f1 + f2 + f3 - fs0 - fs1 - fs2
+    x1 = base + s0 * (r0 < 1) + s1 * (r1 < 1) + lv * (r2 < 1) + (r3 < 1)
+    x2 = base + s0 * (r0 < 2) + s1 * (r1 < 2) + lv * (r2 < 2) + (r3 < 2)
+    x3 = base + s0 * (r0 < 3) + s1 * (r1 < 3) + lv * (r2 < 3) + (r3 < 3)
+    return (base, x1, x2, x3, base + s0 + s1 + lv + 1), (q - fs0, fs0 - fs1, fs1 - fs2, fs2 - fs3, fs3)
+
+
+@njit(nogil=True, cache=True)  # a call, not inlined: parfors' array analysis cannot handle its tuples
+def _unit_row_pass(xf, o, w, dl, tab, buf, bofs, RB, s, k, n, interval, q, lv):  # pragma: no cover - compiled
+    """One unit, one rotation, one LR row of one channel: every pixel's vertices added into ``buf``.
+
+    Input i of pixel xx is ``xf[o + xx + dl[i]]``; its s x s block goes to ``buf[bofs + xx*s]``
+    (rows ``RB`` apart). n = 2, 3, 4 inputs; one vertex at interval 0.
+    """
+    if n == 4:
+        d0, d1, d2, d3 = dl[0], dl[1], dl[2], dl[3]
+        for xx in range(w):
+            a0 = np.int64(xf[o + xx + d0])
+            a1 = np.int64(xf[o + xx + d1])
+            a2 = np.int64(xf[o + xx + d2])
+            a3 = np.int64(xf[o + xx + d3])
+            if q == 1:
+                _vertex_block(buf, bofs + xx * s, RB, tab, (((a0 * lv + a1) * lv + a2) * lv + a3,), (1,), s, k)
+            else:
+                rows, wts = _verts4(a0, a1, a2, a3, interval, q, lv)
+                _vertex_block(buf, bofs + xx * s, RB, tab, rows, wts, s, k)
+    elif n == 3:
+        d0, d1, d2 = dl[0], dl[1], dl[2]
+        for xx in range(w):
+            a0 = np.int64(xf[o + xx + d0])
+            a1 = np.int64(xf[o + xx + d1])
+            a2 = np.int64(xf[o + xx + d2])
+            if q == 1:
+                _vertex_block(buf, bofs + xx * s, RB, tab, ((a0 * lv + a1) * lv + a2,), (1,), s, k)
+            else:
+                rows, wts = _verts3(a0, a1, a2, interval, q, lv)
+                _vertex_block(buf, bofs + xx * s, RB, tab, rows, wts, s, k)
+    else:
+        d0, d1 = dl[0], dl[1]
+        for xx in range(w):
+            a0 = np.int64(xf[o + xx + d0])
+            a1 = np.int64(xf[o + xx + d1])
+            if q == 1:
+                _vertex_block(buf, bofs + xx * s, RB, tab, (a0 * lv + a1,), (1,), s, k)
+            else:
+                rows, wts = _verts2(a0, a1, interval, q, lv)
+                _vertex_block(buf, bofs + xx * s, RB, tab, rows, wts, s, k)
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def _block_vec_kernel(xp, pad, tabs, offs, interval, levels, cell_off, s, d, bias, half_even, to_acc, acc,
+                      out):  # pragma: no cover - compiled
+    """A stage of same-shaped plain (non-ExpandConv) units with s x s blocks, s <= 4, vector rows.
+
+    ``xp (C, H+2*pad, W+2*pad)`` uint8 is the padded planar input (no index is out of range),
+    ``tabs (U, rows*s*s + 16)`` the stored tables flattened (16 elements of padding),
+    ``offs (U, 4, n, 2)`` the inputs' offsets per rotation (n = 2..4). LR rows run in
+    parallel; for each channel, unit and rotation, a pass over the row computes every
+    pixel's simplex vertices in registers (``_verts4`` ...), sums their table rows and adds
+    the block, rotated back, into a planar buffer of the LR row's s HR rows
+    (``_simd.vertices_block_add``). Finished rows are rescaled into ``out`` (``_simd.emit_u8``),
+    or with ``to_acc`` added to the int32 accumulator ``acc`` (the shape of ``out``) for a later
+    kernel to rescale. Every LR row owns its s HR rows: no races.
+    """
+    nc, hp, wpd = xp.shape
+    h = hp - 2 * pad
+    w = wpd - 2 * pad
+    U = tabs.shape[0]
+    n = offs.shape[2]
+    q = 1 << interval
+    ws = w * s
+    RB = ws + 16
+    pre = -4 * U * q * cell_off  # every rotation's weights sum to q: remove the value offset once
+    shift, vadd, even = _shift_rescale(d, bias, half_even, pre)
+    xf = xp.reshape(-1)
+    delta = np.empty((U, 4, n), np.int64)  # flat offsets of the inputs in a channel plane
+    for u in range(U):
+        for k in range(4):
+            for i in range(n):
+                delta[u, k, i] = offs[u, k, i, 0] * wpd + offs[u, k, i, 1]
+    for y in prange(h):
+        buf = np.zeros(nc * s * RB, np.int32)  # channel c, HR row oy at (c*s + oy) * RB
+        for c in range(nc):
+            o = (c * hp + y + pad) * wpd + pad
+            for u in range(U):
+                for k in range(4):
+                    _unit_row_pass(xf, o, w, delta[u, k], tabs[u], buf, c * s * RB, RB, s, k, n, interval, q, levels)
+        for oy in range(s):
+            r = y * s + oy
+            if to_acc:
+                arow = acc[r]
+                for c in range(nc):
+                    ob = (c * s + oy) * RB
+                    for x2 in range(ws):
+                        arow[x2, c] += buf[ob + x2] + pre
+            else:
+                _emit_planar_row(buf, s * RB, oy * RB, out, r, shift, vadd, even, pre, d, bias, half_even)
+
+
 @njit(parallel=True, cache=True, nogil=True)
 def _rescale_kernel(acc, d, bias, half_even, out):  # pragma: no cover - compiled
     """out = clip(round(acc / d + bias), 0, 255), exact integer rounding (half up or half even)."""
@@ -803,6 +1012,23 @@ def _packed(lut: Lut, si: int, units: list[tuple]) -> tuple[np.ndarray, np.ndarr
     return packed
 
 
+def _vec_block(units: list[tuple], s: int) -> bool:
+    """Whether same-shaped plain units run on ``_block_vec_kernel``: s x s blocks with s <= 4, 2..4 inputs."""
+    return s <= 4 and 2 <= units[0][2].shape[1] <= 4 and units[0][2].shape[0] == 4
+
+
+def _packed_flat(lut: Lut, si: int, units: list[tuple]) -> tuple[np.ndarray, np.ndarray, int]:
+    """For ``_block_vec_kernel``: ``(tables (U, rows*cells + 16), offsets (U, 4, n, 2), pad)``, once per LUT."""
+    packed = lut._compiled.get(("flat", si))
+    if packed is None:
+        t = np.stack([u[0] for u in units])
+        flat = np.concatenate([t.reshape(t.shape[0], -1), np.zeros((t.shape[0], 16), t.dtype)], axis=1)
+        offs = np.ascontiguousarray(np.stack([u[2] for u in units]))
+        packed = (flat, offs, int(np.abs(offs).max()))
+        lut._compiled[("flat", si)] = packed
+    return packed
+
+
 def _run(lut: Lut, src: np.ndarray, bands: int | None = None, general: bool = False) -> np.ndarray:
     """Run every stage on a ``(H, W, C)`` uint8 image.
 
@@ -830,10 +1056,10 @@ def _run(lut: Lut, src: np.ndarray, bands: int | None = None, general: bool = Fa
             if has_add:
                 add = np.zeros(out.shape, dtype=np.int32)
                 rest = units[1:]
-                if len({(t.shape, t.dtype, o.shape) for t, _, o, _ in rest}) == 1:  # e.g. S, D, Y: one pass
-                    tables, cperms, offss = _packed(lut, si, rest)
-                    _block_stage_acc_kernel(x, tables, cperms, offss, reflect, lut.interval, levels,
-                                            method.value_offset, s_out, add)
+                if len({(t.shape, t.dtype, o.shape) for t, _, o, _ in rest}) == 1 and _vec_block(rest, s_out):
+                    tabs, offss, pad = _packed_flat(lut, si, rest)
+                    _block_vec_kernel(_planar(x, pad, reflect), pad, tabs, offss, lut.interval, levels,
+                                      method.value_offset, s_out, d, stage.bias, half_even, True, add, out)
                 else:
                     for table, cperm, offs, _ in rest:
                         _block_kernel(x, table, cperm, offs, reflect, lut.interval, levels, method.value_offset,
@@ -842,7 +1068,7 @@ def _run(lut: Lut, src: np.ndarray, bands: int | None = None, general: bool = Fa
             nbands = bands if bands is not None else max(1, min(x.shape[0], 4 * numba.get_num_threads()))
             xp = _planar(x, plan.pad, reflect)
             # int16 windows when no sum can overflow them (the shipped ECLUT tables), else int32
-            narrow = not has_add and plan.bound + d <= np.iinfo(np.int16).max
+            narrow = not has_add and plan.bound + (1 + abs(stage.bias)) * d <= np.iinfo(np.int16).max
             wproto = _WIN16 if narrow else _WIN32
             edge_rows = np.empty((2, x.shape[2], out.shape[1]), np.int64)
             edge_cols = np.empty((2, x.shape[2], out.shape[0]), np.int64)
@@ -852,6 +1078,10 @@ def _run(lut: Lut, src: np.ndarray, bands: int | None = None, general: bool = Fa
             _expand_edge_kernel(x, xp, plan.pad, plan.noff, plan.side, plan.side_sel, plan.corner_cells, table, cperm,
                                 offs, reflect, lut.interval, levels, method.value_offset, s_out, d, stage.bias,
                                 half_even, edge_rows, edge_cols, out)
+        elif not general and not any(u.expand for u in stage.units) and same_shape and _vec_block(units, s_out):
+            tabs, offss, pad = _packed_flat(lut, si, units)
+            _block_vec_kernel(_planar(x, pad, reflect), pad, tabs, offss, lut.interval, levels, method.value_offset,
+                              s_out, d, stage.bias, half_even, False, _NO_ADD, out)
         elif not general and not any(u.expand for u in stage.units) and same_shape:
             tables, cperms, offss = _packed(lut, si, units)
             _block_stage_kernel(x, tables, cperms, offss, reflect, lut.interval, levels, method.value_offset, s_out,

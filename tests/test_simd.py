@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from numba import njit
 
-from lutsr._simd import emit_u8, patch_add, prefetch, row_add
+from lutsr._simd import block_add, emit_u8, madd_row, patch_add, prefetch, row_add
 
 
 @njit
@@ -25,15 +25,39 @@ def _patch_add(win, wofs, stride, tab, tofs, rev):
 
 
 @njit
-def _emit(out, oofs, win, wofs, cstride, nc, half, shift):
-    if nc == 1:
-        emit_u8(out, oofs, win, wofs, cstride, 1, half, shift)
+def _emit(out, oofs, win, wofs, cstride, nc, add, shift, even):
+    if even:
+        if nc == 1:
+            emit_u8(out, oofs, win, wofs, cstride, 1, add, shift, 1)
+        else:
+            emit_u8(out, oofs, win, wofs, cstride, 3, add, shift, 1)
+    elif nc == 1:
+        emit_u8(out, oofs, win, wofs, cstride, 1, add, shift, 0)
     elif nc == 2:
-        emit_u8(out, oofs, win, wofs, cstride, 2, half, shift)
+        emit_u8(out, oofs, win, wofs, cstride, 2, add, shift, 0)
     elif nc == 3:
-        emit_u8(out, oofs, win, wofs, cstride, 3, half, shift)
+        emit_u8(out, oofs, win, wofs, cstride, 3, add, shift, 0)
     else:
-        emit_u8(out, oofs, win, wofs, cstride, 4, half, shift)
+        emit_u8(out, oofs, win, wofs, cstride, 4, add, shift, 0)
+
+
+@njit
+def _madd(acc, tab, tofs, wt, s):
+    if s == 3:
+        madd_row(acc, tab, tofs, wt, 16, 9)
+    else:
+        madd_row(acc, tab, tofs, wt, 4, 4)
+
+
+@njit
+def _block_add(dst, dofs, stride, acc, s, k):
+    if s == 3:
+        if k == 1:
+            block_add(dst, dofs, stride, acc, 3, 1)
+        else:
+            block_add(dst, dofs, stride, acc, 3, 2)
+    else:
+        block_add(dst, dofs, stride, acc, 2, 3)
 
 
 @pytest.mark.parametrize("wdtype", [np.int16, np.int32])
@@ -73,10 +97,90 @@ def test_emit_rescales_clips_and_interleaves(wdtype, nc):
     rng = np.random.default_rng(nc)
     cstride, wofs, oofs = 50, 5, 7
     win = rng.integers(-3000, 3000, cstride * nc).astype(wdtype)
-    win[wofs] = np.iinfo(wdtype).max - 8  # no overflow with half = 2: extreme values still clip to 255
+    win[wofs] = np.iinfo(wdtype).max - 8  # no overflow with add = 2: extreme values still clip to 255
     out = np.zeros(200, np.uint8)
-    _emit(out, oofs, win, wofs, cstride, nc, 2, 3)
+    _emit(out, oofs, win, wofs, cstride, nc, 2, 3, 0)
     vals = win.astype(np.int64).reshape(nc, cstride)[:, wofs : wofs + 16]
     want = np.clip((vals + 2) >> 3, 0, 255).T.ravel()
     assert np.array_equal(out[oofs : oofs + 16 * nc], want)
     assert not out[:oofs].any() and not out[oofs + 16 * nc :].any()  # writes nothing else
+
+
+@pytest.mark.parametrize("nc", [1, 3])
+@pytest.mark.parametrize("shift", [0, 1, 4])
+def test_emit_half_even_matches_the_reference_rescale(nc, shift):
+    from lutsr.reference import rescale_reference
+
+    rng = np.random.default_rng(shift)
+    win = rng.integers(-600, 5000, 16 * nc).astype(np.int32)
+    k = min(2 * (1 << shift), win.size)
+    win[:k] = np.arange(k)  # every remainder with odd and even quotients (all of them for nc = 3)
+    bias = 3
+    out = np.zeros(16 * nc, np.uint8)
+    _emit(out, 0, win, 0, 16, nc, bias << shift, shift, 1)
+    want = rescale_reference(win.reshape(nc, 16), 1 << shift, 1, bias, "half_even").T.ravel()
+    assert np.array_equal(out, want)
+
+
+@pytest.mark.parametrize("s", [2, 3])
+@pytest.mark.parametrize("tdtype", [np.int8, np.uint8])
+def test_madd_row_is_a_weighted_masked_add(s, tdtype):
+    rng = np.random.default_rng(s)
+    tab = rng.integers(np.iinfo(tdtype).min, np.iinfo(tdtype).max + 1, 60).astype(tdtype)
+    acc = rng.integers(-1000, 1000, 16).astype(np.int32)
+    want = acc.copy()
+    want[: s * s] += 13 * tab[5 : 5 + s * s].astype(np.int32)
+    _madd(acc, tab, 5, 13, s)
+    assert np.array_equal(acc, want)
+
+
+@pytest.mark.parametrize("s,k", [(2, 3), (3, 1), (3, 2)])
+def test_block_add_rotates_like_the_runtime(s, k):
+    from lutsr.runtime import _rotate_cells
+
+    rng = np.random.default_rng(k)
+    acc = rng.integers(-1000, 1000, 16).astype(np.int32)
+    stride, dofs = 11, 3
+    dst = rng.integers(-100, 100, stride * s + 8).astype(np.int32)
+    want = dst.copy()
+    perm = _rotate_cells(np.arange(s * s)[None, :], k, False, s)[0]
+    for oy in range(s):
+        want[dofs + oy * stride : dofs + oy * stride + s] += acc[perm[oy * s : oy * s + s]]
+    _block_add(dst, dofs, stride, acc, s, k)
+    assert np.array_equal(dst, want)
+
+
+@pytest.mark.parametrize("n", [2, 3, 4])
+@pytest.mark.parametrize("interval", [1, 4])
+def test_register_simplex_matches_the_reference(n, interval):
+    # the kernels' branch-free simplex (runtime._verts2/3/4) against lutsr.reference, with many ties
+    from lutsr.reference import simplex_reference
+    from lutsr.runtime import _verts2, _verts3, _verts4
+
+    fn = {2: _verts2, 3: _verts3, 4: _verts4}[n]
+
+    @njit
+    def verts(v, interval, q, lv):
+        out_r = np.empty((v.shape[0], n + 1), np.int64)
+        out_w = np.empty_like(out_r)
+        for p in range(v.shape[0]):
+            if n == 2:
+                r, w = fn(v[p, 0], v[p, 1], interval, q, lv)
+            elif n == 3:
+                r, w = fn(v[p, 0], v[p, 1], v[p, 2], interval, q, lv)
+            else:
+                r, w = fn(v[p, 0], v[p, 1], v[p, 2], v[p, 3], interval, q, lv)
+            for j in range(n + 1):
+                out_r[p, j] = r[j]
+                out_w[p, j] = w[j]
+        return out_r, out_w
+
+    rng = np.random.default_rng(n * 10 + interval)
+    q = 1 << interval
+    v = rng.integers(0, 256, (3000, n)).astype(np.int64)
+    v[:1000] = (v[:1000] // q) * q + rng.integers(0, 3, (1000, n))  # few distinct fractions: ties
+    v[1000:1100] = 255
+    rows, wts = simplex_reference(v, interval)
+    got_r, got_w = verts(v, interval, q, 256 // q + 1)
+    assert np.array_equal(got_w, wts)
+    assert np.array_equal(got_r[wts > 0], rows[wts > 0])  # a vertex of weight 0 may be any row
