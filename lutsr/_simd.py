@@ -283,3 +283,45 @@ def vertices_block_add(typingctx, dst, dofs, dstride, tab, rows, wts, s, k):
         return context.get_dummy_value()
 
     return sig, codegen
+
+
+@intrinsic(prefer_literal=True)
+def patch4_add(typingctx, win, wofs, stride, tab, t0, t1, t2, t3, p, width):
+    """The four rotations of one ExpandConv pixel summed in registers, then added into ``win``:
+    for ``pr < p``, window row ``wofs + pr*stride`` gets ``r0 + r1 + rev(r2) + rev(r3)``, where
+    ``r0``/``r1`` are row ``pr`` of the p x p patches at ``tab[t0:]``/``tab[t1:]`` and ``r2``/``r3``
+    are row ``p-1-pr`` of those at ``t2``/``t3``, reversed (patches rotated by 180 degrees); lanes
+    ``>= p`` add zero. ``p``, ``width`` literal ints; ``win`` at least as wide as ``tab``."""
+    if not _literals(p, width):
+        return None
+    V, P = width.literal_value, p.literal_value
+    sig = types.void(win, wofs, stride, tab, t0, t1, t2, t3, p, width)
+
+    def codegen(context, builder, signature, args):
+        wty, _, _, tty = signature.args[:4]
+        warr = context.make_array(wty)(context, builder, args[0])
+        tarr = context.make_array(tty)(context, builder, args[3])
+        tbits = tty.dtype.bitwidth
+        i32, i64 = ir.IntType(32), ir.IntType(64)
+        tvec = ir.VectorType(ir.IntType(tbits), V)
+        wofs, stride = _i64(builder, args[1]), _i64(builder, args[2])
+        offs = [_i64(builder, a) for a in args[4:8]]
+        fwd = ir.Constant(ir.VectorType(i32, V), [i if i < P else V for i in range(V)])
+        back = ir.Constant(ir.VectorType(i32, V), [P - 1 - i if i < P else V for i in range(V)])
+
+        wvec = ir.VectorType(ir.IntType(wty.dtype.bitwidth), V)
+
+        def load(o, row):  # sums are formed in the window's type, so they cannot overflow
+            ptr = builder.gep(tarr.data, [builder.add(o, i64(row * P))])
+            v = builder.load(builder.bitcast(ptr, tvec.as_pointer()), align=tbits // 8)
+            return builder.sext(v, wvec) if wvec.element.width > tbits else v
+
+        for pr in range(P):
+            f = builder.add(load(offs[0], pr), load(offs[1], pr))
+            b = builder.add(load(offs[2], P - 1 - pr), load(offs[3], P - 1 - pr))
+            v = builder.add(builder.shuffle_vector(f, ir.Constant(wvec, None), fwd),
+                            builder.shuffle_vector(b, ir.Constant(wvec, None), back))
+            _add_into(builder, warr, wty.dtype.bitwidth, builder.add(wofs, builder.mul(stride, i64(pr))), v)
+        return context.get_dummy_value()
+
+    return sig, codegen

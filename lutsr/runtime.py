@@ -28,7 +28,7 @@ from numba import njit, prange
 
 import numba
 
-from lutsr._simd import emit_u8, patch_add, prefetch, vertices_block_add
+from lutsr._simd import emit_u8, patch4_add, prefetch, vertices_block_add
 from lutsr.errors import LutsrError
 from lutsr.lutfile import SHIPPED_FAMILIES, Lut, default_lut_path, load_lut
 from lutsr.spec import levels_for_interval, rotation_neighbor_offsets
@@ -481,38 +481,22 @@ def _expand_kernel(x, table, cperm, offs, reflect, interval, levels, cell_off, s
 
 
 @njit(inline="always")
-def _patch_add(win, wofs, stride, tabs, tofs, p, rev):  # pragma: no cover - compiled
-    """``_simd.patch_add`` with literal widths: p = s+2 lanes of a vector of 4, 8 or 16."""
-    if rev:
-        if p == 6:
-            patch_add(win, wofs, stride, tabs, tofs, 6, 8, 1)
-        elif p == 5:
-            patch_add(win, wofs, stride, tabs, tofs, 5, 8, 1)
-        elif p == 4:
-            patch_add(win, wofs, stride, tabs, tofs, 4, 4, 1)
-        elif p == 7:
-            patch_add(win, wofs, stride, tabs, tofs, 7, 8, 1)
-        elif p == 8:
-            patch_add(win, wofs, stride, tabs, tofs, 8, 8, 1)
-        elif p == 9:
-            patch_add(win, wofs, stride, tabs, tofs, 9, 16, 1)
-        else:
-            patch_add(win, wofs, stride, tabs, tofs, 10, 16, 1)
+def _patch4_add(win, wofs, stride, tabs, t0, t1, t2, t3, p):  # pragma: no cover - compiled
+    """``_simd.patch4_add`` with literal widths: p = s+2 lanes of a vector of 4, 8 or 16."""
+    if p == 6:
+        patch4_add(win, wofs, stride, tabs, t0, t1, t2, t3, 6, 8)
+    elif p == 5:
+        patch4_add(win, wofs, stride, tabs, t0, t1, t2, t3, 5, 8)
+    elif p == 4:
+        patch4_add(win, wofs, stride, tabs, t0, t1, t2, t3, 4, 4)
+    elif p == 7:
+        patch4_add(win, wofs, stride, tabs, t0, t1, t2, t3, 7, 8)
+    elif p == 8:
+        patch4_add(win, wofs, stride, tabs, t0, t1, t2, t3, 8, 8)
+    elif p == 9:
+        patch4_add(win, wofs, stride, tabs, t0, t1, t2, t3, 9, 16)
     else:
-        if p == 6:
-            patch_add(win, wofs, stride, tabs, tofs, 6, 8, 0)
-        elif p == 5:
-            patch_add(win, wofs, stride, tabs, tofs, 5, 8, 0)
-        elif p == 4:
-            patch_add(win, wofs, stride, tabs, tofs, 4, 4, 0)
-        elif p == 7:
-            patch_add(win, wofs, stride, tabs, tofs, 7, 8, 0)
-        elif p == 8:
-            patch_add(win, wofs, stride, tabs, tofs, 8, 8, 0)
-        elif p == 9:
-            patch_add(win, wofs, stride, tabs, tofs, 9, 16, 0)
-        else:
-            patch_add(win, wofs, stride, tabs, tofs, 10, 16, 0)
+        patch4_add(win, wofs, stride, tabs, t0, t1, t2, t3, 10, 16)
 
 
 @njit(inline="always")
@@ -540,18 +524,17 @@ def _add_lr_row(xp, c, ly, win, wofs, W2, tabs, tsize, noff, pad, s, ridx):  # p
     p = s + 2
     pp = p * p
     _pair_rows(xp, c, ly, noff, pad, ridx)
-    for k in range(4):
-        tb = (k & 1) * tsize  # rotations 1, 3 read the pre-rotated copy; 2, 3 read rows backwards
-        rev = k >= 2
-        rk = ridx[k]
-        for par in range(2):  # even pixels, then odd: consecutive writes never overlap (no store stalls)
-            for lx in range(par, w, 2):
-                ahead = lx + 2 * _PREFETCH
-                if ahead < w:
-                    o = tb + rk[ahead] * pp
+    r0, r1, r2, r3 = ridx[0], ridx[1], ridx[2], ridx[3]
+    for par in range(2):  # even pixels, then odd: consecutive writes never overlap (no store stalls)
+        for lx in range(par, w, 2):
+            ahead = lx + 2 * _PREFETCH
+            if ahead < w:
+                for o in (r0[ahead] * pp, tsize + r1[ahead] * pp, r2[ahead] * pp, tsize + r3[ahead] * pp):
                     prefetch(tabs, o)
                     prefetch(tabs, o + pp - 1)
-                _patch_add(win, wofs + lx * s, W2, tabs, tb + rk[lx] * pp, p, rev)
+            # rotations 1, 3 read the pre-rotated copy; 2, 3 read rows backwards (patch4_add)
+            _patch4_add(win, wofs + lx * s, W2, tabs, r0[lx] * pp, tsize + r1[lx] * pp, r2[lx] * pp,
+                        tsize + r3[lx] * pp, p)
 
 
 @njit(inline="always")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from numba import njit
 
-from lutsr._simd import block_add, emit_u8, madd_row, patch_add, prefetch, row_add
+from lutsr._simd import block_add, emit_u8, madd_row, patch4_add, patch_add, prefetch, row_add
 
 
 @njit
@@ -184,3 +184,26 @@ def test_register_simplex_matches_the_reference(n, interval):
     got_r, got_w = verts(v, interval, q, 256 // q + 1)
     assert np.array_equal(got_w, wts)
     assert np.array_equal(got_r[wts > 0], rows[wts > 0])  # a vertex of weight 0 may be any row
+
+
+@njit
+def _patch4(win, wofs, stride, tab, t0, t1, t2, t3):
+    prefetch(tab, t0)
+    patch4_add(win, wofs, stride, tab, t0, t1, t2, t3, 5, 8)
+
+
+@pytest.mark.parametrize("tdtype,wdtype", [(np.int16, np.int16), (np.int16, np.int32)])
+def test_patch4_add_sums_two_patches_and_two_rotated_by_180(tdtype, wdtype):
+    rng = np.random.default_rng(5)
+    p, stride = 5, 17
+    hi = 8000 if wdtype == np.int16 else 32000  # int32 windows: sums would overflow int16
+    tab = rng.integers(-hi, hi, 6 * p * p + 8).astype(tdtype)
+    win = rng.integers(-50, 50, stride * p + 20).astype(wdtype)
+    offs = [0, 2 * p * p, 3 * p * p + 1, 5 * p * p]
+    pat = [tab[o : o + p * p].astype(np.int64).reshape(p, p) for o in offs]
+    total = pat[0] + pat[1] + np.rot90(pat[2], 2) + np.rot90(pat[3], 2)
+    want = win.astype(np.int64)
+    for pr in range(p):
+        want[3 + pr * stride : 3 + pr * stride + p] += total[pr]
+    _patch4(win, 3, stride, tab, *offs)
+    assert np.array_equal(win.astype(np.int64), want)
