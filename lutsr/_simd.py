@@ -17,7 +17,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-__all__ = ["prefetch", "row_add", "patch_add", "emit_u8", "madd_row", "block_add"]
+__all__ = ["prefetch", "patch4_add", "emit_u8", "vertices_block_add"]
 
 
 def _i64(builder, v):
@@ -58,52 +58,6 @@ def prefetch(typingctx, arr, idx):
         fnty = ir.FunctionType(ir.VoidType(), [ptr.type, i32, i32, i32])
         fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
         builder.call(fn, [ptr, i32(0), i32(3), i32(1)])  # read, keep in all levels, data cache
-        return context.get_dummy_value()
-
-    return sig, codegen
-
-
-@intrinsic(prefer_literal=True)
-def row_add(typingctx, win, wofs, tab, tofs, width, p, rev):
-    """``win[wofs + i] += r[i]`` for ``i < width``, where ``r = tab[tofs : tofs + p]`` (reversed if
-    ``rev``) followed by ``width - p`` zeros. ``width``, ``p``, ``rev`` must be literal ints;
-    ``win``'s integer type is at least as wide as ``tab``'s (values are sign-extended)."""
-    if not _literals(width, p, rev):
-        return None
-    V, P, R = width.literal_value, p.literal_value, rev.literal_value
-    sig = types.void(win, wofs, tab, tofs, width, p, rev)
-
-    def codegen(context, builder, signature, args):
-        wty, _, tty = signature.args[:3]
-        warr = context.make_array(wty)(context, builder, args[0])
-        tarr = context.make_array(tty)(context, builder, args[2])
-        tv = _row_vector(builder, tarr, tty.dtype.bitwidth, V, P, R, _i64(builder, args[3]))
-        _add_into(builder, warr, wty.dtype.bitwidth, _i64(builder, args[1]), tv)
-        return context.get_dummy_value()
-
-    return sig, codegen
-
-
-@intrinsic(prefer_literal=True)
-def patch_add(typingctx, win, wofs, stride, tab, tofs, p, width, rev):
-    """Add a ``p x p`` patch stored row-major at ``tab[tofs:]`` into ``win``, row ``pr`` at
-    ``wofs + pr*stride``: ``row_add(win, wofs + pr*stride, tab, tofs + sr*p, width, p, rev)`` with
-    ``sr = p-1-pr`` when ``rev`` (the patch rotated by 180 degrees) else ``pr``."""
-    if not _literals(p, width, rev):
-        return None
-    V, P, R = width.literal_value, p.literal_value, rev.literal_value
-    sig = types.void(win, wofs, stride, tab, tofs, p, width, rev)
-
-    def codegen(context, builder, signature, args):
-        wty, _, _, tty = signature.args[:4]
-        warr = context.make_array(wty)(context, builder, args[0])
-        tarr = context.make_array(tty)(context, builder, args[3])
-        i64 = ir.IntType(64)
-        wofs, stride, tofs = _i64(builder, args[1]), _i64(builder, args[2]), _i64(builder, args[4])
-        for pr in range(P):
-            sr = P - 1 - pr if R else pr
-            tv = _row_vector(builder, tarr, tty.dtype.bitwidth, V, P, R, builder.add(tofs, i64(sr * P)))
-            _add_into(builder, warr, wty.dtype.bitwidth, builder.add(wofs, builder.mul(stride, i64(pr))), tv)
         return context.get_dummy_value()
 
     return sig, codegen
@@ -171,70 +125,6 @@ def emit_u8(typingctx, out, oofs, win, wofs, cstride, nc, add, shift, even):
 
 def _ext(builder, v, signed: bool, vt):
     return builder.sext(v, vt) if signed else builder.zext(v, vt)
-
-
-@intrinsic(prefer_literal=True)
-def madd_row(typingctx, acc, tab, tofs, wt, width, ncell):
-    """``acc[i] += wt * tab[tofs + i]`` for ``i < ncell`` (``acc`` int32, length >= ``width``;
-    ``tab`` int8/uint8/int16, read ``width`` elements). ``width``, ``ncell`` literal ints."""
-    if not _literals(width, ncell):
-        return None
-    V, N = width.literal_value, ncell.literal_value
-    sig = types.void(acc, tab, tofs, wt, width, ncell)
-
-    def codegen(context, builder, signature, args):
-        aty, tty = signature.args[:2]
-        aarr = context.make_array(aty)(context, builder, args[0])
-        tarr = context.make_array(tty)(context, builder, args[1])
-        i32 = ir.IntType(32)
-        avt = ir.VectorType(ir.IntType(aty.dtype.bitwidth), V)
-        tv = _row_vector(builder, tarr, tty.dtype.bitwidth, V, N, 0, _i64(builder, args[2]))
-        tv = _ext(builder, tv, tty.dtype.signed, avt)
-        w = builder.trunc(_i64(builder, args[3]), avt.element)
-        wv = builder.shuffle_vector(builder.insert_element(ir.Constant(avt, None), w, i32(0)), ir.Constant(avt, None),
-                                    ir.Constant(ir.VectorType(i32, V), [0] * V))
-        ap = builder.bitcast(aarr.data, avt.as_pointer())
-        builder.store(builder.add(builder.load(ap, align=4), builder.mul(tv, wv)), ap, align=4)
-        return context.get_dummy_value()
-
-    return sig, codegen
-
-
-@intrinsic(prefer_literal=True)
-def block_add(typingctx, dst, dofs, dstride, acc, s, k):
-    """``dst[dofs + oy*dstride + ox] += acc[perm[oy*s + ox]]`` for ``oy, ox < s``: an s x s block
-    of rotation ``k`` rotated back to the original frame, ``perm`` being the runtime's cell
-    permutation for that rotation (``runtime._rotate_cells``). ``dst``, ``acc`` int32 (``acc``
-    holds at least the next power of two >= s*s lanes); ``s``, ``k`` literal ints."""
-    if not _literals(s, k):
-        return None
-    import numpy as np
-
-    from lutsr.runtime import _rotate_cells
-
-    S, K = s.literal_value, k.literal_value
-    PERM = [int(v) for v in _rotate_cells(np.arange(S * S)[None, :], K, False, S)[0]]
-    sig = types.void(dst, dofs, dstride, acc, s, k)
-
-    def codegen(context, builder, signature, args):
-        dty, _, _, aty = signature.args[:4]
-        darr = context.make_array(dty)(context, builder, args[0])
-        aarr = context.make_array(aty)(context, builder, args[3])
-        i32, i64 = ir.IntType(32), ir.IntType(64)
-        et = ir.IntType(dty.dtype.bitwidth)
-        n = 1 << (S * S - 1).bit_length()
-        av = builder.load(builder.bitcast(aarr.data, ir.VectorType(et, n).as_pointer()), align=4)
-        dofs, dstride = _i64(builder, args[1]), _i64(builder, args[2])
-        rvt = ir.VectorType(et, S)
-        for oy in range(S):
-            row = builder.shuffle_vector(av, ir.Constant(av.type, None),
-                                         ir.Constant(ir.VectorType(i32, S), PERM[oy * S : oy * S + S]))
-            ptr = builder.bitcast(builder.gep(darr.data, [builder.add(dofs, builder.mul(dstride, i64(oy)))]),
-                                  rvt.as_pointer())
-            builder.store(builder.add(builder.load(ptr, align=4), row), ptr, align=4)
-        return context.get_dummy_value()
-
-    return sig, codegen
 
 
 @intrinsic(prefer_literal=True)

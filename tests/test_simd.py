@@ -4,24 +4,7 @@ import numpy as np
 import pytest
 from numba import njit
 
-from lutsr._simd import block_add, emit_u8, madd_row, patch4_add, patch_add, prefetch, row_add
-
-
-@njit
-def _row_add(win, wofs, tab, tofs, rev):
-    if rev:
-        row_add(win, wofs, tab, tofs, 8, 6, 1)
-    else:
-        row_add(win, wofs, tab, tofs, 8, 6, 0)
-
-
-@njit
-def _patch_add(win, wofs, stride, tab, tofs, rev):
-    prefetch(tab, tofs)
-    if rev:
-        patch_add(win, wofs, stride, tab, tofs, 5, 8, 1)
-    else:
-        patch_add(win, wofs, stride, tab, tofs, 5, 8, 0)
+from lutsr._simd import emit_u8, patch4_add, prefetch, vertices_block_add
 
 
 @njit
@@ -39,56 +22,6 @@ def _emit(out, oofs, win, wofs, cstride, nc, add, shift, even):
         emit_u8(out, oofs, win, wofs, cstride, 3, add, shift, 0)
     else:
         emit_u8(out, oofs, win, wofs, cstride, 4, add, shift, 0)
-
-
-@njit
-def _madd(acc, tab, tofs, wt, s):
-    if s == 3:
-        madd_row(acc, tab, tofs, wt, 16, 9)
-    else:
-        madd_row(acc, tab, tofs, wt, 4, 4)
-
-
-@njit
-def _block_add(dst, dofs, stride, acc, s, k):
-    if s == 3:
-        if k == 1:
-            block_add(dst, dofs, stride, acc, 3, 1)
-        else:
-            block_add(dst, dofs, stride, acc, 3, 2)
-    else:
-        block_add(dst, dofs, stride, acc, 2, 3)
-
-
-@pytest.mark.parametrize("wdtype", [np.int16, np.int32])
-@pytest.mark.parametrize("rev", [0, 1])
-def test_row_add_is_a_masked_optionally_reversed_add(wdtype, rev):
-    rng = np.random.default_rng(rev)
-    tab = rng.integers(-2000, 2000, 40).astype(np.int16)
-    for wofs, tofs in [(0, 0), (3, 7), (11, 30)]:
-        win = rng.integers(-1000, 1000, 30).astype(wdtype)
-        want = win.astype(np.int64)
-        r = tab[tofs : tofs + 6][::-1] if rev else tab[tofs : tofs + 6]
-        want[wofs : wofs + 6] += r  # lanes 6, 7 add zero
-        _row_add(win, wofs, tab, tofs, rev)
-        assert np.array_equal(win, want.astype(wdtype))
-
-
-@pytest.mark.parametrize("rev", [0, 1])
-def test_patch_add_adds_rows_at_a_stride_and_rotates_by_180(rev):
-    rng = np.random.default_rng(3)
-    p, stride = 5, 13
-    tab = rng.integers(-3000, 3000, 3 * p * p + 8).astype(np.int16)
-    win = rng.integers(-100, 100, stride * p + 20).astype(np.int32)
-    tofs, wofs = p * p, 4
-    patch = tab[tofs : tofs + p * p].reshape(p, p)
-    if rev:
-        patch = np.rot90(patch, 2)
-    want = win.copy()
-    for pr in range(p):
-        want[wofs + pr * stride : wofs + pr * stride + p] += patch[pr]
-    _patch_add(win, wofs, stride, tab, tofs, rev)
-    assert np.array_equal(win, want)
 
 
 @pytest.mark.parametrize("wdtype", [np.int16, np.int32])
@@ -120,34 +53,6 @@ def test_emit_half_even_matches_the_reference_rescale(nc, shift):
     _emit(out, 0, win, 0, 16, nc, bias << shift, shift, 1)
     want = rescale_reference(win.reshape(nc, 16), 1 << shift, 1, bias, "half_even").T.ravel()
     assert np.array_equal(out, want)
-
-
-@pytest.mark.parametrize("s", [2, 3])
-@pytest.mark.parametrize("tdtype", [np.int8, np.uint8])
-def test_madd_row_is_a_weighted_masked_add(s, tdtype):
-    rng = np.random.default_rng(s)
-    tab = rng.integers(np.iinfo(tdtype).min, np.iinfo(tdtype).max + 1, 60).astype(tdtype)
-    acc = rng.integers(-1000, 1000, 16).astype(np.int32)
-    want = acc.copy()
-    want[: s * s] += 13 * tab[5 : 5 + s * s].astype(np.int32)
-    _madd(acc, tab, 5, 13, s)
-    assert np.array_equal(acc, want)
-
-
-@pytest.mark.parametrize("s,k", [(2, 3), (3, 1), (3, 2)])
-def test_block_add_rotates_like_the_runtime(s, k):
-    from lutsr.runtime import _rotate_cells
-
-    rng = np.random.default_rng(k)
-    acc = rng.integers(-1000, 1000, 16).astype(np.int32)
-    stride, dofs = 11, 3
-    dst = rng.integers(-100, 100, stride * s + 8).astype(np.int32)
-    want = dst.copy()
-    perm = _rotate_cells(np.arange(s * s)[None, :], k, False, s)[0]
-    for oy in range(s):
-        want[dofs + oy * stride : dofs + oy * stride + s] += acc[perm[oy * s : oy * s + s]]
-    _block_add(dst, dofs, stride, acc, s, k)
-    assert np.array_equal(dst, want)
 
 
 @pytest.mark.parametrize("n", [2, 3, 4])
@@ -207,3 +112,36 @@ def test_patch4_add_sums_two_patches_and_two_rotated_by_180(tdtype, wdtype):
         want[3 + pr * stride : 3 + pr * stride + p] += total[pr]
     _patch4(win, 3, stride, tab, *offs)
     assert np.array_equal(win.astype(np.int64), want)
+
+
+@njit
+def _vblock(dst, dofs, stride, tab, rows, wts, s, k):
+    if s == 3:
+        if k == 1:
+            vertices_block_add(dst, dofs, stride, tab, rows, wts, 3, 1)
+        else:
+            vertices_block_add(dst, dofs, stride, tab, rows, wts, 3, 2)
+    elif s == 4:
+        vertices_block_add(dst, dofs, stride, tab, rows, wts, 4, 3)
+    else:
+        vertices_block_add(dst, dofs, stride, tab, rows, wts, 2, 3)
+
+
+@pytest.mark.parametrize("s,k", [(2, 3), (3, 1), (3, 2), (4, 3)])
+@pytest.mark.parametrize("tdtype", [np.int8, np.uint8])
+def test_vertices_block_add_sums_weighted_rows_and_rotates_like_the_runtime(s, k, tdtype):
+    from lutsr.runtime import _rotate_cells
+
+    rng = np.random.default_rng(s * 4 + k)
+    n = s * s
+    tab = rng.integers(np.iinfo(tdtype).min, np.iinfo(tdtype).max + 1, 20 * n + 16).astype(tdtype)
+    rows, wts = (3, 7, 8, 19, 0), (5, 0, 2, 16, 1)
+    acc = sum(w * tab[r * n : r * n + n].astype(np.int64) for r, w in zip(rows, wts))
+    perm = _rotate_cells(np.arange(n)[None, :], k, False, s)[0]
+    stride, dofs = 11, 3
+    dst = rng.integers(-100, 100, stride * s + 8).astype(np.int32)
+    want = dst.astype(np.int64)
+    for oy in range(s):
+        want[dofs + oy * stride : dofs + oy * stride + s] += acc[perm[oy * s : oy * s + s]]
+    _vblock(dst, dofs, stride, tab, rows, wts, s, k)
+    assert np.array_equal(dst, want)
