@@ -136,7 +136,7 @@ def _side_cells(s: int) -> list[list[tuple[int, int]]]:
 
 
 class ExpandPlan(NamedTuple):
-    """Compiled form of a 2-input ExpandConv unit for ``_expand_patch_kernel`` / ``_expand_edge_kernel``.
+    """Compiled form of a 2-input ExpandConv unit for ``_expand_patch_kernel``.
 
     - ``tabs``: 1-D, the folded (s+2)^2 patches (``_fold_patches``) at every value pair
       (``_direct_rows``, row ``a*257 + b``) rotated for rotation 0, then for rotation 1
@@ -556,6 +556,53 @@ def _add_lr_patch_row(xp, c, ly, pr, win, wofs, tabs, tsize, noff, pad, s, ridx)
 
 
 @njit(inline="always")
+def _pair_row(xp, c, ly, lx, noff, pad, k):  # pragma: no cover - compiled
+    """Direct row ``a*257 + b`` of LR pixel (ly, lx) for rotation k (see ``_pair_rows``)."""
+    return (np.int64(xp[c, ly + pad + noff[k, 0, 0], lx + pad + noff[k, 0, 1]]) * 257
+            + np.int64(xp[c, ly + pad + noff[k, 1, 0], lx + pad + noff[k, 1, 1]]))
+
+
+@njit(inline="always")
+def _side_val(side, side_sel, sd, k, row, t, p):  # pragma: no cover - compiled
+    """Value t of the folded border row of side ``sd`` for rotation k at direct row ``row``."""
+    u = side_sel[sd, k, 0]
+    return side[u, row, p - 1 - t if side_sel[sd, k, 1] else t]
+
+
+@njit(inline="always")
+def _add_border_terms(xp, c, ly, t_lo, t_hi, win, wofs, W2, side, side_sel, corners, noff, pad, s, h,
+                      w):  # pragma: no cover - compiled
+    """Add what ExpandConv's reflection gives the HR border pixels touched by LR row ``ly``.
+
+    Window row ``t`` (``win[wofs + t*W2:]``, t in ``t_lo..t_hi-1``) is HR row ``ly*s - 1 + t``.
+    Left/right: the folded border rows (``ExpandPlan.side``) of pixels 0 and w-1 go down window
+    columns 1 and ws (HR columns 0 and ws-1). Top (ly = 0) and bottom (ly = h-1, full rows
+    only): the border rows of every pixel go along window row 1 / s (HR rows 0 / hs-1), and the
+    corners' doubly reflected terms (``corners (C, 4)``) into the corner pixels.
+    """
+    p = s + 2
+    ws = w * s
+    for k in range(4):
+        for sd in range(2):  # left, right
+            lx = 0 if sd == 0 else w - 1
+            col = 1 if sd == 0 else ws
+            row = _pair_row(xp, c, ly, lx, noff, pad, k)
+            for t in range(t_lo, t_hi):
+                win[wofs + t * W2 + col] += _side_val(side, side_sel, 2 + sd, k, row, t, p)
+    if t_lo == 0 and t_hi == p:
+        for sd in range(2):  # top, bottom
+            if (ly == 0) if sd == 0 else (ly == h - 1):
+                wr = wofs + (1 if sd == 0 else s) * W2
+                for k in range(4):
+                    for lx in range(w):
+                        row = _pair_row(xp, c, ly, lx, noff, pad, k)
+                        for t in range(p):  # HR column lx*s - 1 + t is window column lx*s + t
+                            win[wr + lx * s + t] += _side_val(side, side_sel, sd, k, row, t, p)
+                win[wr + 1] += corners[c, 2 * sd]
+                win[wr + ws] += corners[c, 2 * sd + 1]
+
+
+@njit(inline="always")
 def _shift_rescale(d, bias, half_even, pre):  # pragma: no cover - compiled
     """For a power-of-two divisor ``d = 2**shift``: ``(shift, add, even)`` such that
     ``_round_div(v + pre, d, bias, half_even)`` is ``(v + add) >> shift`` (half up) or that
@@ -624,9 +671,8 @@ def _emit_planar_row(buf, cstride, b, out, r, shift, vadd, even, pre, d, bias, h
 
 
 @njit(inline="always")
-def _emit_hr_row(win, L, wr, W2, out, r, shift, vadd, even, pre, d, bias, half_even, add, has_add, edge_rows,
-                 edge_cols):  # pragma: no cover - compiled
-    """Rescale window row ``wr`` (HR row ``r``, every channel) into ``out``; keep the raw border values."""
+def _emit_hr_row(win, L, wr, W2, out, r, shift, vadd, even, d, bias, half_even, add, has_add):  # pragma: no cover
+    """Rescale window row ``wr`` (HR row ``r``, every channel) into ``out``."""
     hs, ws, nc = out.shape
     b = wr * W2 + 1
     if has_add:  # the stage's other units, accumulated beforehand
@@ -634,19 +680,36 @@ def _emit_hr_row(win, L, wr, W2, out, r, shift, vadd, even, pre, d, bias, half_e
         for c in range(nc):
             for xx in range(ws):
                 win[c * L + b + xx] += arow[xx, c]
-    for c in range(nc):  # raw sums of the border pixels, fixed by _expand_edge_kernel
-        edge_cols[0, c, r] = win[c * L + b]
-        edge_cols[1, c, r] = win[c * L + b + ws - 1]
-        if r == 0 or r == hs - 1:
-            er = edge_rows[0 if r == 0 else 1, c]
-            for xx in range(ws):
-                er[xx] = win[c * L + b + xx]
-    _emit_planar_row(win, L, b, out, r, shift, vadd, even, pre, d, bias, half_even)
+    _emit_planar_row(win, L, b, out, r, shift, vadd, even, 0, d, bias, half_even)
+
+
+@njit(cache=True, nogil=True)
+def _expand_corners(x, table, cperm, offs, reflect, interval, levels, cell_off, corner_cells):  # pragma: no cover
+    """``(C, 4)``: each HR corner's doubly reflected ExpandConv term (``ExpandPlan.corner_cells``), summed
+    over the 4 rotations and interpolated from the stored ``table`` (top-left, top-right, bottom-left,
+    bottom-right)."""
+    h, w, nc = x.shape
+    n = offs.shape[1]
+    q = 1 << interval
+    out = np.zeros((nc, 4), np.int64)
+    strides, frac, order, rows, wts = _work_buffers(n, levels)
+    for c in range(nc):
+        for corner in range(4):
+            ly = 0 if corner < 2 else h - 1
+            lx = 0 if corner % 2 == 0 else w - 1
+            tot = 0
+            for k in range(4):
+                m = _gather(x, c, ly, lx, offs, k, n, h, w, reflect, interval, q, strides, frac, order, rows, wts)
+                cell = cperm[k, corner_cells[corner]]
+                for j in range(m):
+                    tot += wts[j] * (np.int64(table[rows[j], cell]) - cell_off)
+            out[c, corner] = tot
+    return out
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def _expand_patch_kernel(xp, pad, noff, tabs, tsize, s, d, bias, half_even, nbands, add, has_add, wproto, out,
-                         edge_rows, edge_cols):  # pragma: no cover - compiled
+def _expand_patch_kernel(xp, pad, noff, tabs, tsize, side, side_sel, corners, s, d, bias, half_even, nbands, add,
+                         has_add, wproto, out):  # pragma: no cover - compiled
     """A 2-input ExpandConv stage: every LR pixel adds its 4 rotated (s+2)^2 patches, vector rows.
 
     ``xp (C, H+2*pad, W+2*pad)`` uint8 is the padded planar input; ``tabs`` holds the direct
@@ -657,8 +720,9 @@ def _expand_patch_kernel(xp, pad, noff, tabs, tsize, s, d, bias, half_even, nban
     ``ly*s + s - 2`` are complete and are rescaled into ``out (H*s, W*s, C)``. At the band
     edges only the patch rows that land in the band are read from the neighbouring LR rows
     (halos), so no two bands write the same pixel and the result does not depend on the band
-    count. Border pixels (ExpandConv reflects there) are left to ``_expand_edge_kernel``; their
-    raw sums go to ``edge_rows (2, C, W*s)`` (HR rows 0, H*s-1) and ``edge_cols (2, C, H*s)``.
+    count. On the image border, where ExpandConv reflects, the reflected terms are added
+    into the window like the patches (``_add_border_terms``; ``side``, ``side_sel`` of the
+    ``ExpandPlan``, ``corners`` from ``_expand_corners``), so every pixel is exact.
     With ``has_add``, the int32 accumulator ``add`` of the stage's other units (shape of ``out``)
     is added to every row before it is rescaled.
     """
@@ -680,14 +744,16 @@ def _expand_patch_kernel(xp, pad, noff, tabs, tsize, s, d, bias, half_even, nban
         if y0 > 0:  # halo: the last patch row of LR row y0-1 lands on HR row y0*s (window row 1)
             for c in range(nc):
                 _add_lr_patch_row(xp, c, y0 - 1, s + 1, win, c * L + W2, tabs, tsize, noff, pad, s, ridx)
+                _add_border_terms(xp, c, y0 - 1, s + 1, s + 2, win, c * L - s * W2, W2, side, side_sel, corners, noff,
+                                  pad, s, h, w)
         for ly in range(y0, y1):
             for c in range(nc):
                 _add_lr_row(xp, c, ly, win, c * L, W2, tabs, tsize, noff, pad, s, ridx)
+                _add_border_terms(xp, c, ly, 0, p, win, c * L, W2, side, side_sel, corners, noff, pad, s, h, w)
             # window rows 0..s-1 (HR rows ly*s-1 .. ly*s+s-2) are complete; row 0 belongs to the
             # previous band when ly == y0
             for i in range(1 if ly == y0 else 0, s):
-                _emit_hr_row(win, L, i, W2, out, ly * s - 1 + i, shift, vadd, even, 0, d, bias, half_even, add, has_add,
-                             edge_rows, edge_cols)
+                _emit_hr_row(win, L, i, W2, out, ly * s - 1 + i, shift, vadd, even, d, bias, half_even, add, has_add)
             for c in range(nc):  # roll the window by s rows
                 o = c * L
                 win[o : o + 2 * W2] = win[o + s * W2 : o + (s + 2) * W2]
@@ -696,84 +762,8 @@ def _expand_patch_kernel(xp, pad, noff, tabs, tsize, s, d, bias, half_even, nban
         if y1 < h:
             for c in range(nc):
                 _add_lr_patch_row(xp, c, y1, 0, win, c * L, tabs, tsize, noff, pad, s, ridx)
-        _emit_hr_row(win, L, 0, W2, out, y1 * s - 1, shift, vadd, even, 0, d, bias, half_even, add, has_add,
-                     edge_rows, edge_cols)
-
-
-@njit(inline="always")
-def _pair_row(xp, c, ly, lx, noff, pad, k):  # pragma: no cover - compiled
-    return (np.int64(xp[c, ly + pad + noff[k, 0, 0], lx + pad + noff[k, 0, 1]]) * 257
-            + np.int64(xp[c, ly + pad + noff[k, 1, 0], lx + pad + noff[k, 1, 1]]))
-
-
-@njit(parallel=True, cache=True, nogil=True)
-def _expand_edge_kernel(x, xp, pad, noff, side, side_sel, corner_cells, table, cperm, offs, reflect, interval, levels,
-                        cell_off, s, d, bias, half_even, edge_rows, edge_cols, out):  # pragma: no cover - compiled
-    """Exact HR border pixels of a 2-input ExpandConv stage, from the raw sums of ``_expand_patch_kernel``.
-
-    Where ExpandConv reflects (``map[refl(Y - dy), refl(X - dx)]``), the patch sums lack
-    exactly the terms whose source index was reflected. On the top side those are the maps
-    with dy = +1 read at map row 1, i.e. one row of each LR pixel of row 0: ``side`` holds
-    them folded into (s+2)-wide rows per direct pair (``ExpandPlan``; likewise bottom, left,
-    right). Each corner also lacks one doubly reflected cell per rotation, gathered here
-    from the stored ``table``. Then the border pixels are rescaled into ``out``.
-    """
-    h, w, nc = x.shape
-    hs = h * s
-    ws = w * s
-    p = s + 2
-    n = offs.shape[1]
-    q = 1 << interval
-    for c in prange(nc):
-        for sd in range(2):  # top, bottom: HR rows 0, hs-1 from LR rows 0, h-1
-            ly = 0 if sd == 0 else h - 1
-            er = edge_rows[sd, c]
-            for k in range(4):
-                u = side_sel[sd, k, 0]
-                rev = side_sel[sd, k, 1]
-                for lx in range(w):
-                    srow = side[u, _pair_row(xp, c, ly, lx, noff, pad, k)]
-                    for t in range(p):
-                        col = lx * s - 1 + t
-                        if col >= 0 and col < ws:
-                            er[col] += srow[p - 1 - t if rev else t]
-        for sd in range(2):  # left, right: HR columns 0, ws-1 from LR columns 0, w-1
-            lx = 0 if sd == 0 else w - 1
-            xc = 0 if sd == 0 else ws - 1
-            for k in range(4):
-                u = side_sel[2 + sd, k, 0]
-                rev = side_sel[2 + sd, k, 1]
-                for ly in range(h):
-                    srow = side[u, _pair_row(xp, c, ly, lx, noff, pad, k)]
-                    for t in range(p):
-                        r = ly * s - 1 + t
-                        v = srow[p - 1 - t if rev else t]
-                        if r == 0:
-                            edge_rows[0, c, xc] += v
-                        elif r == hs - 1:
-                            edge_rows[1, c, xc] += v
-                        elif r > 0 and r < hs - 1:
-                            edge_cols[sd, c, r] += v
-        strides, frac, order, rows, wts = _work_buffers(n, levels)
-        for corner in range(4):  # the doubly reflected cell of each corner
-            cy = corner // 2
-            cx = corner - 2 * cy
-            ly = 0 if cy == 0 else h - 1
-            lx = 0 if cx == 0 else w - 1
-            tot = 0
-            for k in range(4):
-                m = _gather(x, c, ly, lx, offs, k, n, h, w, reflect, interval, q, strides, frac, order, rows, wts)
-                cell = cperm[k, corner_cells[corner]]
-                for j in range(m):
-                    tot += wts[j] * (np.int64(table[rows[j], cell]) - cell_off)
-            edge_rows[cy, c, 0 if cx == 0 else ws - 1] += tot
-        for sd in range(2):
-            r = 0 if sd == 0 else hs - 1
-            for xx in range(ws):
-                out[r, xx, c] = _round_div(np.int64(edge_rows[sd, c, xx]), d, bias, half_even)
-            xc = 0 if sd == 0 else ws - 1
-            for r in range(1, hs - 1):
-                out[r, xc, c] = _round_div(np.int64(edge_cols[sd, c, r]), d, bias, half_even)
+                _add_border_terms(xp, c, y1, 0, 1, win, c * L, W2, side, side_sel, corners, noff, pad, s, h, w)
+        _emit_hr_row(win, L, 0, W2, out, y1 * s - 1, shift, vadd, even, d, bias, half_even, add, has_add)
 
 
 @njit(inline="always")
@@ -1048,19 +1038,16 @@ def _run(lut: Lut, src: np.ndarray, bands: int | None = None, general: bool = Fa
                         _block_kernel(x, table, cperm, offs, reflect, lut.interval, levels, method.value_offset,
                                       s_out, add)
             table, cperm, offs, _ = units[0]
-            nbands = bands if bands is not None else max(1, min(x.shape[0], 4 * numba.get_num_threads()))
+            nbands = bands if bands is not None else max(1, min(x.shape[0], 2 * numba.get_num_threads()))
             xp = _planar(x, plan.pad, reflect)
             # int16 windows when no sum can overflow them (the shipped ECLUT tables), else int32
             narrow = not has_add and plan.bound + (1 + abs(stage.bias)) * d <= np.iinfo(np.int16).max
             wproto = _WIN16 if narrow else _WIN32
-            edge_rows = np.empty((2, x.shape[2], out.shape[1]), np.int64)
-            edge_cols = np.empty((2, x.shape[2], out.shape[0]), np.int64)
+            corners = _expand_corners(x, table, cperm, offs, reflect, lut.interval, levels, method.value_offset,
+                                      plan.corner_cells)
             # the patches are direct rows (compile_lut); d keeps the interval's q
-            _expand_patch_kernel(xp, plan.pad, plan.noff, plan.tabs, plan.tsize, s_out, d, stage.bias, half_even,
-                                 nbands, add, has_add, wproto, out, edge_rows, edge_cols)
-            _expand_edge_kernel(x, xp, plan.pad, plan.noff, plan.side, plan.side_sel, plan.corner_cells, table, cperm,
-                                offs, reflect, lut.interval, levels, method.value_offset, s_out, d, stage.bias,
-                                half_even, edge_rows, edge_cols, out)
+            _expand_patch_kernel(xp, plan.pad, plan.noff, plan.tabs, plan.tsize, plan.side, plan.side_sel, corners,
+                                 s_out, d, stage.bias, half_even, nbands, add, has_add, wproto, out)
         elif not general and not any(u.expand for u in stage.units) and same_shape and _vec_block(units, s_out):
             tabs, offss, pad = _packed_flat(lut, si, units)
             _block_vec_kernel(_planar(x, pad, reflect), pad, tabs, offss, lut.interval, levels, method.value_offset,

@@ -68,6 +68,30 @@ def first_call() -> float:
     return float(r.stdout.strip())
 
 
+def peak_memory_8k() -> tuple[float, float, float, float]:
+    """Peak memory of an 8K upscale (1920x1080 -> 7680x4320 RGB, default LUT) in a fresh process.
+
+    Returns MiB: (memory used = input + compiled table + peak RSS growth during the upscale,
+    input + output images, compiled table, budget = (images + table) * 1.2). The baseline RSS
+    is taken after the LUT is compiled and the input exists; the growth (output and every
+    temporary) is an upper bound (peak RSS over the process's life minus the baseline).
+    """
+    code = (
+        "import resource, numpy as np, lutsr\n"
+        "from lutsr.runtime import resolve_lut, compile_lut\n"
+        "from lutsr.info import lut_info\n"
+        "lut = resolve_lut(None); lutsr.upscale(np.zeros((8, 8, 3), np.uint8), lut)\n"
+        "img = np.random.default_rng(0).integers(0, 256, (1080, 1920, 3), dtype=np.uint8)\n"
+        "rss = lambda: int(open('/proc/self/statm').read().split()[1]) * resource.getpagesize()\n"
+        "base = rss()\n"
+        "out = lutsr.upscale(img, lut)\n"
+        "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024\n"
+        "print(peak - base, img.nbytes + out.nbytes, lut_info(lut)['bytes_compiled'])\n")
+    r = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    grow, images, table = (int(v) / 2**20 for v in r.stdout.split())
+    return images / 17 + table + grow, images, table, 1.2 * (images + table)  # input = 1/17 of in + out at x4
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
@@ -98,6 +122,11 @@ def main() -> None:
                   f"{b_lut / b_cv:11.1f} {ref:>12}")
     print(f"first call in a fresh process (import + load default LUT + 320x180 RGB upscale, warm cache): "
           f"{first_call():.2f} s")
+    if not args.quick and sys.platform.startswith("linux"):
+        used, images, table, budget = peak_memory_8k()
+        print(f"8K output (1920x1080 -> 7680x4320 RGB, default LUT): peak memory {used:.0f} MiB (input + compiled "
+              f"table + peak growth); input + output {images:.0f} MiB, compiled table {table:.0f} MiB, "
+              f"budget (+20%) {budget:.0f} MiB")
 
 
 if __name__ == "__main__":
