@@ -1170,6 +1170,20 @@ def halo_rows(lut: Lut) -> int:
     return h // 2 + 2
 
 
+def _streams(lut: Lut) -> bool:
+    """Whether the LUT runs in one pass whose temporaries do not grow with the image (per band
+    of rows only): a single stage on ``_expand_patch_kernel`` without other units (ECLUT) or on
+    ``_block_vec_kernel`` (SR-LUT). Such LUTs need no banding of large uint8 gray/RGB images."""
+    stages = compile_lut(lut)
+    if len(stages) != 1:
+        return False
+    units, specs = stages[0], lut.method.stages[0].units
+    if len(units) == 1 and units[0][3] is not None:
+        return True
+    same = len({(t.shape, t.dtype, o.shape) for t, _, o, _ in units}) == 1
+    return not any(u.expand for u in specs) and same and _vec_block(units, lut.scale)
+
+
 def _upscale_banded(src: np.ndarray, lut: Lut, band_samples: int) -> np.ndarray:
     """Process ``src`` in bands of LR rows with halos; bit-identical to whole-image processing."""
     h, w, c = src.shape
@@ -1203,7 +1217,8 @@ def upscale(image: np.ndarray, lut: Lut | str | os.PathLike | None = None, threa
 
     Large images are processed in bands of rows (``BAND_SAMPLES`` input samples each) with
     the halo the method's receptive field needs, so temporaries stay bounded; the output
-    is bit-identical to processing the whole image at once.
+    is bit-identical to processing the whole image at once. 8-bit gray/RGB images through a
+    one-pass LUT (ECLUT, SR-LUT) need no bands: those kernels only hold a few rows at a time.
 
     Returns:
         ``(H*s, W*s)`` or ``(H*s, W*s, C)`` of the input's dtype, where s is the LUT's scale.
@@ -1221,7 +1236,8 @@ def upscale(image: np.ndarray, lut: Lut | str | os.PathLike | None = None, threa
         prev = numba.get_num_threads()
         numba.set_num_threads(min(int(threads), numba.config.NUMBA_NUM_THREADS))
     try:
-        out = _upscale_banded(src, lut, BAND_SAMPLES)
+        streaming = src.dtype == np.uint8 and src.shape[2] != 4 and _streams(lut)
+        out = _upscale_banded(src, lut, src.size if streaming else BAND_SAMPLES)
     finally:
         if prev is not None:
             numba.set_num_threads(prev)

@@ -195,3 +195,24 @@ def test_expand_windows_do_not_overflow(interval, cell):
     img = rng.integers(0, 256, (9, 13, 3), dtype=np.uint8)
     for bands in (1, 4):
         assert np.array_equal(_run(lut, img, bands=bands), upscale_reference(img, lut))
+
+
+def test_one_pass_luts_skip_banding_with_the_same_result(monkeypatch):
+    # ECLUT and SR-LUT kernels hold a few rows at a time: large 8-bit images are not cut into
+    # bands (no second output-sized buffer); multi-stage or accumulating methods still are
+    import lutsr.runtime as rt
+    from test_methods import random_lut
+
+    rng = np.random.default_rng(11)
+    img = rng.integers(0, 256, (21, 10, 3), dtype=np.uint8)
+    monkeypatch.setattr(rt, "BAND_SAMPLES", 2 * 10 * 3)  # bands of 2 rows when banding applies
+    for method, streams in [("eclut", True), ("srlut-s", True), ("eclut-sdy", False), ("mulut-sdy-x2", False)]:
+        lut = random_lut(method, 2, 4, rng)
+        assert rt._streams(lut) == streams, method
+        calls = []
+        real = rt._upscale_banded
+        monkeypatch.setattr(rt, "_upscale_banded", lambda s, lut_, n: calls.append(n) or real(s, lut_, n))
+        got = rt.upscale(img, lut)
+        monkeypatch.setattr(rt, "_upscale_banded", real)
+        assert (calls[0] >= img.size) == streams, method
+        assert np.array_equal(got, real(img, lut, 2 * 10 * 3)), method
