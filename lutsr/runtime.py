@@ -618,6 +618,21 @@ def _shift_rescale(d, bias, half_even, pre):  # pragma: no cover - compiled
 
 
 @njit(inline="always")
+def _emit16(out, o, buf, b, cstride, nc, vadd, shift, even, ws):  # pragma: no cover - compiled
+    """``_simd.emit_u8`` over whole runs of 16 pixels (literal ``nc``); returns the first pixel not written."""
+    xx = 0
+    if even:
+        while xx + 16 <= ws:
+            emit_u8(out, o + xx * nc, buf, b + xx, cstride, nc, vadd, shift, 1)
+            xx += 16
+    else:
+        while xx + 16 <= ws:
+            emit_u8(out, o + xx * nc, buf, b + xx, cstride, nc, vadd, shift, 0)
+            xx += 16
+    return xx
+
+
+@njit(inline="always")
 def _emit_planar_row(buf, cstride, b, out, r, shift, vadd, even, pre, d, bias, half_even):  # pragma: no cover
     """HR row ``r`` of ``out (Hs, Ws, C)`` from planar sums: channel c's row at ``buf[c*cstride + b :]``.
 
@@ -629,41 +644,13 @@ def _emit_planar_row(buf, cstride, b, out, r, shift, vadd, even, pre, d, bias, h
     o = r * ws * nc
     if shift >= 0:
         if nc == 3:
-            if even:
-                while xx + 16 <= ws:
-                    emit_u8(out, o + xx * 3, buf, b + xx, cstride, 3, vadd, shift, 1)
-                    xx += 16
-            else:
-                while xx + 16 <= ws:
-                    emit_u8(out, o + xx * 3, buf, b + xx, cstride, 3, vadd, shift, 0)
-                    xx += 16
+            xx = _emit16(out, o, buf, b, cstride, 3, vadd, shift, even, ws)
         elif nc == 1:
-            if even:
-                while xx + 16 <= ws:
-                    emit_u8(out, o + xx, buf, b + xx, cstride, 1, vadd, shift, 1)
-                    xx += 16
-            else:
-                while xx + 16 <= ws:
-                    emit_u8(out, o + xx, buf, b + xx, cstride, 1, vadd, shift, 0)
-                    xx += 16
+            xx = _emit16(out, o, buf, b, cstride, 1, vadd, shift, even, ws)
         elif nc == 4:
-            if even:
-                while xx + 16 <= ws:
-                    emit_u8(out, o + xx * 4, buf, b + xx, cstride, 4, vadd, shift, 1)
-                    xx += 16
-            else:
-                while xx + 16 <= ws:
-                    emit_u8(out, o + xx * 4, buf, b + xx, cstride, 4, vadd, shift, 0)
-                    xx += 16
+            xx = _emit16(out, o, buf, b, cstride, 4, vadd, shift, even, ws)
         elif nc == 2:
-            if even:
-                while xx + 16 <= ws:
-                    emit_u8(out, o + xx * 2, buf, b + xx, cstride, 2, vadd, shift, 1)
-                    xx += 16
-            else:
-                while xx + 16 <= ws:
-                    emit_u8(out, o + xx * 2, buf, b + xx, cstride, 2, vadd, shift, 0)
-                    xx += 16
+            xx = _emit16(out, o, buf, b, cstride, 2, vadd, shift, even, ws)
     orow = out[r]
     for c in range(nc):
         for x2 in range(xx, ws):
