@@ -851,45 +851,52 @@ def _verts4(v0, v1, v2, v3, interval, q, lv):  # pragma: no cover - compiled
 
 
 @njit(nogil=True, cache=True)  # a call, not inlined: parfors' array analysis cannot handle its tuples
-def _unit_row_pass(xf, o, w, dl, tab, buf, bofs, RB, s, k, n, interval, q, lv):  # pragma: no cover - compiled
+def _unit_row_pass(xf, o, w, dl, tab, buf, bofs, RB, s, k, n, interval, q, lv, R, Wt):  # pragma: no cover
     """One unit, one rotation, one LR row of one channel: every pixel's vertices added into ``buf``.
 
     Input i of pixel xx is ``xf[o + xx + dl[i]]``; its s x s block goes to ``buf[bofs + xx*s]``
-    (rows ``RB`` apart). n = 2, 3, 4 inputs; one vertex at interval 0.
+    (rows ``RB`` apart). n = 2, 3, 4 inputs; one vertex at interval 0. Two loops: the first
+    computes every pixel's vertices and weights into ``R``, ``Wt (5, W)`` (no memory
+    dependence between pixels, so it pipelines and vectorizes), the second sums the rows.
     """
-    if n == 4:
+    if q == 1:  # direct lookup: one vertex
+        for xx in range(w):
+            r = 0
+            for i in range(n):
+                r = r * lv + np.int64(xf[o + xx + dl[i]])
+            _vertex_block(buf, bofs + xx * s, RB, tab, (r,), (1,), s, k)
+    elif n == 4:
         d0, d1, d2, d3 = dl[0], dl[1], dl[2], dl[3]
         for xx in range(w):
-            a0 = np.int64(xf[o + xx + d0])
-            a1 = np.int64(xf[o + xx + d1])
-            a2 = np.int64(xf[o + xx + d2])
-            a3 = np.int64(xf[o + xx + d3])
-            if q == 1:
-                _vertex_block(buf, bofs + xx * s, RB, tab, (((a0 * lv + a1) * lv + a2) * lv + a3,), (1,), s, k)
-            else:
-                rows, wts = _verts4(a0, a1, a2, a3, interval, q, lv)
-                _vertex_block(buf, bofs + xx * s, RB, tab, rows, wts, s, k)
+            r4, w4 = _verts4(np.int64(xf[o + xx + d0]), np.int64(xf[o + xx + d1]), np.int64(xf[o + xx + d2]),
+                                np.int64(xf[o + xx + d3]), interval, q, lv)
+            for j in range(5):
+                R[j, xx] = r4[j]
+                Wt[j, xx] = w4[j]
+        for xx in range(w):
+            _vertex_block(buf, bofs + xx * s, RB, tab, (R[0, xx], R[1, xx], R[2, xx], R[3, xx], R[4, xx]),
+                          (Wt[0, xx], Wt[1, xx], Wt[2, xx], Wt[3, xx], Wt[4, xx]), s, k)
     elif n == 3:
         d0, d1, d2 = dl[0], dl[1], dl[2]
         for xx in range(w):
-            a0 = np.int64(xf[o + xx + d0])
-            a1 = np.int64(xf[o + xx + d1])
-            a2 = np.int64(xf[o + xx + d2])
-            if q == 1:
-                _vertex_block(buf, bofs + xx * s, RB, tab, ((a0 * lv + a1) * lv + a2,), (1,), s, k)
-            else:
-                rows, wts = _verts3(a0, a1, a2, interval, q, lv)
-                _vertex_block(buf, bofs + xx * s, RB, tab, rows, wts, s, k)
+            r3, w3 = _verts3(np.int64(xf[o + xx + d0]), np.int64(xf[o + xx + d1]), np.int64(xf[o + xx + d2]),
+                                interval, q, lv)
+            for j in range(4):
+                R[j, xx] = r3[j]
+                Wt[j, xx] = w3[j]
+        for xx in range(w):
+            _vertex_block(buf, bofs + xx * s, RB, tab, (R[0, xx], R[1, xx], R[2, xx], R[3, xx]),
+                          (Wt[0, xx], Wt[1, xx], Wt[2, xx], Wt[3, xx]), s, k)
     else:
         d0, d1 = dl[0], dl[1]
         for xx in range(w):
-            a0 = np.int64(xf[o + xx + d0])
-            a1 = np.int64(xf[o + xx + d1])
-            if q == 1:
-                _vertex_block(buf, bofs + xx * s, RB, tab, (a0 * lv + a1,), (1,), s, k)
-            else:
-                rows, wts = _verts2(a0, a1, interval, q, lv)
-                _vertex_block(buf, bofs + xx * s, RB, tab, rows, wts, s, k)
+            r2, w2 = _verts2(np.int64(xf[o + xx + d0]), np.int64(xf[o + xx + d1]), interval, q, lv)
+            for j in range(3):
+                R[j, xx] = r2[j]
+                Wt[j, xx] = w2[j]
+        for xx in range(w):
+            _vertex_block(buf, bofs + xx * s, RB, tab, (R[0, xx], R[1, xx], R[2, xx]), (Wt[0, xx], Wt[1, xx], Wt[2, xx]),
+                          s, k)
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -925,11 +932,14 @@ def _block_vec_kernel(xp, pad, tabs, offs, interval, levels, cell_off, s, d, bia
                 delta[u, k, i] = offs[u, k, i, 0] * wpd + offs[u, k, i, 1]
     for y in prange(h):
         buf = np.zeros(nc * s * RB, np.int32)  # channel c, HR row oy at (c*s + oy) * RB
+        R = np.empty((5, w), np.int64)  # vertices and weights of a row's pixels
+        Wt = np.empty((5, w), np.int64)
         for c in range(nc):
             o = (c * hp + y + pad) * wpd + pad
             for u in range(U):
                 for k in range(4):
-                    _unit_row_pass(xf, o, w, delta[u, k], tabs[u], buf, c * s * RB, RB, s, k, n, interval, q, levels)
+                    _unit_row_pass(xf, o, w, delta[u, k], tabs[u], buf, c * s * RB, RB, s, k, n, interval, q, levels,
+                                   R, Wt)
         for oy in range(s):
             r = y * s + oy
             if to_acc:
