@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 
 from lutsr.lutfile import Lut
 from lutsr.spec import MethodSpec, get_method, levels_for_interval, rotation_neighbor_offsets
@@ -53,18 +54,32 @@ def _per_pixel_cost(method: MethodSpec, scale: int, interval: int) -> tuple[floa
 
 
 def _patch_bytes(lut) -> int:
-    """Extra memory of ``runtime.compile_lut``: each 2-input ExpandConv unit's ``ExpandPlan``
-    (folded patches at all 257^2 value pairs for rotations 0 and 1, plus 16 padding values,
-    and 4 side tables of s+2 values per pair)."""
-    total = 0
-    for stage in lut.method.stages:
-        for unit in stage.units:
-            s = lut.scale if stage.upscale else 1
-            if unit.expand and unit.kernel.n_inputs == 2 and 2 <= s <= 8:
-                from lutsr.runtime import patch_dtype
+    """Extra memory of the runtime's compiled form (``runtime.compile_lut`` and the packed tables).
 
+    Each 2-input ExpandConv unit holds an ``ExpandPlan``: folded patches at all 257^2 value
+    pairs for rotations 0 and 1 plus 16 padding values, and 4 side tables of s+2 values per
+    pair. Plain units that run on the vector block kernel (same shape, s <= 4, 2..4 inputs)
+    are also held flattened with 16 padding values (``runtime._packed_flat``).
+    """
+    from lutsr.runtime import patch_dtype
+
+    total = 0
+    shapes = iter((t["shape"], t["dtype"]) for t in lut.header["tables"])
+    for stage in lut.method.stages:
+        s = lut.scale if stage.upscale else 1
+        plain = []
+        for unit in stage.units:
+            (rows, cells), dtype = next(shapes)
+            if unit.expand and unit.kernel.n_inputs == 2 and 2 <= s <= 8:
                 p = s + 2
                 total += (2 * 257 * 257 * p * p + 16 + 4 * 257 * 257 * p) * patch_dtype(lut.interval).itemsize
+            elif not unit.expand:
+                plain.append((unit, rows, cells, np.dtype(dtype).itemsize))
+        same = len({(r, c, u.kernel.n_inputs) for u, r, c, _ in plain}) == 1
+        all_plain = len(plain) == len(stage.units)
+        mixed = len(plain) == len(stage.units) - 1 and stage.units[0].expand and len(stage.units) > 1
+        if plain and same and (all_plain or mixed) and s <= 4 and 2 <= plain[0][0].kernel.n_inputs <= 4:
+            total += sum((r * c + 16) * size for _, r, c, size in plain)
     return total
 
 
@@ -181,7 +196,9 @@ def render(info: dict) -> str:
         rf = info["receptive_field"]
         lines.append(f"  receptive field (4 rotations): {rf['height']}x{rf['width']} LR pixels ({rf['pixels']} pixels)")
         lines.append(f"  size: {format_bytes(info['bytes_on_disk'])} on disk, {format_bytes(info['bytes_in_memory'])} "
-                     f"in memory, {format_bytes(info['bytes_compiled'])} compiled (tables shared by the 4 rotations, plus folded ExpandConv patches)")
+                     f"in memory, {format_bytes(info['bytes_compiled'])} compiled (stored tables shared by the 4 "
+                     "rotations, plus ExpandConv patches folded at every value pair for rotations 0 and 1, and their "
+                     "border rows)")
         lines.append(f"  per output pixel: {info['table_reads_per_output_pixel']:g} table reads, "
                      f"{info['additions_per_output_pixel']:g} additions, "
                      f"{info['multiply_adds_per_output_pixel']:g} integer multiplications (interpolation)")

@@ -111,14 +111,19 @@ def test_info_lut_and_receptive_fields(tmp_path):
     assert json.loads(r.stdout)["levels"] == 65
 
 
-@pytest.mark.parametrize("method,scale,interval", [("eclut", 2, 3), ("eclut-sdy", 3, 6), ("srlut-s", 2, 7)])
+@pytest.mark.parametrize("method,scale,interval", [("eclut", 2, 3), ("eclut-sdy", 3, 6), ("srlut-s", 2, 4),
+                                                   ("srlut-v", 4, 0), ("mulut-sdy-x2", 2, 4)])
 def test_info_compiled_bytes_are_what_the_runtime_holds(method, scale, interval):
     from lutsr.runtime import compile_lut
     from test_methods import random_lut
 
+    from lutsr.runtime import upscale
+
     lut = random_lut(method, scale, interval, np.random.default_rng(0))
+    upscale(np.zeros((3, 4, 3), np.uint8), lut)  # builds every compiled form the kernels use
     held = sum(t.nbytes for t in lut.tables)
     held += sum(u[3].nbytes for stage in compile_lut(lut) for u in stage if u[3] is not None)
+    held += sum(v[0].nbytes for k, v in lut._compiled.items() if isinstance(k, tuple) and k[0] == "flat")
     assert lut_info(lut)["bytes_compiled"] == held
 
 
