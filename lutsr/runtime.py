@@ -7,13 +7,15 @@ Every method is data (``lutsr.spec.METHODS``): per stage, each unit's table is l
 in four rotations (with simplex interpolation at coarse intervals) and added to an int32
 accumulator, which the stage's rescale rule turns into 8-bit pixels.
 
-The image is never rotated: for rotation k each table is pre-rotated once per loaded LUT
-(``compile_lut``; the s x s block, and for ExpandConv units the 3x3 grid of maps, are
-rotated back by -k) and the kernel's offsets are expressed in the original frame
-(``spec.rotation_neighbor_offsets``); padding becomes an index rule (``_pad``, the same
-as ``spec.pad_index``). Units without ExpandConv write their own s x s block per LR pixel
-(rows of LR pixels in parallel); ExpandConv units gather 9 maps x 4 rotations per HR pixel
-(rows of HR pixels in parallel). No two threads write the same pixel.
+The image is never rotated: each rotation's kernel offsets are expressed in the original
+frame (``spec.rotation_neighbor_offsets``) and its result is rotated back by -k (cell
+permutations from ``_rotate_cells``). ``compile_lut`` prepares each loaded LUT once: 2-input
+ExpandConv units (ECLUT) become an ``ExpandPlan`` (patches folded and interpolated at every
+value pair, border terms folded) for ``_expand_patch_kernel``; stages of plain units (SR-LUT,
+MuLUT) run on ``_block_vec_kernel``. Both read a padded planar copy of the input, work in
+bands of rows in parallel with explicit vector instructions (``lutsr._simd``) and never
+let two threads write the same pixel. Anything else takes the scalar unit-by-unit kernels.
+How they work and where their time goes: ``docs/runtime.md``.
 """
 
 from __future__ import annotations
@@ -104,10 +106,6 @@ def _direct_rows(values: np.ndarray, interval: int) -> np.ndarray:
     for k in range(rows.shape[1]):
         out += weights[:, k, None].astype(np.int32) * values[rows[:, k]].astype(np.int32)
     return out.astype(patch_dtype(interval))
-
-
-#: Sides of the HR image, in the order of ``ExpandPlan.side_sel``.
-_SIDES = ("top", "bottom", "left", "right")
 
 
 def _side_cells(s: int) -> list[list[tuple[int, int]]]:
