@@ -58,28 +58,25 @@ def _patch_bytes(lut) -> int:
 
     Each 2-input ExpandConv unit holds an ``ExpandPlan``: folded patches at all 257^2 value
     pairs for rotations 0 and 1 plus 16 padding values, and 4 side tables of s+2 values per
-    pair. Plain units that run on the vector block kernel (same shape, s <= 4, 2..4 inputs)
-    are also held flattened with 16 padding values (``runtime._packed_flat``).
+    pair. Plain units that run on the vector block kernel (``runtime.stage_route``) are also
+    held flattened with 16 padding values (``runtime._packed_flat``).
     """
-    from lutsr.runtime import patch_dtype
+    from lutsr.runtime import _fast_expand, patch_dtype, stage_route
 
+    m = lut.method
     total = 0
-    shapes = iter((t["shape"], t["dtype"]) for t in lut.header["tables"])
-    for stage in lut.method.stages:
+    tables = iter(lut.header["tables"])
+    for stage in m.stages:
         s = lut.scale if stage.upscale else 1
-        plain = []
+        entries = [next(tables) for _ in stage.units]
+        shapes = [(tuple(t["shape"]), np.dtype(t["dtype"]).name) for t in entries]
         for unit in stage.units:
-            (rows, cells), dtype = next(shapes)
-            if unit.expand and unit.kernel.n_inputs == 2 and 2 <= s <= 8:
+            if _fast_expand(unit, s, m.rotations):
                 p = s + 2
                 total += (2 * 257 * 257 * p * p + 16 + 4 * 257 * 257 * p) * patch_dtype(lut.interval).itemsize
-            elif not unit.expand:
-                plain.append((unit, rows, cells, np.dtype(dtype).itemsize))
-        same = len({(r, c, u.kernel.n_inputs) for u, r, c, _ in plain}) == 1
-        all_plain = len(plain) == len(stage.units)
-        mixed = len(plain) == len(stage.units) - 1 and stage.units[0].expand and len(stage.units) > 1
-        if plain and same and (all_plain or mixed) and s <= 4 and 2 <= plain[0][0].kernel.n_inputs <= 4:
-            total += sum((r * c + 16) * size for _, r, c, size in plain)
+        route, rest_vec = stage_route(stage, shapes, s, m.rotations)
+        flat = shapes if route == "vec" else shapes[1:] if rest_vec else []
+        total += sum((sh[0] * sh[1] + 16) * np.dtype(dt).itemsize for sh, dt in flat)
     return total
 
 

@@ -194,9 +194,36 @@ def _expand_plan(table: np.ndarray, cperm: np.ndarray, offs: np.ndarray, s: int,
     return ExpandPlan(tabs, patches.size, np.stack(side), sel, corner_cells, pad, np.ascontiguousarray(offs), bound)
 
 
-def _fast_expand(unit, s: int) -> bool:
-    """Whether a unit runs on ``_expand_patch_kernel``: ExpandConv, 2 inputs, scale 2..8."""
-    return unit.expand and unit.kernel.n_inputs == 2 and 2 <= s <= 8
+def _fast_expand(unit, s: int, rotations: int) -> bool:
+    """Whether a unit gets an ``ExpandPlan`` (``_expand_patch_kernel``): ExpandConv, 2 inputs, scale 2..8."""
+    return unit.expand and unit.kernel.n_inputs == 2 and 2 <= s <= 8 and rotations == 4
+
+
+def _vec_units(specs, shapes, s: int, rotations: int) -> bool:
+    """Whether plain units run together on ``_block_vec_kernel``: same table shape, dtype and input
+    count, s x s blocks with s <= 4, 2..4 inputs."""
+    uniform = len({(sh, u.kernel.n_inputs) for u, sh in zip(specs, shapes)}) == 1
+    return (len(specs) > 0 and uniform and not any(u.expand for u in specs) and s <= 4 and rotations == 4
+            and 2 <= specs[0].kernel.n_inputs <= 4)
+
+
+def stage_route(stage, shapes, s: int, rotations: int) -> tuple[str, bool]:
+    """How ``_run`` computes a stage; the one rule that ``_run``, ``_streams`` and ``lutsr info`` share.
+
+    ``shapes``: per unit, ``(table shape, dtype name)``. Returns ``(route, rest_vec)``: route
+    ``"expand"`` (one ExpandConv unit, first, on ``_expand_patch_kernel``; ``rest_vec`` says
+    whether the other units run together on ``_block_vec_kernel``), ``"vec"``
+    (``_block_vec_kernel``), ``"stage"`` (same-shaped plain units, ``_block_stage_kernel``) or
+    ``"general"`` (unit by unit).
+    """
+    specs = stage.units
+    if sum(u.expand for u in specs) == 1 and _fast_expand(specs[0], s, rotations):
+        return "expand", _vec_units(specs[1:], shapes[1:], s, rotations)
+    if _vec_units(specs, shapes, s, rotations):
+        return "vec", False
+    if not any(u.expand for u in specs) and len(set(shapes)) == 1:
+        return "stage", False
+    return "general", False
 
 
 def compile_lut(lut: Lut) -> list[list[tuple]]:
@@ -228,7 +255,7 @@ def compile_lut(lut: Lut) -> list[list[tuple]]:
             offs = np.array([rotation_neighbor_offsets(unit.kernel.offsets, k) for k in range(method.rotations)],
                             dtype=np.int64)
             plan = None
-            if _fast_expand(unit, s) and method.rotations == 4:
+            if _fast_expand(unit, s, method.rotations):
                 plan = _expand_plan(table, cperm, offs, s, lut.interval, method.value_offset)
             units.append((table, cperm, offs, plan))
         out.append(units)
@@ -980,19 +1007,19 @@ def _packed(lut: Lut, si: int, units: list[tuple]) -> tuple[np.ndarray, np.ndarr
     return packed
 
 
-def _vec_block(units: list[tuple], s: int) -> bool:
-    """Whether same-shaped plain units run on ``_block_vec_kernel``: s x s blocks with s <= 4, 2..4 inputs."""
-    return s <= 4 and 2 <= units[0][2].shape[1] <= 4 and units[0][2].shape[0] == 4
+def _unit_shapes(units: list[tuple]) -> list[tuple]:
+    """``(table shape, dtype name)`` per compiled unit, for ``stage_route``."""
+    return [(tuple(t.shape), t.dtype.name) for t, _, _, _ in units]
 
 
-def _packed_flat(lut: Lut, si: int, units: list[tuple]) -> tuple[np.ndarray, np.ndarray, int]:
-    """For ``_block_vec_kernel``: ``(tables (U, rows*cells + 16), offsets (U, 4, n, 2), pad)``, once per LUT."""
+def _packed_flat(lut: Lut, si: int, units: list[tuple]) -> tuple[np.ndarray, np.ndarray]:
+    """For ``_block_vec_kernel``: ``(tables (U, rows*cells + 16), offsets (U, 4, n, 2))``, once per LUT."""
     packed = lut._compiled.get(("flat", si))
     if packed is None:
         t = np.stack([u[0] for u in units])
         flat = np.concatenate([t.reshape(t.shape[0], -1), np.zeros((t.shape[0], 16), t.dtype)], axis=1)
         offs = np.ascontiguousarray(np.stack([u[2] for u in units]))
-        packed = (flat, offs, int(np.abs(offs).max()))
+        packed = (flat, offs)
         lut._compiled[("flat", si)] = packed
     return packed
 
@@ -1014,40 +1041,43 @@ def _run(lut: Lut, src: np.ndarray, bands: int | None = None, general: bool = Fa
         d = q * stage.divisor
         half_even = stage.rounding == "half_even"
         out = np.empty((x.shape[0] * s_out, x.shape[1] * s_out, x.shape[2]), dtype=np.uint8)
-        same_shape = len({(t.shape, t.dtype, o.shape) for t, _, o, _ in units}) == 1
-        n_expand = sum(u.expand for u in stage.units)
-        plan = units[0][3]
-        if not general and n_expand == 1 and plan is not None:
+        route, rest_vec = stage_route(stage, _unit_shapes(units), s_out, method.rotations)
+        if general:
+            route = "general"
+        if route == "expand":
             # ExpandConv unit by the patch kernel; any other units first into an int32 accumulator
+            plan = units[0][3]
+            rest = units[1:]
+            pad = max([plan.pad] + [int(np.abs(o).max()) for _, _, o, _ in rest])
+            xp = _planar(x, pad, reflect)  # one padded copy serves both kernels
             add = _NO_ADD
-            has_add = len(stage.units) > 1
+            has_add = len(rest) > 0
             if has_add:
                 add = np.zeros(out.shape, dtype=np.int32)
-                rest = units[1:]
-                if len({(t.shape, t.dtype, o.shape) for t, _, o, _ in rest}) == 1 and _vec_block(rest, s_out):
-                    tabs, offss, pad = _packed_flat(lut, si, rest)
-                    _block_vec_kernel(_planar(x, pad, reflect), pad, tabs, offss, lut.interval, levels,
-                                      method.value_offset, s_out, d, stage.bias, half_even, True, add, out)
+                if rest_vec:  # e.g. S, D, Y: one pass
+                    tabs, offss = _packed_flat(lut, si, rest)
+                    _block_vec_kernel(xp, pad, tabs, offss, lut.interval, levels, method.value_offset, s_out, d,
+                                      stage.bias, half_even, True, add, out)
                 else:
                     for table, cperm, offs, _ in rest:
                         _block_kernel(x, table, cperm, offs, reflect, lut.interval, levels, method.value_offset,
                                       s_out, add)
             table, cperm, offs, _ = units[0]
             nbands = bands if bands is not None else max(1, min(x.shape[0], 2 * numba.get_num_threads()))
-            xp = _planar(x, plan.pad, reflect)
             # int16 windows when no sum can overflow them (the shipped ECLUT tables), else int32
             narrow = not has_add and plan.bound + (1 + abs(stage.bias)) * d <= np.iinfo(np.int16).max
             wproto = _WIN16 if narrow else _WIN32
             corners = _expand_corners(x, table, cperm, offs, reflect, lut.interval, levels, method.value_offset,
                                       plan.corner_cells)
             # the patches are direct rows (compile_lut); d keeps the interval's q
-            _expand_patch_kernel(xp, plan.pad, plan.noff, plan.tabs, plan.tsize, plan.side, plan.side_sel, corners,
+            _expand_patch_kernel(xp, pad, plan.noff, plan.tabs, plan.tsize, plan.side, plan.side_sel, corners,
                                  s_out, d, stage.bias, half_even, nbands, add, has_add, wproto, out)
-        elif not general and not any(u.expand for u in stage.units) and same_shape and _vec_block(units, s_out):
-            tabs, offss, pad = _packed_flat(lut, si, units)
+        elif route == "vec":
+            tabs, offss = _packed_flat(lut, si, units)
+            pad = int(np.abs(offss).max())
             _block_vec_kernel(_planar(x, pad, reflect), pad, tabs, offss, lut.interval, levels, method.value_offset,
                               s_out, d, stage.bias, half_even, False, _NO_ADD, out)
-        elif not general and not any(u.expand for u in stage.units) and same_shape:
+        elif route == "stage":
             tables, cperms, offss = _packed(lut, si, units)
             _block_stage_kernel(x, tables, cperms, offss, reflect, lut.interval, levels, method.value_offset, s_out,
                                 d, stage.bias, half_even, out)
@@ -1172,11 +1202,8 @@ def _streams(lut: Lut) -> bool:
     stages = compile_lut(lut)
     if len(stages) != 1:
         return False
-    units, specs = stages[0], lut.method.stages[0].units
-    if len(units) == 1 and units[0][3] is not None:
-        return True
-    same = len({(t.shape, t.dtype, o.shape) for t, _, o, _ in units}) == 1
-    return not any(u.expand for u in specs) and same and _vec_block(units, lut.scale)
+    route, _ = stage_route(lut.method.stages[0], _unit_shapes(stages[0]), lut.scale, lut.method.rotations)
+    return route == "vec" or (route == "expand" and len(stages[0]) == 1)
 
 
 def _upscale_banded(src: np.ndarray, lut: Lut, band_samples: int) -> np.ndarray:
