@@ -1,5 +1,11 @@
 """lutsr: lookup-table super-resolution -- train, compile to LUTs, upscale on any CPU.
 
+Public API (``import lutsr`` stays cheap: these load on first use):
+
+- :func:`upscale` -- upscale an image with a LUT (``lutsr.runtime``).
+- :func:`load_lut`, :class:`Lut` -- read and validate a LUT file (``lutsr.lut``).
+- :func:`default_lut` -- a shipped LUT by scale and family.
+
 ``import lutsr`` and :func:`lutsr.upscale` never import torch.
 """
 
@@ -7,25 +13,24 @@ from __future__ import annotations
 
 import logging
 
-__version__ = "0.1.0"
+from lutsr._version import __version__
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = ["__version__", "upscale", "load_lut", "Lut", "default_lut"]
 
+_LAZY = {"upscale": "lutsr.runtime.api", "default_lut": "lutsr.lut.shipped", "load_lut": "lutsr.lut.file",
+         "Lut": "lutsr.lut.file"}
+
 
 def __getattr__(name: str):
-    # Lazy: importing lutsr stays cheap (no numba compile, no cv2) until used.
-    if name == "upscale":
-        from lutsr.runtime import upscale
+    # Lazy: importing lutsr stays cheap (no numba, no cv2) until used.
+    if name in _LAZY:
+        import importlib
 
-        return upscale
-    if name == "default_lut":
-        from lutsr.runtime import default_lut
-
-        return default_lut
-    if name in ("load_lut", "Lut"):
-        from lutsr import lutfile
-
-        return getattr(lutfile, name)
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'lutsr' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

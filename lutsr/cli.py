@@ -14,8 +14,9 @@ from pathlib import Path
 
 import click
 
-from lutsr import __version__
+from lutsr._version import __version__
 from lutsr.errors import LutsrError
+from lutsr.spec import fittable_methods, importable_methods, trainable_methods
 
 log = logging.getLogger("lutsr")
 
@@ -127,9 +128,9 @@ def upscale(input_path: Path, output_path: Path, lut_path: Path | None, scale: i
     --overwrite, an input is never written over, and outputs appear atomically (temporary
     file, then rename). Exit status: 0 success, 1 some files of a folder failed, 2 bad input.
     """
-    from lutsr.data import find_images
+    from lutsr.datasets import find_images
     from lutsr.imageio import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS
-    from lutsr.runtime import resolve_lut
+    from lutsr.lut.shipped import resolve_lut
 
     max_pixels = max_pixels or DEFAULT_MAX_PIXELS
     ext = _normalize_ext(ext)
@@ -225,7 +226,7 @@ def sample(dest: Path) -> None:
 
 
 @main.command()
-@click.option("--arch", type=click.Choice(["eclut", "srlut-s", "srlut-f", "srlut-v"]), default="eclut",
+@click.option("--arch", type=click.Choice(trainable_methods()), default="eclut",
               show_default=True, help="Method to train (its kernel shape, encoding and rules come from lutsr.spec).")
 @click.option("--scale", type=click.Choice(["2", "3", "4"]), default="4", show_default=True)
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
@@ -249,13 +250,9 @@ def sample(dest: Path) -> None:
 def train(arch, scale, data_dir, val_dir, run_dir, iterations, batch_size, patch_size, learning_rate, features,
           seed, checkpoint_every, val_every, log_every, device, threads, resume) -> None:
     """Train a LUT network (needs torch: pip install 'lutsr[train]')."""
-    import torch
+    from lutsr.train.loop import TrainConfig
+    from lutsr.train.loop import train as run_train
 
-    from lutsr.train import TrainConfig
-    from lutsr.train import train as run_train
-
-    if threads:
-        torch.set_num_threads(threads)
     if not resume:
         if data_dir is None:
             raise LutsrError("--data is required (a folder of HR training images)")
@@ -266,7 +263,7 @@ def train(arch, scale, data_dir, val_dir, run_dir, iterations, batch_size, patch
                       batch_size=batch_size, patch_size=patch_size, lr=learning_rate, seed=seed,
                       checkpoint_every=checkpoint_every, val_every=val_every, log_every=log_every)
     t0 = time.perf_counter()
-    ckpt = run_train(cfg, run_dir, device=device, resume=resume)
+    ckpt = run_train(cfg, run_dir, device=device, resume=resume, threads=threads)
     click.echo(f"trained in {time.perf_counter() - t0:.0f}s; checkpoint: {ckpt}", err=True)
 
 
@@ -285,21 +282,21 @@ def export(source: Path, interval: int | None, output: Path, device: str, no_com
     SOURCE may also be a LUT file: it is then re-sampled at the (coarser) --interval,
     e.g. `lutsr export eclut_x4.lut --interval 4 -o eclut_x4_i4.lut` (17x17 rows).
     """
-    from lutsr.lutfile import MAGIC, load_lut, save_lut
+    from lutsr.lut.file import MAGIC, load_lut, save_lut
 
     if not output.parent.resolve().is_dir():
         raise LutsrError(f"{output}: output folder {output.parent} does not exist")
     t0 = time.perf_counter()
     if source.is_file() and source.read_bytes()[: len(MAGIC)] == MAGIC:
         # a LUT file: re-sample it at a coarser interval (no network needed, no torch)
-        from lutsr.resample import coarsen
+        from lutsr.lut.coarsen import coarsen
 
         src = load_lut(source)
         small = coarsen(src, src.interval if interval is None else interval)
         save_lut(output, small.header, small.tables, compress=not no_compress)
         lut = load_lut(output)
     else:
-        from lutsr.export import export_checkpoint
+        from lutsr.train.export import export_checkpoint
 
         lut = export_checkpoint(source, output, interval=interval, device=device, compress=not no_compress)
     click.echo(f"wrote {output}: {lut.header['method']} x{lut.scale} interval {lut.interval}, "
@@ -307,14 +304,8 @@ def export(source: Path, interval: int | None, output: Path, device: str, no_com
                f"{output.stat().st_size} bytes, in {time.perf_counter() - t0:.1f}s", err=True)
 
 
-def _fit_methods() -> list[str]:
-    from lutsr.spec import METHODS
-
-    return [n for n, m in METHODS.items() if len(m.stages) == 1]
-
-
 @main.command("fit")
-@click.option("--method", required=True, type=click.Choice(_fit_methods()),
+@click.option("--method", required=True, type=click.Choice(fittable_methods()),
               help="Single-stage method whose tables are solved for (eclut-sdy: lutsr's composite).")
 @click.option("--scale", type=click.IntRange(2, 8), default=4, show_default=True)
 @click.option("--data", "data", required=True, type=click.Path(path_type=Path),
@@ -354,7 +345,7 @@ def fit_cmd(method, scale, data, val, init_path, interval, iterations, ridge, fl
     import numba
 
     from lutsr.fit import FitConfig, TrainingSet, fit
-    from lutsr.lutfile import load_lut
+    from lutsr.lut.file import load_lut
     from lutsr.spec import get_method
 
     if not output.parent.resolve().is_dir():
@@ -383,7 +374,7 @@ def fit_cmd(method, scale, data, val, init_path, interval, iterations, ridge, fl
 
 @main.command("import")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--method", required=True, type=click.Choice(["srlut-s", "srlut-f", "srlut-v", "mulut-sdy-x2", "eclut"]),
+@click.option("--method", required=True, type=click.Choice(importable_methods()),
               help="Method the tables belong to; shapes are checked against it.")
 @click.option("--scale", type=click.IntRange(2, 8), default=None, help="Expected scale (default: inferred).")
 @click.option("--interval", type=click.IntRange(0, 8), default=None, help="Expected interval (default: inferred).")
@@ -397,7 +388,7 @@ def import_cmd(files: tuple[Path, ...], method: str, scale: int | None, interval
       lutsr import --method srlut-s Model_S_x4_4bit_int8.npy -o srlut_s_x4.lut
       lutsr import --method mulut-sdy-x2 LUT_ft_x4_4bit_int8_s{1,2}_{s,d,y}.npy -o mulut_x4.lut
     """
-    from lutsr.importer import import_to_file
+    from lutsr.lut.importer import import_to_file
 
     if not output.parent.resolve().is_dir():
         raise LutsrError(f"{output}: output folder {output.parent} does not exist")
@@ -445,7 +436,7 @@ def eval_cmd(lut_paths, datasets, scale, lr_dir, lr_rounding, no_bicubic, per_im
     import json
 
     from lutsr.evaluate import evaluate, summarize
-    from lutsr.runtime import resolve_lut
+    from lutsr.lut.shipped import resolve_lut
 
     luts = [resolve_lut(p) for p in lut_paths] if lut_paths else [resolve_lut(None)]
     for d in datasets:
@@ -493,12 +484,14 @@ def info(path: Path, as_json: bool) -> None:
     """Describe a LUT file or a training checkpoint / run directory: sizes, costs, receptive field."""
     import json
 
-    from lutsr.info import checkpoint_info, lut_info, render
-    from lutsr.lutfile import MAGIC, load_lut
+    from lutsr.info import lut_info, render
+    from lutsr.lut.file import MAGIC, load_lut
 
     if path.is_file() and path.read_bytes()[: len(MAGIC)] == MAGIC:
         data = lut_info(load_lut(path))
     elif path.exists():
+        from lutsr.train.accounting import checkpoint_info  # needs torch
+
         data = checkpoint_info(path)
     else:
         raise LutsrError(f"{path}: no such file or folder")

@@ -17,10 +17,12 @@ from typing import Callable
 import numpy as np
 
 from lutsr.errors import LutsrError
-from lutsr.imageio import IMAGE_EXTENSIONS, read_image, write_image
-from lutsr.imresize import imresize, modcrop
-from lutsr.lutfile import Lut
+from lutsr.datasets import eval_pair, find_lr, hr_folder
+from lutsr.imageio import IMAGE_EXTENSIONS, write_image
+from lutsr.imresize import imresize
+from lutsr.lut.file import Lut
 from lutsr.metrics import y_psnr, y_ssim
+from lutsr.runtime import upscale
 
 __all__ = ["Score", "EvalResult", "evaluate", "bicubic_upscale", "find_lr", "comparison_image", "summarize"]
 
@@ -57,20 +59,6 @@ class EvalResult:
 def bicubic_upscale(lr: np.ndarray, scale: int) -> np.ndarray:
     """MATLAB ``imresize(lr, scale, 'bicubic')`` (the baseline published tables use)."""
     return imresize(lr, float(scale), rounding="double")
-
-
-def find_lr(lr_dir: Path, stem: str, scale: int) -> Path | None:
-    """The LR file for HR ``stem`` in ``lr_dir``: ``stem``, ``stemx4``, ``stem_x4``, ``stem_GT``, any extension."""
-    for cand in (stem, f"{stem}x{scale}", f"{stem}_x{scale}", f"{stem}_GT", f"{stem}_LR"):
-        for ext in IMAGE_EXTENSIONS:
-            p = lr_dir / f"{cand}{ext}"
-            if p.is_file():
-                return p
-    return None
-
-
-def _hr_dir(dataset: Path) -> Path:
-    return dataset / "HR" if (dataset / "HR").is_dir() else dataset
 
 
 def _label(lut: Lut) -> str:
@@ -125,8 +113,6 @@ def evaluate(luts: list[Lut], datasets: list[str | Path], lr_dir: str | Path | N
         threads: runtime threads.
         progress: ``progress(done, total, item)`` callback.
     """
-    from lutsr.runtime import upscale
-
     if not luts:
         raise LutsrError("no LUT to evaluate")
     scales = sorted({lut.scale for lut in luts if scale is None or lut.scale == scale})
@@ -137,7 +123,7 @@ def evaluate(luts: list[Lut], datasets: list[str | Path], lr_dir: str | Path | N
     jobs = []
     for ds in datasets:
         ds = Path(ds)
-        hr_dir = _hr_dir(ds)
+        hr_dir = hr_folder(ds)
         if not hr_dir.is_dir():
             raise LutsrError(f"{ds}: not a folder")
         files = sorted(p for p in hr_dir.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
@@ -155,18 +141,7 @@ def evaluate(luts: list[Lut], datasets: list[str | Path], lr_dir: str | Path | N
         if progress:
             progress(i, len(jobs), f"{name}/{f.name} x{s}")
         try:
-            hr = read_image(f)
-            if hr.ndim == 3:
-                hr = hr[..., :3]
-            hr = modcrop(hr, s)
-            if lr_dir is not None:
-                lp = find_lr(Path(lr_dir), f.stem, s)
-                if lp is None:
-                    raise LutsrError(f"{f.name}: no LR image for it in {lr_dir}")
-                lr = read_image(lp)
-                lr = lr[..., :3] if lr.ndim == 3 else lr
-            else:
-                lr = imresize(hr, 1.0 / s, rounding=lr_rounding)
+            lr, hr = eval_pair(f, s, lr_rounding, lr_dir)
         except LutsrError as e:
             failures.append((str(f), str(e)))
             log.warning("skipped: %s", e)

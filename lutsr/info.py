@@ -1,39 +1,15 @@
-"""Model accounting: what a LUT file or a training checkpoint costs (``lutsr info``).
-
-LUT files need no torch; checkpoints import torch to count parameters.
+"""What a LUT costs (``lutsr info LUT``): tables, stages, receptive field, bytes on disk, in memory and
+compiled, reads per output pixel; and the text rendering of it and of checkpoint accounting
+(``lutsr.train.accounting``, which needs torch).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from lutsr.lut.file import Lut
+from lutsr.runtime.compile import compile_lut
+from lutsr.spec import MethodSpec, levels_for_interval, receptive_field
 
-import numpy as np
-
-from lutsr.lutfile import Lut
-from lutsr.spec import MethodSpec, get_method, levels_for_interval, rotation_neighbor_offsets
-
-__all__ = ["receptive_field", "lut_info", "checkpoint_info", "table_bytes"]
-
-
-def _stage_footprint(method: MethodSpec, stage) -> set[tuple[int, int]]:
-    pts: set[tuple[int, int]] = set()
-    for unit in stage.units:
-        for k in range(method.rotations):
-            pts |= set(rotation_neighbor_offsets(unit.kernel.offsets, k))
-        if unit.expand:  # an HR pixel at a block edge also receives the neighbouring LR pixel's patch
-            pts = {(y + dy, x + dx) for y, x in pts for dy in (-1, 0, 1) for dx in (-1, 0, 1)}
-    return pts
-
-
-def receptive_field(method: MethodSpec) -> tuple[int, int, int]:
-    """LR receptive field of one output pixel with rotations (and ExpandConv, stages): ``(height, width, pixels)``."""
-    total = {(0, 0)}
-    for stage in method.stages:
-        fp = _stage_footprint(method, stage)
-        total = {(y + a, x + b) for y, x in total for a, b in fp}
-    ys = [p[0] for p in total]
-    xs = [p[1] for p in total]
-    return max(ys) - min(ys) + 1, max(xs) - min(xs) + 1, len(total)
+__all__ = ["lut_info", "table_bytes", "render", "format_bytes"]
 
 
 def table_bytes(method: MethodSpec, scale: int, interval: int) -> int:
@@ -41,50 +17,25 @@ def table_bytes(method: MethodSpec, scale: int, interval: int) -> int:
     return int(sum(r * c for r, c in method.table_shapes(scale, interval)))
 
 
-def _per_pixel_cost(method: MethodSpec, scale: int, interval: int) -> tuple[float, float]:
-    """(table reads, multiply-adds) per output pixel."""
+def _per_pixel_cost(method: MethodSpec, scale: int, interval: int) -> float:
+    """Table reads per output pixel (each read is one addition; a multiply-add when interpolating)."""
     q, _ = levels_for_interval(interval)
     reads = 0.0
     for stage in method.stages:
-        for unit in stage.units:
-            v = 1 if q == 1 else unit.kernel.n_inputs + 1
-            per = method.rotations * v * (9 if unit.expand else 1)
-            reads += per if stage.upscale else per / (scale * scale)
-    return reads, reads
-
-
-def _patch_bytes(lut) -> int:
-    """Extra memory of the runtime's compiled form (``runtime.compile_lut`` and the packed tables).
-
-    Each 2-input ExpandConv unit holds an ``ExpandPlan``: folded patches at all 257^2 value
-    pairs for rotations 0 and 1 plus 16 padding values, and 4 side tables of s+2 values per
-    pair. Plain units that run on the vector block kernel (``runtime.stage_route``) are also
-    held flattened with 16 padding values (``runtime._packed_flat``).
-    """
-    from lutsr.runtime import _fast_expand, patch_dtype, stage_route
-
-    m = lut.method
-    total = 0
-    tables = iter(lut.header["tables"])
-    for stage in m.stages:
-        s = lut.scale if stage.upscale else 1
-        entries = [next(tables) for _ in stage.units]
-        shapes = [(tuple(t["shape"]), np.dtype(t["dtype"]).name) for t in entries]
-        for unit in stage.units:
-            if _fast_expand(unit, s, m.rotations):
-                p = s + 2
-                total += (2 * 257 * 257 * p * p + 16 + 4 * 257 * 257 * p) * patch_dtype(lut.interval).itemsize
-        route, rest_vec = stage_route(stage, shapes, s, m.rotations)
-        flat = shapes if route == "vec" else shapes[1:] if rest_vec else []
-        total += sum((sh[0] * sh[1] + 16) * np.dtype(dt).itemsize for sh, dt in flat)
-    return total
+        vertices = sum(method.rotations * u.maps * (1 if q == 1 else u.kernel.n_inputs + 1) for u in stage.units)
+        reads += vertices if stage.upscale else vertices / (scale * scale)
+    return reads
 
 
 def lut_info(lut: Lut) -> dict:
-    """Facts about a loaded LUT (method, shapes, receptive field, sizes, per-pixel cost)."""
+    """Facts about a loaded LUT (method, shapes, receptive field, sizes, per-pixel cost).
+
+    ``bytes_compiled`` is what the runtime holds once the LUT is compiled (``CompiledLut.nbytes``:
+    the stored tables plus folded patches, side rows and packed copies); it compiles the LUT.
+    """
     m = lut.method
     rf = receptive_field(m)
-    reads, madds = _per_pixel_cost(m, lut.scale, lut.interval)
+    reads = madds = _per_pixel_cost(m, lut.scale, lut.interval)
     mem = int(sum(t.nbytes for t in lut.tables))
     stages = []
     for si, stage in enumerate(m.stages):
@@ -108,60 +59,11 @@ def lut_info(lut: Lut) -> dict:
         "receptive_field": {"height": rf[0], "width": rf[1], "pixels": rf[2]},
         "bytes_on_disk": lut.path.stat().st_size if lut.path else None,
         "bytes_in_memory": mem,
-        "bytes_compiled": mem + _patch_bytes(lut),
+        "bytes_compiled": compile_lut(lut).nbytes,
         "table_reads_per_output_pixel": reads,
         "multiply_adds_per_output_pixel": madds if lut.interval > 0 else 0.0,
         "additions_per_output_pixel": madds,
         "source": lut.header.get("source", {}),
-    }
-
-
-def checkpoint_info(source: str | Path) -> dict:
-    """Accounting for a training checkpoint: parameters, MACs, training memory, LUT sizes (imports torch)."""
-    from lutsr.models import build_model
-    from lutsr.train import load_checkpoint
-
-    config, ckpt = load_checkpoint(source)
-    model = build_model({k: config[k] for k in ("arch", "scale", "features") if k in config})
-    model.load_state_dict(ckpt["model"])
-    m = get_method(model.method.name)
-    s, f = model.scale, model.features
-    params = int(sum(p.numel() for p in model.parameters()))
-    macs_lr = 0
-    act_train = 0
-    act_infer = 0
-    grad_peak = 0
-    for unit in model.stage.units:
-        n = unit.kernel.n_inputs
-        cells = m.cells(model.stage, unit, s)
-        per_rot = n * f + 4 * f * f + f * cells
-        macs_lr += m.rotations * per_rot
-        # float32 tensors kept for backward per LR pixel and rotation: inputs, 5 conv outputs and
-        # their ReLU outputs, the last conv's cells, the quantized cells and the shuffled/expanded maps.
-        act_train += m.rotations * 4 * (n + 10 * f + 3 * cells + (9 * s * s if unit.expand else 0))
-        act_infer = max(act_infer, 4 * (n + 2 * f + cells))
-        # backward: the stored activations plus the gradient of the widest layer in flight
-        grad_peak = max(grad_peak, 4 * 2 * max(f, cells))
-    sizes = {}
-    for interval in range(9):
-        b = table_bytes(m, s, interval)
-        sizes[str(interval)] = b
-    rf = receptive_field(m)
-    return {
-        "checkpoint": str(source),
-        "arch": m.name,
-        "scale": s,
-        "features": f,
-        "iteration": int(ckpt.get("iteration", 0)),
-        "parameters": params,
-        "macs_per_lr_pixel": macs_lr,
-        "macs_per_output_pixel": macs_lr / (s * s),
-        "training_forward_bytes_per_lr_pixel": act_train,
-        "training_backward_peak_bytes_per_lr_pixel": act_train + grad_peak,
-        "training_forward_bytes_per_output_pixel": act_train / (s * s),
-        "inference_peak_activation_bytes_per_lr_pixel": act_infer,
-        "receptive_field": {"height": rf[0], "width": rf[1], "pixels": rf[2]},
-        "lut_bytes_by_interval": sizes,
     }
 
 

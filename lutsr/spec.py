@@ -1,10 +1,11 @@
 """The one source of truth for kernel shapes, padding, rotations, methods and value encodings.
 
 Everything that decides *which pixels a table reads* and *how table values turn into
-output pixels* lives here as data, and is imported by the networks (``lutsr.models``),
-the exporter (``lutsr.export``), the importer of published tables (``lutsr.importer``),
-the NumPy reference runtime (``lutsr.reference``) and the Numba runtime
-(``lutsr.runtime``). Written forms: ``docs/eclut.md`` and ``docs/methods.md``.
+output pixels* lives here as data, and is imported by the networks (``lutsr.train.networks``),
+the exporter (``lutsr.export``), the importer of published tables (``lutsr.lut.importer``),
+the NumPy reference runtime (``lutsr.runtime.reference``) and the Numba runtime
+(``lutsr.runtime``). Geometry that follows from a method (``rotate_cells``,
+``receptive_field``) lives here too. Written forms: ``docs/eclut.md`` and ``docs/methods.md``.
 
 This module only depends on NumPy: the upscale path imports it without torch.
 """
@@ -29,6 +30,11 @@ __all__ = [
     "EXPAND_DIRECTIONS",
     "reflect_index",
     "pad_index",
+    "rotate_cells",
+    "receptive_field",
+    "trainable_methods",
+    "importable_methods",
+    "fittable_methods",
 ]
 
 
@@ -174,6 +180,11 @@ class UnitSpec:
     kernel: KernelShape
     expand: bool = False
 
+    @property
+    def maps(self) -> int:
+        """Maps per row: 9 shifted maps for an ExpandConv unit, 1 otherwise."""
+        return len(EXPAND_DIRECTIONS) if self.expand else 1
+
     def to_json(self) -> dict:
         return {"name": self.name, "kernel": self.kernel.to_json(), "expand": self.expand}
 
@@ -202,6 +213,10 @@ class StageSpec:
     bias: int
     rounding: str
 
+    def terms(self, rotations: int) -> int:
+        """Table cells summed into one output pixel before interpolation: units x rotations x maps."""
+        return sum(rotations * u.maps for u in self.units)
+
     def to_json(self) -> dict:
         d = asdict(self)
         d["units"] = [u.to_json() for u in self.units]
@@ -219,6 +234,8 @@ class MethodSpec:
         alpha: network output scale: a cell's signed value is ``round(alpha * o)``.
         default_interval: the interval the method is usually exported / published at.
         rotations: rotation-ensemble size (always 4 here).
+        trainable: ``lutsr train`` has a network for it (``lutsr.train.networks``).
+        importable: ``lutsr import`` accepts published tables of it.
     """
 
     name: str
@@ -228,6 +245,8 @@ class MethodSpec:
     default_interval: int
     description: str = ""
     rotations: int = 4
+    trainable: bool = False
+    importable: bool = True
 
     @property
     def table_dtype(self) -> str:
@@ -237,13 +256,24 @@ class MethodSpec:
     def value_offset(self) -> int:
         return VALUE_ENCODINGS[self.value_encoding][1]
 
+    @property
+    def fittable(self) -> bool:
+        """``lutsr fit`` solves it: one stage, which upscales (the output is linear in the tables)."""
+        return len(self.stages) == 1 and self.stages[0].upscale
+
+    @property
+    def cell_range(self) -> tuple[int, int]:
+        """Signed value range of a cell (``stored - value_offset``), e.g. ``(-128, 127)``."""
+        info = np.iinfo(np.dtype(self.table_dtype))
+        return int(info.min) - self.value_offset, int(info.max) - self.value_offset
+
     def table_names(self) -> list[str]:
         """Names of the tables in file order: ``s{stage}_{unit}``."""
         return [f"s{si + 1}_{u.name}" for si, st in enumerate(self.stages) for u in st.units]
 
     def cells(self, stage: StageSpec, unit: UnitSpec, scale: int) -> int:
-        """Cells per table row: (9 if expand else 1) * (s*s if the stage upscales else 1)."""
-        return (9 if unit.expand else 1) * (scale * scale if stage.upscale else 1)
+        """Cells per table row: ``unit.maps * (s*s if the stage upscales else 1)``."""
+        return unit.maps * (scale * scale if stage.upscale else 1)
 
     def table_shapes(self, scale: int, interval: int) -> list[tuple[int, int]]:
         """``(rows, cells)`` of every table, in file order."""
@@ -265,7 +295,7 @@ def _single(name: str, kernel: str, pad: str, enc: str, alpha: float, interval: 
             expand: bool = False, divisor: int = 1, rounding: str = "half_even") -> MethodSpec:
     unit = UnitSpec(kernel if expand else kernel.lower(), KERNELS[kernel], expand=expand)
     stage = StageSpec((unit,), upscale=True, pad_mode=pad, divisor=divisor, bias=0, rounding=rounding)
-    return MethodSpec(name, (stage,), enc, alpha, interval, desc)
+    return MethodSpec(name, (stage,), enc, alpha, interval, desc, trainable=True)
 
 
 _SDY = tuple(UnitSpec(n, KERNELS[n.upper()]) for n in ("s", "d", "y"))
@@ -286,6 +316,7 @@ METHODS: dict[str, MethodSpec] = {
             "int8", 255.0 / 48.0, 4,
             "lutsr's composite: ECLUT's 2x1 ExpandConv unit plus S, D, Y units summed in one stage, int8, "
             "fitted by least squares (docs/methods.md)",
+            importable=False,
         ),
         MethodSpec(
             "mulut-sdy-x2",
@@ -305,3 +336,61 @@ def get_method(name: str) -> MethodSpec:
         return METHODS[name]
     except KeyError:
         raise ValueError(f"unknown method {name!r}; expected one of {', '.join(METHODS)}") from None
+
+
+def trainable_methods() -> tuple[str, ...]:
+    """Names of the methods ``lutsr train`` can train (``MethodSpec.trainable``)."""
+    return tuple(n for n, m in METHODS.items() if m.trainable)
+
+
+def fittable_methods() -> tuple[str, ...]:
+    """Names of the methods ``lutsr fit`` solves (``MethodSpec.fittable``)."""
+    return tuple(n for n, m in METHODS.items() if m.fittable)
+
+
+def importable_methods() -> tuple[str, ...]:
+    """Names of the methods ``lutsr import`` accepts (``MethodSpec.importable``)."""
+    return tuple(n for n, m in METHODS.items() if m.importable)
+
+
+# --------------------------------------------------------------------------------------
+# Geometry that follows from a method
+# --------------------------------------------------------------------------------------
+
+def rotate_cells(table: np.ndarray, k: int, expand: bool, s: int) -> np.ndarray:
+    """Reorder the cells of every row of a ``(rows, cells)`` table for rotation ``k``.
+
+    A table row holds a unit's output block in the rotated frame: ``(3, 3, s, s)`` (map grid,
+    then sub-pixels) for an ExpandConv unit, ``(s, s)`` otherwise. Rotating the block (and the
+    map grid) back by ``-k`` puts the cells in original-frame order. Returns a new C-contiguous
+    array of the same shape.
+    """
+    if s == 1 and not expand:
+        return np.ascontiguousarray(table)
+    if expand:
+        t = table.reshape(-1, 3, 3, s, s)
+        t = np.rot90(np.rot90(t, -k, axes=(1, 2)), -k, axes=(3, 4))
+    else:
+        t = np.rot90(table.reshape(-1, s, s), -k, axes=(1, 2))
+    return np.ascontiguousarray(t).reshape(table.shape)
+
+
+def _stage_footprint(method: MethodSpec, stage: StageSpec) -> set[tuple[int, int]]:
+    pts: set[tuple[int, int]] = set()
+    for unit in stage.units:
+        for k in range(method.rotations):
+            pts |= set(rotation_neighbor_offsets(unit.kernel.offsets, k))
+        if unit.expand:  # an HR pixel at a block edge also receives the neighbouring LR pixel's patch
+            pts = {(y + dy, x + dx) for y, x in pts for dy, dx in EXPAND_DIRECTIONS}
+    return pts
+
+
+def receptive_field(method: MethodSpec) -> tuple[int, int, int]:
+    """LR receptive field of one output pixel with rotations (and ExpandConv, stages): ``(height, width, pixels)``."""
+    total = {(0, 0)}
+    for stage in method.stages:
+        fp = _stage_footprint(method, stage)
+        total = {(y + a, x + b) for y, x in total for a, b in fp}
+    ys = [p[0] for p in total]
+    xs = [p[1] for p in total]
+    return max(ys) - min(ys) + 1, max(xs) - min(xs) + 1, len(total)

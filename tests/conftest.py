@@ -41,7 +41,7 @@ def rng() -> np.random.Generator:
 
 def random_eclut(scale: int, rng: np.random.Generator, extreme: bool = False):
     """An in-memory ECLUT ``Lut`` with random cells (optionally only 0/255 to hit clipping)."""
-    from lutsr.lutfile import Lut, make_eclut_header
+    from lutsr.lut.file import Lut, make_eclut_header
 
     shape = (257 * 257, 9 * scale * scale)
     if extreme:
@@ -49,6 +49,18 @@ def random_eclut(scale: int, rng: np.random.Generator, extreme: bool = False):
     else:
         table = rng.integers(0, 256, shape, dtype=np.uint8)
     return Lut(header=make_eclut_header(scale), tables=[table])
+
+
+def random_lut(method: str, scale: int, interval: int, rng):
+    """An in-memory ``Lut`` of ``method`` with uniformly random cells of the method's dtype."""
+    from lutsr.lut.file import Lut, make_header
+    from lutsr.spec import get_method
+
+    m = get_method(method)
+    dtype = np.dtype(m.table_dtype)
+    info = np.iinfo(dtype)
+    tables = [rng.integers(info.min, info.max + 1, shape, dtype=dtype) for shape in m.table_shapes(scale, interval)]
+    return Lut(header=make_header(method, scale, interval), tables=tables)
 
 
 @pytest.fixture
@@ -61,9 +73,33 @@ def runner():
 @pytest.fixture
 def lut2(tmp_path, rng):
     """A random ECLUT x2 LUT saved to a file: ``(path, Lut)``."""
-    from lutsr.lutfile import save_lut
+    from lutsr.lut.file import save_lut
 
     lut = random_eclut(2, rng)
     path = tmp_path / "r2.lut"
     save_lut(path, lut.header, lut.tables)
     return path, lut
+
+
+def held_arrays(obj, exclude=()) -> list[np.ndarray]:
+    """Every NumPy array reachable from ``obj`` through dataclass fields, tuples and lists, once each,
+    leaving out those that share memory with an array in ``exclude``."""
+    import dataclasses
+
+    seen, out = set(), []
+
+    def walk(o):
+        if isinstance(o, np.ndarray):
+            if id(o) not in seen and not any(np.shares_memory(o, e) for e in exclude):
+                seen.add(id(o))
+                out.append(o)
+        elif dataclasses.is_dataclass(o) and not isinstance(o, type):
+            for f in dataclasses.fields(o):
+                if f.name != "lut":
+                    walk(getattr(o, f.name))
+        elif isinstance(o, (tuple, list)):
+            for v in o:
+                walk(v)
+
+    walk(obj)
+    return out

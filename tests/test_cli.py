@@ -153,7 +153,7 @@ def test_srlut_s_train_export_upscale_same_commands(runner, tmp_path, rng):
     lut = tmp_path / "s.lut"
     r = runner.invoke(main, ["export", str(run), "--interval", "4", "-o", str(lut), "--device", "cpu"])
     assert r.exit_code == 0, r.output
-    from lutsr.lutfile import load_lut
+    from lutsr.lut.file import load_lut
 
     loaded = load_lut(lut)
     assert loaded.header["method"] == "srlut-s" and loaded.interval == 4 and loaded.table.shape == (17**4, 4)
@@ -176,7 +176,7 @@ def test_import_command(runner, tmp_path):
 
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_scale_picks_the_shipped_default(runner, tmp_path, image, scale):
-    from lutsr.lutfile import default_lut_path
+    from lutsr.lut.shipped import default_lut_path
     from lutsr.errors import LutFormatError
 
     src, img = image

@@ -5,16 +5,18 @@ import json
 import cv2
 import numpy as np
 import pytest
+
+from conftest import held_arrays, random_lut
 from click.testing import CliRunner
 
 from lutsr.cli import main
 from lutsr.evaluate import evaluate, find_lr, summarize
 from lutsr.imageio import write_image
 from lutsr.imresize import imresize
-from lutsr.info import lut_info, receptive_field
-from lutsr.lutfile import Lut, make_header, save_lut
+from lutsr.info import lut_info
+from lutsr.lut.file import Lut, make_header, save_lut
 from lutsr.metrics import y_psnr
-from lutsr.spec import get_method
+from lutsr.spec import get_method, receptive_field
 
 
 def nearest_lut(scale: int) -> Lut:
@@ -100,7 +102,7 @@ def test_info_lut_and_receptive_fields(tmp_path):
     lut = nearest_lut(2)
     path = tmp_path / "nn.lut"
     save_lut(path, lut.header, lut.tables)
-    from lutsr.lutfile import load_lut
+    from lutsr.lut.file import load_lut
 
     info = lut_info(load_lut(path))
     assert info["tables"][0]["rows"] == 65 * 65 and info["bytes_in_memory"] == 65 * 65 * 4
@@ -114,22 +116,20 @@ def test_info_lut_and_receptive_fields(tmp_path):
 @pytest.mark.parametrize("method,scale,interval", [("eclut", 2, 3), ("eclut-sdy", 3, 6), ("srlut-s", 2, 4),
                                                    ("srlut-v", 4, 0), ("mulut-sdy-x2", 2, 4)])
 def test_info_compiled_bytes_are_what_the_runtime_holds(method, scale, interval):
-    from lutsr.runtime import compile_lut
-    from test_methods import random_lut
-
-    from lutsr.runtime import upscale
+    from lutsr.runtime import compile_lut, upscale
 
     lut = random_lut(method, scale, interval, np.random.default_rng(0))
     upscale(np.zeros((3, 4, 3), np.uint8), lut)  # builds every compiled form the kernels use
-    held = sum(t.nbytes for t in lut.tables)
-    held += sum(u[3].nbytes for stage in compile_lut(lut) for u in stage if u[3] is not None)
-    held += sum(v[0].nbytes for k, v in lut._compiled.items() if isinstance(k, tuple) and k[0] == "flat")
-    assert lut_info(lut)["bytes_compiled"] == held
+    compiled = compile_lut(lut)
+    assert compiled is compile_lut(lut)  # compiled once per loaded LUT
+    # every array the compiled LUT holds, found by walking it (stored tables counted once)
+    held = sum(t.nbytes for t in lut.tables) + sum(a.nbytes for a in held_arrays(compiled, exclude=lut.tables))
+    assert lut_info(lut)["bytes_compiled"] == compiled.nbytes == held
 
 
 def test_info_checkpoint(tmp_path):
     torch = pytest.importorskip("torch")
-    from lutsr.models.lutnet import ECLUTNet
+    from lutsr.train.networks import ECLUTNet
 
     net = ECLUTNet(4, features=16)
     run = tmp_path / "run"

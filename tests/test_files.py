@@ -203,7 +203,7 @@ def test_rgba_file_keeps_transparency(runner, tmp_path, lut2):
 def test_malformed_luts_through_the_cli(runner, tmp_path, lut2, rng):
     import json
 
-    from lutsr.lutfile import MAGIC
+    from lutsr.lut.file import MAGIC
 
     src = tmp_path / "in.png"
     write_image(src, rng.integers(0, 256, (4, 4, 3), dtype=np.uint8))

@@ -15,7 +15,7 @@ def test_import_and_upscale_without_torch(tmp_path):
         sys.meta_path.insert(0, Block())
         import numpy as np
         import lutsr
-        from lutsr.lutfile import Lut, make_eclut_header
+        from lutsr.lut.file import Lut, make_eclut_header
         from lutsr.cli import main
         lut = Lut(header=make_eclut_header(2), tables=[np.full((257 * 257, 36), 140, np.uint8)])
         out = lutsr.upscale(np.zeros((3, 4, 3), np.uint8), lut)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from lutsr.reference import rescale_reference
+from lutsr.runtime.reference import rescale_reference
 from lutsr.spec import EXPAND_DIRECTIONS, KERNELS, METHODS, levels_for_interval, reflect_index, rotation_neighbor_offsets
 
 

@@ -10,7 +10,7 @@ For each case (x4 to 1280x720 RGB, to 3840x2160 RGB, and a 1280x720 grayscale) a
 LUT (the shipped default, plus every published table that ../shared holds, imported in
 memory) it reports the median wall time over repeated runs, the ratio to
 ``cv2.resize(..., INTER_CUBIC)`` measured in the same process on the same input, the ratio
-to the NumPy reference (``lutsr.reference``, measured once, on the 720p case only), and the
+to the NumPy reference (``lutsr.runtime.reference``, measured once, on the 720p case only), and the
 thread count; "best" is the ratio of the fastest runs (less sensitive to a noisy machine).
 It also measures the first call in a fresh process (import + load the LUT
 + upscale, with Numba's on-disk cache warm). Inputs are real photos (B100) resized with
@@ -36,8 +36,9 @@ sys.path.insert(0, str(REPO / "tools"))
 import numba  # noqa: E402
 
 from lutsr.imageio import read_image  # noqa: E402
-from lutsr.lutfile import Lut, default_lut_path, load_lut  # noqa: E402
-from lutsr.reference import upscale_reference  # noqa: E402
+from lutsr.lut.file import Lut, load_lut  # noqa: E402
+from lutsr.lut.shipped import default_lut_path
+from lutsr.runtime.reference import upscale_reference  # noqa: E402
 from lutsr.runtime import upscale  # noqa: E402
 from common import SHARED, published_luts, timings  # noqa: E402
 

@@ -6,8 +6,8 @@ import statistics
 import time
 from pathlib import Path
 
-from lutsr.importer import import_tables
-from lutsr.lutfile import Lut
+from lutsr.lut.importer import import_tables
+from lutsr.lut.file import Lut
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "data"

@@ -32,10 +32,10 @@ sys.path.insert(0, str(REPO / "tools"))
 from lutsr.evaluate import evaluate, summarize  # noqa: E402
 from lutsr.imageio import read_image  # noqa: E402
 from lutsr.imresize import modcrop  # noqa: E402
-from lutsr.importer import import_tables  # noqa: E402
-from lutsr.lutfile import Lut, load_lut  # noqa: E402
+from lutsr.lut.importer import import_tables  # noqa: E402
+from lutsr.lut.file import Lut, load_lut  # noqa: E402
 from lutsr.metrics import y_psnr, y_ssim  # noqa: E402
-from lutsr.resample import coarsen  # noqa: E402
+from lutsr.lut.coarsen import coarsen  # noqa: E402
 from lutsr.runtime import upscale  # noqa: E402
 from common import SHARED, published_luts, timings  # noqa: E402
 
@@ -154,7 +154,7 @@ def main() -> None:
         lines += ["", "## Published tables on their own LR inputs", "",
                   "Set5, on the LR files each project published its results from (`luts/SR-LUT/input_LR_x*`, "
                   "`luts/MuLUT/input_LR_x4`); SR cropped to the modcropped HR. Reproduced in "
-                  "`tests/test_published.py`.", "",
+                  "`tests/lut/test_published.py`.", "",
                   "| table | Set5 Y-PSNR | Set5 Y-SSIM | published |", "|---|---|---|---|"]
         checks = [("SR-LUT S x4 (published, imported)", sr / "input_LR_x4", 4, "", None, "29.82 (paper), 29.83 (correct runtime)"),
                   ("SR-LUT S x2 (published, imported)", sr / "input_LR_x2", 2, "_GT", None, ""),

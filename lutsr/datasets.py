@@ -1,0 +1,82 @@
+"""Image folders and evaluation pairs: HR modcropped, LR by MATLAB bicubic (or read from an LR folder).
+
+Training patches (random crops) live in ``lutsr.train.data``; ``lutsr.fit`` streams its own pairs.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from lutsr.errors import ImageError, LutsrError
+from lutsr.imageio import IMAGE_EXTENSIONS, read_image
+from lutsr.imresize import imresize, modcrop
+
+__all__ = ["find_images", "hr_folder", "find_lr", "eval_pair", "load_eval_pairs"]
+
+log = logging.getLogger(__name__)
+
+
+def find_images(folder: str | Path, recursive: bool = True) -> list[Path]:
+    """Image files under ``folder`` (any common extension, case-insensitive), sorted."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise LutsrError(f"{root}: not a folder")
+    it = root.rglob("*") if recursive else root.glob("*")
+    return sorted(p for p in it if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+def hr_folder(dataset: str | Path) -> Path:
+    """The HR images of a benchmark folder: ``dataset/HR`` when it exists, else ``dataset`` itself."""
+    dataset = Path(dataset)
+    return dataset / "HR" if (dataset / "HR").is_dir() else dataset
+
+
+def find_lr(lr_dir: Path, stem: str, scale: int) -> Path | None:
+    """The LR file for HR ``stem`` in ``lr_dir``: ``stem``, ``stemx4``, ``stem_x4``, ``stem_GT``, any extension."""
+    for cand in (stem, f"{stem}x{scale}", f"{stem}_x{scale}", f"{stem}_GT", f"{stem}_LR"):
+        for ext in IMAGE_EXTENSIONS:
+            p = Path(lr_dir) / f"{cand}{ext}"
+            if p.is_file():
+                return p
+    return None
+
+
+def eval_pair(hr_path: str | Path, scale: int, rounding: str = "double",
+              lr_dir: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(lr, hr)`` uint8 for one HR image, as published tables evaluate it.
+
+    HR is read (alpha dropped) and modcropped to a multiple of ``scale``; LR is the
+    MATLAB-compatible bicubic downscale of that (``rounding``: ``"double"`` or ``"per_pass"``),
+    or the matching file in ``lr_dir`` (``find_lr``).
+
+    Raises:
+        LutsrError: an image cannot be read, or ``lr_dir`` has no LR image for it.
+    """
+    hr_path = Path(hr_path)
+    hr = read_image(hr_path)
+    if hr.ndim == 3:
+        hr = hr[..., :3]
+    hr = modcrop(hr, scale)
+    if lr_dir is None:
+        return imresize(hr, 1.0 / scale, rounding=rounding), hr
+    lp = find_lr(Path(lr_dir), hr_path.stem, scale)
+    if lp is None:
+        raise LutsrError(f"{hr_path.name}: no LR image for it in {lr_dir}")
+    lr = read_image(lp)
+    return (lr[..., :3] if lr.ndim == 3 else lr), hr
+
+
+def load_eval_pairs(folder: str | Path, scale: int, rounding: str = "double") -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """``(name, lr, hr)`` for every HR image in ``folder`` (``eval_pair``); unreadable ones are skipped."""
+    pairs = []
+    for f in find_images(folder, recursive=False):
+        try:
+            lr, hr = eval_pair(f, scale, rounding)
+        except ImageError as e:
+            log.warning("skipping: %s", e)
+            continue
+        pairs.append((f.stem, lr, hr))
+    return pairs

@@ -1,0 +1,246 @@
+"""The lutsr LUT file format (``docs/lut-format.md``): a JSON header plus the raw table.
+
+Layout::
+
+    8 bytes   magic  b"\\x89LUTSR\\r\\n"
+    4 bytes   header length N, uint32 little-endian
+    N bytes   header, UTF-8 JSON object
+    rest      payload: the method's tables one after another, C order (zlib-compressed
+              as a whole when the header says ``"compression": "zlib"``)
+
+Loading parses JSON and raw bytes only: it never executes code. Every header field is
+validated against the method registry (``lutsr.spec.METHODS``), and the SHA-256 of every
+(uncompressed) table must match.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import struct
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from lutsr._version import __version__
+from lutsr.errors import LutFormatError
+from lutsr.imageio import atomic_write_bytes
+from lutsr.spec import METHODS, MethodSpec, get_method, levels_for_interval
+
+__all__ = ["Lut", "load_lut", "save_lut", "make_header", "make_eclut_header", "validate_header", "MAGIC",
+           "FORMAT_VERSION"]
+
+log = logging.getLogger(__name__)
+
+MAGIC = b"\x89LUTSR\r\n"
+FORMAT_VERSION = 1
+_MAX_HEADER = 1 << 20
+_COMPRESSIONS = ("none", "zlib")
+
+
+@dataclass
+class Lut:
+    """A loaded, validated LUT.
+
+    Attributes:
+        header: the validated JSON header (dict).
+        tables: read-only arrays, one per table of the method (``method.table_names()``
+            order), each ``(rows, cells)`` of the method's dtype (uint8 or int8). Row of
+            input levels ``(l0, l1, ...)`` is ``l0*L**(k-1) + ... + l_{k-1}``; cells are
+            ordered (map g, sub-row i, sub-col j) for ExpandConv units, (i, j) otherwise.
+        path: where it was loaded from (``None`` if built in memory).
+    """
+
+    header: dict
+    tables: list
+    path: Path | None = None
+    _compiled: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def method(self) -> MethodSpec:
+        return get_method(self.header["method"])
+
+    @property
+    def table(self) -> np.ndarray:
+        """The first (for single-table methods: the only) table."""
+        return self.tables[0]
+
+    @table.setter
+    def table(self, value: np.ndarray) -> None:
+        self.tables[0] = value
+        self._compiled.clear()
+
+    @property
+    def scale(self) -> int:
+        return int(self.header["scale"])
+
+    @property
+    def interval(self) -> int:
+        return int(self.header["interval"])
+
+    def __str__(self) -> str:
+        src = f" ({self.path.name})" if self.path else ""
+        return f"{self.header['method']} x{self.scale} interval {self.interval} LUT{src}"
+
+
+def make_header(method: str, scale: int, interval: int | None = None, source: dict | None = None) -> dict:
+    """Header for a LUT of ``method`` (everything but the payload fields, filled by ``save_lut``)."""
+    m = get_method(method)
+    interval = m.default_interval if interval is None else int(interval)
+    _, levels = levels_for_interval(interval)
+    return {
+        "format": "lutsr-lut",
+        "format_version": FORMAT_VERSION,
+        "method": m.name,
+        "method_spec": m.to_json(),
+        "scale": int(scale),
+        "interval": interval,
+        "levels": levels,
+        "tables": [{"name": n, "shape": list(sh), "dtype": m.table_dtype}
+                   for n, sh in zip(m.table_names(), m.table_shapes(scale, interval))],
+        "source": source or {},
+        "lutsr_version": __version__,
+    }
+
+
+def make_eclut_header(scale: int, interval: int = 0, source: dict | None = None) -> dict:
+    """Header for an ECLUT table."""
+    return make_header("eclut", scale, interval, source)
+
+
+def _fail(path, msg: str):
+    where = f"{path}: " if path else ""
+    raise LutFormatError(f"{where}{msg}")
+
+
+def _expect(path, header: dict, key: str, kind, allowed=None):
+    if key not in header:
+        _fail(path, f"header field {key!r} is missing")
+    val = header[key]
+    if (kind is int and isinstance(val, bool)) or not isinstance(val, kind):
+        name = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+        _fail(path, f"header field {key!r} has type {type(val).__name__}, expected {name}")
+    if allowed is not None and val not in allowed:
+        _fail(path, f"header field {key!r} is {val!r}, expected one of {list(allowed)!r}")
+    return val
+
+
+def validate_header(header: dict, path=None, payload: bool = True) -> None:
+    """Check every field of a header; raise LutFormatError naming the first problem."""
+    if not isinstance(header, dict):
+        _fail(path, "header is not a JSON object")
+    _expect(path, header, "format", str, ("lutsr-lut",))
+    version = _expect(path, header, "format_version", int)
+    if version != FORMAT_VERSION:
+        _fail(path, f"format version {version} is not supported (this lutsr reads version {FORMAT_VERSION})")
+    method = _expect(path, header, "method", str, tuple(METHODS))
+    scale = _expect(path, header, "scale", int)
+    if not 1 <= scale <= 8:
+        _fail(path, f"scale {scale} is out of range 1..8")
+    interval = _expect(path, header, "interval", int)
+    try:
+        levels_for_interval(interval)
+    except ValueError as e:
+        _fail(path, str(e))
+    want = make_header(method, scale, interval)
+    spec = _expect(path, header, "method_spec", dict)
+    for key, val in want["method_spec"].items():
+        if spec.get(key) != val:
+            _fail(path, f"method_spec field {key!r} is {spec.get(key)!r}, expected {val!r} for {method}")
+    if header.get("levels") != want["levels"]:
+        _fail(path, f"header field 'levels' is {header.get('levels')!r}, expected {want['levels']} for interval {interval}")
+    tables = _expect(path, header, "tables", list)
+    if len(tables) != len(want["tables"]):
+        _fail(path, f"{len(tables)} tables, expected {len(want['tables'])} for {method}")
+    for got, exp in zip(tables, want["tables"]):
+        if not isinstance(got, dict):
+            _fail(path, "table entry is not a JSON object")
+        for key in ("name", "shape", "dtype"):
+            if got.get(key) != exp[key]:
+                _fail(path, f"table {exp['name']}: {key} is {got.get(key)!r}, expected {exp[key]!r} "
+                            f"for {method} x{scale} interval {interval}")
+        if payload and not (isinstance(got.get("sha256"), str) and len(got["sha256"]) == 64):
+            _fail(path, f"table {exp['name']}: sha256 is missing or malformed")
+    if payload:
+        _expect(path, header, "compression", str, _COMPRESSIONS)
+        _expect(path, header, "payload_bytes", int)
+    _expect(path, header, "source", dict)
+    _expect(path, header, "lutsr_version", str)
+
+
+def save_lut(path: str | os.PathLike, header: dict, tables, compress: bool = True) -> None:
+    """Write a LUT file atomically. ``header`` comes from ``make_header``; payload fields are filled in.
+
+    ``tables``: one array, or a list in the method's table order, with the header's shapes/dtypes.
+    """
+    if isinstance(tables, np.ndarray):
+        tables = [tables]
+    h = json.loads(json.dumps(header))
+    validate_header(h, path, payload=False)
+    raws = []
+    for entry, t in zip(h["tables"], tables):
+        t = np.ascontiguousarray(t)
+        if list(t.shape) != entry["shape"] or t.dtype.name != entry["dtype"]:
+            raise LutFormatError(f"table {entry['name']} is {t.dtype}{list(t.shape)}, "
+                                 f"header says {entry['dtype']}{entry['shape']}")
+        raw = t.tobytes()
+        entry["sha256"] = hashlib.sha256(raw).hexdigest()
+        raws.append(raw)
+    if len(raws) != len(h["tables"]):
+        raise LutFormatError(f"got {len(raws)} tables, the method needs {len(h['tables'])}")
+    raw = b"".join(raws)
+    payload = zlib.compress(raw, 9) if compress else raw
+    h["compression"] = "zlib" if compress else "none"
+    h["payload_bytes"] = len(payload)
+    validate_header(h, path)
+    hb = json.dumps(h, indent=1, sort_keys=True).encode("utf-8")
+    atomic_write_bytes(path, MAGIC + struct.pack("<I", len(hb)) + hb + payload)
+    log.info("wrote %s (%d bytes)", path, len(MAGIC) + 4 + len(hb) + len(payload))
+
+
+def load_lut(path: str | os.PathLike) -> Lut:
+    """Read and validate a LUT file. Raises LutFormatError with a one-line message on any problem."""
+    p = Path(path)
+    if not p.is_file():
+        _fail(p, "no such LUT file")
+    data = p.read_bytes()
+    if len(data) < len(MAGIC) + 4 or data[: len(MAGIC)] != MAGIC:
+        if data[:6] == b"\x93NUMPY":
+            _fail(p, "this is a raw .npy array, not a lutsr LUT file (convert it with 'lutsr import')")
+        _fail(p, "not a lutsr LUT file (bad magic bytes)")
+    (hlen,) = struct.unpack("<I", data[len(MAGIC) : len(MAGIC) + 4])
+    start = len(MAGIC) + 4
+    if hlen > _MAX_HEADER or start + hlen > len(data):
+        _fail(p, f"truncated or corrupt header (declares {hlen} bytes)")
+    try:
+        header = json.loads(data[start : start + hlen].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        _fail(p, f"header is not valid JSON ({e.__class__.__name__})")
+    validate_header(header, p)
+    payload = data[start + hlen :]
+    if len(payload) != header["payload_bytes"]:
+        _fail(p, f"payload is {len(payload)} bytes, header says {header['payload_bytes']} (truncated file?)")
+    if header["compression"] == "zlib":
+        try:
+            raw = zlib.decompress(payload)
+        except zlib.error:
+            _fail(p, "compressed table is corrupt")
+    else:
+        raw = payload
+    want = sum(int(np.prod(t["shape"])) * np.dtype(t["dtype"]).itemsize for t in header["tables"])
+    if len(raw) != want:
+        _fail(p, f"tables hold {len(raw)} bytes, expected {want} for the shapes in the header")
+    tables = []
+    pos = 0
+    for t in header["tables"]:
+        n = int(np.prod(t["shape"])) * np.dtype(t["dtype"]).itemsize
+        chunk = raw[pos : pos + n]
+        pos += n
+        if hashlib.sha256(chunk).hexdigest() != t["sha256"]:
+            _fail(p, f"table {t['name']}: checksum (sha256) does not match the header: the file is corrupt")
+        tables.append(np.frombuffer(chunk, dtype=np.dtype(t["dtype"])).reshape(t["shape"]))
+    return Lut(header=header, tables=tables, path=p)

@@ -1,0 +1,217 @@
+"""The vector block-simplex kernel: stages of same-shaped plain units (SR-LUT, MuLUT, the S/D/Y
+units of ``eclut-sdy``) with s x s blocks, s <= 4.
+
+Per LR row, channel, unit and rotation one pass computes every pixel's simplex vertices in
+registers (branch-free rank counting) and a second sums their table rows, rotated back, into a
+planar row buffer (``simd.vertices_block_add``), which ``emit`` rescales.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import prange
+
+from lutsr.runtime.kernels.common import FAST_ROTATIONS
+from lutsr.runtime.kernels.emit import emit_planar_row, shift_rescale
+from lutsr.runtime.kernels.jit import inline, kernel
+from lutsr.runtime.simd import vertices_block_add
+
+
+@inline
+def _vb_k(dst, dofs, stride, tab, rows, wts, s, k):  # pragma: no cover - compiled
+    if k == 0:
+        vertices_block_add(dst, dofs, stride, tab, rows, wts, s, 0)
+    elif k == 1:
+        vertices_block_add(dst, dofs, stride, tab, rows, wts, s, 1)
+    elif k == 2:
+        vertices_block_add(dst, dofs, stride, tab, rows, wts, s, 2)
+    else:
+        vertices_block_add(dst, dofs, stride, tab, rows, wts, s, 3)
+
+
+@inline
+def _vertex_block(dst, dofs, stride, tab, rows, wts, s, k):  # pragma: no cover - compiled
+    """``simd.vertices_block_add`` with literal s (1..4) and k (0..3)."""
+    if s == 4:
+        _vb_k(dst, dofs, stride, tab, rows, wts, 4, k)
+    elif s == 2:
+        _vb_k(dst, dofs, stride, tab, rows, wts, 2, k)
+    elif s == 3:
+        _vb_k(dst, dofs, stride, tab, rows, wts, 3, k)
+    else:
+        vertices_block_add(dst, dofs, stride, tab, rows, wts, 1, 0)
+
+
+@inline
+def _before(fi, fj):  # pragma: no cover - compiled
+    """1 if input i (index below j) comes before input j in the descending, stable order of fractions."""
+    return np.int64(fi >= fj)
+
+
+@inline
+def _verts2(v0, v1, interval, q, lv):  # pragma: no cover - compiled
+    """``simplex_walk`` of a 2-input lookup, in registers: ``(rows, weights)`` tuples of 3."""
+    f0 = v0 & (q - 1)
+    f1 = v1 & (q - 1)
+    base = (v0 >> interval) * lv + (v1 >> interval)
+    c01 = _before(f0, f1)
+    fs0 = f0 * c01 + f1 * (1 - c01)  # the larger fraction (input 0 on ties)
+    fs1 = f0 + f1 - fs0
+    x1 = base + lv * c01 + (1 - c01)
+    return (base, x1, base + lv + 1), (q - fs0, fs0 - fs1, fs1)
+
+
+@inline
+def _verts3(v0, v1, v2, interval, q, lv):  # pragma: no cover - compiled
+    """``simplex_walk`` of a 3-input lookup, in registers: ``(rows, weights)`` tuples of 4."""
+    f0 = v0 & (q - 1)
+    f1 = v1 & (q - 1)
+    f2 = v2 & (q - 1)
+    s0 = lv * lv
+    base = (v0 >> interval) * s0 + (v1 >> interval) * lv + (v2 >> interval)
+    c01 = _before(f0, f1)
+    c02 = _before(f0, f2)
+    c12 = _before(f1, f2)
+    r0 = 2 - c01 - c02  # how many inputs come before input i
+    r1 = c01 + 1 - c12
+    r2 = c02 + c12
+    fs0 = f0 * (r0 == 0) + f1 * (r1 == 0) + f2 * (r2 == 0)
+    fs1 = f0 * (r0 == 1) + f1 * (r1 == 1) + f2 * (r2 == 1)
+    fs2 = f0 + f1 + f2 - fs0 - fs1
+    x1 = base + s0 * (r0 < 1) + lv * (r1 < 1) + (r2 < 1)
+    x2 = base + s0 * (r0 < 2) + lv * (r1 < 2) + (r2 < 2)
+    return (base, x1, x2, base + s0 + lv + 1), (q - fs0, fs0 - fs1, fs1 - fs2, fs2)
+
+
+@inline
+def _verts4(v0, v1, v2, v3, interval, q, lv):  # pragma: no cover - compiled
+    """``simplex_walk`` of a 4-input lookup, in registers: ``(rows, weights)`` tuples of 5. Each
+    input's place in the descending stable order of fractions is counted (no sort, no branch)."""
+    f0 = v0 & (q - 1)
+    f1 = v1 & (q - 1)
+    f2 = v2 & (q - 1)
+    f3 = v3 & (q - 1)
+    s1 = lv * lv
+    s0 = s1 * lv
+    base = (v0 >> interval) * s0 + (v1 >> interval) * s1 + (v2 >> interval) * lv + (v3 >> interval)
+    c01 = _before(f0, f1)
+    c02 = _before(f0, f2)
+    c03 = _before(f0, f3)
+    c12 = _before(f1, f2)
+    c13 = _before(f1, f3)
+    c23 = _before(f2, f3)
+    r0 = 3 - c01 - c02 - c03  # how many inputs come before input i
+    r1 = c01 + 2 - c12 - c13
+    r2 = c02 + c12 + 1 - c23
+    r3 = c03 + c13 + c23
+    fs0 = f0 * (r0 == 0) + f1 * (r1 == 0) + f2 * (r2 == 0) + f3 * (r3 == 0)
+    fs1 = f0 * (r0 == 1) + f1 * (r1 == 1) + f2 * (r2 == 1) + f3 * (r3 == 1)
+    fs2 = f0 * (r0 == 2) + f1 * (r1 == 2) + f2 * (r2 == 2) + f3 * (r3 == 2)
+    fs3 = f0 + f1 + f2 + f3 - fs0 - fs1 - fs2
+    x1 = base + s0 * (r0 < 1) + s1 * (r1 < 1) + lv * (r2 < 1) + (r3 < 1)
+    x2 = base + s0 * (r0 < 2) + s1 * (r1 < 2) + lv * (r2 < 2) + (r3 < 2)
+    x3 = base + s0 * (r0 < 3) + s1 * (r1 < 3) + lv * (r2 < 3) + (r3 < 3)
+    return (base, x1, x2, x3, base + s0 + s1 + lv + 1), (q - fs0, fs0 - fs1, fs1 - fs2, fs2 - fs3, fs3)
+
+
+@kernel()  # a call, not inlined: parfors' array analysis cannot handle its tuples
+def _unit_row_pass(xf, o, w, dl, tab, buf, bofs, RB, s, k, n, interval, q, lv, R, Wt):  # pragma: no cover
+    """One unit, one rotation, one LR row of one channel: every pixel's vertices added into ``buf``.
+
+    Input i of pixel xx is ``xf[o + xx + dl[i]]``; its s x s block goes to ``buf[bofs + xx*s]``
+    (rows ``RB`` apart). n = 2, 3, 4 inputs; one vertex at interval 0. Two loops: the first
+    computes every pixel's vertices and weights into ``R``, ``Wt (5, W)`` (no memory
+    dependence between pixels, so it pipelines and vectorizes), the second sums the rows.
+    """
+    if q == 1:  # direct lookup: one vertex
+        for xx in range(w):
+            r = 0
+            for i in range(n):
+                r = r * lv + np.int64(xf[o + xx + dl[i]])
+            _vertex_block(buf, bofs + xx * s, RB, tab, (r,), (1,), s, k)
+    elif n == 4:
+        d0, d1, d2, d3 = dl[0], dl[1], dl[2], dl[3]
+        for xx in range(w):
+            r4, w4 = _verts4(np.int64(xf[o + xx + d0]), np.int64(xf[o + xx + d1]), np.int64(xf[o + xx + d2]),
+                                np.int64(xf[o + xx + d3]), interval, q, lv)
+            for j in range(5):
+                R[j, xx] = r4[j]
+                Wt[j, xx] = w4[j]
+        for xx in range(w):
+            _vertex_block(buf, bofs + xx * s, RB, tab, (R[0, xx], R[1, xx], R[2, xx], R[3, xx], R[4, xx]),
+                          (Wt[0, xx], Wt[1, xx], Wt[2, xx], Wt[3, xx], Wt[4, xx]), s, k)
+    elif n == 3:
+        d0, d1, d2 = dl[0], dl[1], dl[2]
+        for xx in range(w):
+            r3, w3 = _verts3(np.int64(xf[o + xx + d0]), np.int64(xf[o + xx + d1]), np.int64(xf[o + xx + d2]),
+                                interval, q, lv)
+            for j in range(4):
+                R[j, xx] = r3[j]
+                Wt[j, xx] = w3[j]
+        for xx in range(w):
+            _vertex_block(buf, bofs + xx * s, RB, tab, (R[0, xx], R[1, xx], R[2, xx], R[3, xx]),
+                          (Wt[0, xx], Wt[1, xx], Wt[2, xx], Wt[3, xx]), s, k)
+    else:
+        d0, d1 = dl[0], dl[1]
+        for xx in range(w):
+            r2, w2 = _verts2(np.int64(xf[o + xx + d0]), np.int64(xf[o + xx + d1]), interval, q, lv)
+            for j in range(3):
+                R[j, xx] = r2[j]
+                Wt[j, xx] = w2[j]
+        for xx in range(w):
+            _vertex_block(buf, bofs + xx * s, RB, tab, (R[0, xx], R[1, xx], R[2, xx]), (Wt[0, xx], Wt[1, xx], Wt[2, xx]),
+                          s, k)
+
+
+@kernel(parallel=True)
+def block_vec_kernel(xp, pad, tabs, offs, interval, levels, cell_off, s, d, bias, half_even, to_acc, acc,
+                      out):  # pragma: no cover - compiled
+    """A stage of same-shaped plain (non-ExpandConv) units with s x s blocks, s <= 4, vector rows.
+
+    ``xp (C, H+2*pad, W+2*pad)`` uint8 is the padded planar input (no index is out of range),
+    ``tabs (U, rows*s*s + 16)`` the stored tables flattened (16 elements of padding),
+    ``offs (U, 4, n, 2)`` the inputs' offsets per rotation (n = 2..4). LR rows run in
+    parallel; for each channel, unit and rotation, a pass over the row computes every
+    pixel's simplex vertices in registers (``_verts4`` ...), sums their table rows and adds
+    the block, rotated back, into a planar buffer of the LR row's s HR rows
+    (``simd.vertices_block_add``). Finished rows are rescaled into ``out`` (``simd.emit_u8``),
+    or with ``to_acc`` added to the int32 accumulator ``acc`` (the shape of ``out``) for a later
+    kernel to rescale. Every LR row owns its s HR rows: no races.
+    """
+    nc, hp, wpd = xp.shape
+    h = hp - 2 * pad
+    w = wpd - 2 * pad
+    U = tabs.shape[0]
+    n = offs.shape[2]
+    q = 1 << interval
+    ws = w * s
+    RB = ws + 16
+    pre = -4 * U * q * cell_off  # every rotation's weights sum to q: remove the value offset once
+    shift, vadd, even = shift_rescale(d, bias, half_even, pre)
+    xf = xp.reshape(-1)
+    delta = np.empty((U, 4, n), np.int64)  # flat offsets of the inputs in a channel plane
+    for u in range(U):
+        for k in range(FAST_ROTATIONS):
+            for i in range(n):
+                delta[u, k, i] = offs[u, k, i, 0] * wpd + offs[u, k, i, 1]
+    for y in prange(h):
+        buf = np.zeros(nc * s * RB, np.int32)  # channel c, HR row oy at (c*s + oy) * RB
+        R = np.empty((5, w), np.int64)  # vertices and weights of a row's pixels
+        Wt = np.empty((5, w), np.int64)
+        for c in range(nc):
+            o = (c * hp + y + pad) * wpd + pad
+            for u in range(U):
+                for k in range(FAST_ROTATIONS):
+                    _unit_row_pass(xf, o, w, delta[u, k], tabs[u], buf, c * s * RB, RB, s, k, n, interval, q, levels,
+                                   R, Wt)
+        for oy in range(s):
+            r = y * s + oy
+            if to_acc:
+                arow = acc[r]
+                for c in range(nc):
+                    ob = (c * s + oy) * RB
+                    for x2 in range(ws):
+                        arow[x2, c] += buf[ob + x2] + pre
+            else:
+                emit_planar_row(buf, s * RB, oy * RB, out, r, shift, vadd, even, pre, d, bias, half_even)
+

@@ -1,0 +1,87 @@
+"""Run a ``CompiledLut`` on an image: one kernel call per ``StagePlan`` (its route was chosen at compile time)."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from lutsr.runtime.compile import CompiledLut, StagePlan, planar
+from lutsr.runtime.kernels.block import block_vec_kernel
+from lutsr.runtime.kernels.expand import expand_corners, expand_patch_kernel
+from lutsr.runtime.kernels.scalar import block_kernel, block_stage_kernel, expand_kernel, rescale_kernel
+
+__all__ = ["run"]
+
+_NO_ADD = np.zeros((1, 1, 1), dtype=np.int32)
+_WIN16 = np.zeros(0, dtype=np.int16)  # window dtype carriers for expand_patch_kernel
+_WIN32 = np.zeros(0, dtype=np.int32)
+
+
+def _expand(p: StagePlan, x: np.ndarray, out: np.ndarray, bands: int | None) -> None:
+    """The ExpandConv unit on the patch kernel; the stage's other units first into an int32 addend."""
+    plan = p.expand
+    first, rest = p.units[0], p.units[1:]
+    xp = planar(x, p.pad, p.reflect)  # one padded copy serves both kernels
+    add = _NO_ADD
+    if rest:
+        add = np.zeros(out.shape, dtype=np.int32)
+        if p.flat is not None:  # e.g. S, D, Y: one pass
+            block_vec_kernel(xp, p.pad, p.flat, p.flat_offsets, p.interval, p.levels, p.cell_offset, p.scale,
+                             p.divisor, p.bias, p.half_even, True, add, out)
+        else:
+            for u in rest:
+                block_kernel(x, u.table, u.cell_perm, u.offsets, p.reflect, p.interval, p.levels, p.cell_offset,
+                             p.scale, add)
+    nbands = bands if bands is not None else max(1, min(x.shape[0], 2 * numba.get_num_threads()))
+    corners = expand_corners(x, first.table, first.cell_perm, first.offsets, p.reflect, p.interval, p.levels,
+                             p.cell_offset, plan.corner_cells)
+    # the patches are direct rows (compile_lut); the divisor keeps the interval's q
+    expand_patch_kernel(xp, p.pad, plan.noff, plan.tabs, plan.tsize, plan.side, plan.side_sel, corners, p.scale,
+                        p.divisor, p.bias, p.half_even, nbands, add, len(rest) > 0, _WIN16 if p.narrow else _WIN32,
+                        out)
+
+
+def _vec(p: StagePlan, x: np.ndarray, out: np.ndarray) -> None:
+    block_vec_kernel(planar(x, p.pad, p.reflect), p.pad, p.flat, p.flat_offsets, p.interval, p.levels, p.cell_offset,
+                     p.scale, p.divisor, p.bias, p.half_even, False, _NO_ADD, out)
+
+
+def _stage(p: StagePlan, x: np.ndarray, out: np.ndarray) -> None:
+    tables, cperms, offss = p.stacked
+    block_stage_kernel(x, tables, cperms, offss, p.reflect, p.interval, p.levels, p.cell_offset, p.scale, p.divisor,
+                       p.bias, p.half_even, out)
+
+
+def _general(p: StagePlan, x: np.ndarray, out: np.ndarray) -> None:
+    acc = np.zeros(out.shape, dtype=np.int32)
+    for u in p.units:
+        kernel = expand_kernel if u.spec.expand else block_kernel
+        kernel(x, u.table, u.cell_perm, u.offsets, p.reflect, p.interval, p.levels, p.cell_offset, p.scale, acc)
+    rescale_kernel(acc, p.divisor, p.bias, p.half_even, out)
+
+
+def run(compiled: CompiledLut, image: np.ndarray, bands: int | None = None) -> np.ndarray:
+    """Every stage of ``compiled`` on a ``(H, W, C)`` C-contiguous uint8 image.
+
+    Args:
+        compiled: from ``compile_lut``.
+        image: ``(H, W, C)`` uint8, C-contiguous, C >= 1 (every channel independently).
+        bands: band count of the patch kernel (default ``2 * threads``); the output does not
+            depend on it (the tests check every count).
+
+    Returns:
+        ``(H*s, W*s, C)`` uint8.
+    """
+    x = image
+    for p in compiled.stages:
+        out = np.empty((x.shape[0] * p.scale, x.shape[1] * p.scale, x.shape[2]), dtype=np.uint8)
+        if p.route == "expand":
+            _expand(p, x, out, bands)
+        elif p.route == "vec":
+            _vec(p, x, out)
+        elif p.route == "stage":
+            _stage(p, x, out)
+        else:
+            _general(p, x, out)
+        x = out
+    return x

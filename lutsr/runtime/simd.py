@@ -1,0 +1,216 @@
+"""Small explicit-vector building blocks for the Numba kernels (LLVM IR via ``numba.extending.intrinsic``).
+
+Numba does not vectorize the runtime's short, offset row additions on its own, so these
+helpers emit LLVM vector instructions directly. LLVM lowers them for whatever CPU the
+kernel is compiled on (AVX2, SSE, NEON ...); nothing here is x86-specific. Each helper
+states its exact NumPy meaning; ``tests/runtime/test_simd.py`` checks them against it.
+
+All offsets are element offsets into 1-D C-contiguous arrays; there are no bounds checks
+(the callers size their buffers so every access is inside, including the ``width - p``
+lanes read past a table row: tables carry ``width`` elements of padding at the end).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+from lutsr.spec import rotate_cells
+
+__all__ = ["prefetch", "patch4_add", "emit_u8", "vertices_block_add"]
+
+
+def _i64(builder, v):
+    return builder.sext(v, ir.IntType(64)) if v.type.width < 64 else v
+
+
+def _literals(*ts) -> bool:
+    return all(isinstance(t, types.IntegerLiteral) for t in ts)
+
+
+def _row_vector(builder, tarr, tbits, width, p, rev, tofs):
+    """Load ``width`` lanes at ``tofs``; keep the first ``p`` (reversed when ``rev``), zero the rest."""
+    tvec = ir.VectorType(ir.IntType(tbits), width)
+    tptr = builder.gep(tarr.data, [tofs])
+    tv = builder.load(builder.bitcast(tptr, tvec.as_pointer()), align=tbits // 8)
+    mask = [(p - 1 - i if rev else i) if i < p else width for i in range(width)]
+    return builder.shuffle_vector(tv, ir.Constant(tvec, None), ir.Constant(ir.VectorType(ir.IntType(32), width), mask))
+
+
+def _add_into(builder, warr, wbits, wofs, tv):
+    width = tv.type.count
+    wvec = ir.VectorType(ir.IntType(wbits), width)
+    if wbits > tv.type.element.width:
+        tv = builder.sext(tv, wvec)
+    wp = builder.bitcast(builder.gep(warr.data, [wofs]), wvec.as_pointer())
+    builder.store(builder.add(builder.load(wp, align=wbits // 8), tv), wp, align=wbits // 8)
+
+
+@intrinsic
+def prefetch(typingctx, arr, idx):
+    """Hint the CPU to fetch the cache line holding ``arr.flat[idx]`` (1-D ``arr``). No effect on results."""
+    sig = types.void(arr, idx)
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        ptr = builder.gep(ary.data, [_i64(builder, args[1])])
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [ptr.type, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+        builder.call(fn, [ptr, i32(0), i32(3), i32(1)])  # read, keep in all levels, data cache
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic(prefer_literal=True)
+def emit_u8(typingctx, out, oofs, win, wofs, cstride, nc, add, shift, even):
+    """16 pixels of ``nc`` interleaved channels: for ``i < 16``, ``c < nc``, with
+    ``v = win[wofs + c*cstride + i] + add``: ``out.flat[oofs + i*nc + c] = clip(v >> shift, 0, 255)``,
+    or with ``even`` = 1, ``v / 2**shift`` rounded half to even. Arithmetic in ``win``'s integer
+    type. ``nc`` (1..4) and ``even`` (0, 1) must be literal ints."""
+    if not _literals(nc, even):
+        return None
+    NC, EVEN, L = nc.literal_value, even.literal_value, 16
+    sig = types.void(out, oofs, win, wofs, cstride, nc, add, shift, even)
+
+    def codegen(context, builder, signature, args):
+        oty, _, wty = signature.args[:3]
+        oarr = context.make_array(oty)(context, builder, args[0])
+        warr = context.make_array(wty)(context, builder, args[2])
+        wbits = wty.dtype.bitwidth
+        it = ir.IntType(wbits)
+        vt = ir.VectorType(it, L)
+        i32, i64 = ir.IntType(32), ir.IntType(64)
+        wofs, cstride = _i64(builder, args[3]), _i64(builder, args[4])
+
+        def splat(v):
+            v = _i64(builder, v)
+            v = builder.trunc(v, it) if wbits < 64 else v
+            vec = builder.insert_element(ir.Constant(vt, None), v, i32(0))
+            return builder.shuffle_vector(vec, ir.Constant(vt, None), ir.Constant(ir.VectorType(i32, L), [0] * L))
+
+        vadd, vs = splat(args[6]), splat(args[7])
+        zero, one, top = ir.Constant(vt, [0] * L), ir.Constant(vt, [1] * L), ir.Constant(vt, [255] * L)
+        chans = []
+        for c in range(NC):
+            ptr = builder.gep(warr.data, [builder.add(wofs, builder.mul(cstride, i64(c)))])
+            v = builder.add(builder.load(builder.bitcast(ptr, vt.as_pointer()), align=wbits // 8), vadd)
+            r = builder.ashr(v, vs)
+            if EVEN:  # + 1 when the remainder is over half, or exactly half and r is odd
+                d = builder.shl(one, vs)
+                twice = builder.shl(builder.sub(v, builder.shl(r, vs)), one)
+                up = builder.or_(builder.icmp_signed(">", twice, d),
+                                 builder.and_(builder.icmp_signed("==", twice, d),
+                                              builder.icmp_signed("==", builder.and_(r, one), one)))
+                r = builder.add(r, builder.zext(up, vt))
+            r = builder.select(builder.icmp_signed("<", r, zero), zero, r)
+            r = builder.select(builder.icmp_signed(">", r, top), top, r)
+            chans.append(builder.trunc(r, ir.VectorType(ir.IntType(8), L)))
+        vecs = chans + [ir.Constant(ir.VectorType(ir.IntType(8), L), None)] * ((1 << (NC - 1).bit_length()) - NC)
+        while len(vecs) > 1:  # concatenate: lane c*16 + i is channel c, pixel i
+            n = vecs[0].type.count
+            cat = ir.Constant(ir.VectorType(i32, 2 * n), list(range(2 * n)))
+            vecs = [builder.shuffle_vector(vecs[i], vecs[i + 1], cat) for i in range(0, len(vecs), 2)]
+        res = vecs[0]
+        if NC > 1:  # interleave channels
+            mask = ir.Constant(ir.VectorType(i32, L * NC), [c * L + i for i in range(L) for c in range(NC)])
+            res = builder.shuffle_vector(res, ir.Constant(res.type, None), mask)
+        optr = builder.gep(builder.bitcast(oarr.data, ir.IntType(8).as_pointer()), [_i64(builder, args[1])])
+        builder.store(res, builder.bitcast(optr, res.type.as_pointer()), align=1)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+def _ext(builder, v, signed: bool, vt):
+    return builder.sext(v, vt) if signed else builder.zext(v, vt)
+
+
+@intrinsic(prefer_literal=True)
+def vertices_block_add(typingctx, dst, dofs, dstride, tab, rows, wts, s, k):
+    """One rotation of one unit at one LR pixel, summed in registers and added into ``dst``:
+    ``acc = sum(wts[j] * tab[rows[j]*s*s : +s*s] for j < len(rows))`` (int32 lanes), then
+    ``block_add(dst, dofs, dstride, acc, s, k)``. ``tab`` int8/uint8 with at least 15 elements
+    of padding after the last row; ``rows``, ``wts`` tuples of ints of equal length (the
+    simplex vertices and weights); ``s`` (1..4) and ``k`` literal ints."""
+    if not _literals(s, k) or not isinstance(rows, types.UniTuple) or not isinstance(wts, types.UniTuple):
+        return None
+    S, K, M = s.literal_value, k.literal_value, rows.count
+    N = S * S
+    V = 4 if N <= 4 else 16
+    PERM = [int(v) for v in rotate_cells(np.arange(N)[None, :], K, False, S)[0]]
+    sig = types.void(dst, dofs, dstride, tab, rows, wts, s, k)
+
+    def codegen(context, builder, signature, args):
+        dty, _, _, tty = signature.args[:4]
+        darr = context.make_array(dty)(context, builder, args[0])
+        tarr = context.make_array(tty)(context, builder, args[3])
+        i32, i64 = ir.IntType(32), ir.IntType(64)
+        et = ir.IntType(dty.dtype.bitwidth)
+        avt = ir.VectorType(et, V)
+        acc = ir.Constant(avt, [0] * V)
+        for j in range(M):
+            r = _i64(builder, builder.extract_value(args[4], j))
+            w = builder.trunc(_i64(builder, builder.extract_value(args[5], j)), et)
+            tv = _ext(builder, _row_vector(builder, tarr, tty.dtype.bitwidth, V, N, 0, builder.mul(r, i64(N))),
+                      tty.dtype.signed, avt)
+            wv = builder.shuffle_vector(builder.insert_element(ir.Constant(avt, None), w, i32(0)),
+                                        ir.Constant(avt, None), ir.Constant(ir.VectorType(i32, V), [0] * V))
+            acc = builder.add(acc, builder.mul(tv, wv))
+        dofs, dstride = _i64(builder, args[1]), _i64(builder, args[2])
+        rvt = ir.VectorType(et, S)
+        for oy in range(S):
+            row = builder.shuffle_vector(acc, ir.Constant(avt, None),
+                                         ir.Constant(ir.VectorType(i32, S), PERM[oy * S : oy * S + S]))
+            ptr = builder.bitcast(builder.gep(darr.data, [builder.add(dofs, builder.mul(dstride, i64(oy)))]),
+                                  rvt.as_pointer())
+            builder.store(builder.add(builder.load(ptr, align=4), row), ptr, align=4)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic(prefer_literal=True)
+def patch4_add(typingctx, win, wofs, stride, tab, t0, t1, t2, t3, p, width):
+    """The four rotations of one ExpandConv pixel summed in registers, then added into ``win``:
+    for ``pr < p``, window row ``wofs + pr*stride`` gets ``r0 + r1 + rev(r2) + rev(r3)``, where
+    ``r0``/``r1`` are row ``pr`` of the p x p patches at ``tab[t0:]``/``tab[t1:]`` and ``r2``/``r3``
+    are row ``p-1-pr`` of those at ``t2``/``t3``, reversed (patches rotated by 180 degrees); lanes
+    ``>= p`` add zero. ``p``, ``width`` literal ints; ``win`` at least as wide as ``tab``."""
+    if not _literals(p, width):
+        return None
+    V, P = width.literal_value, p.literal_value
+    sig = types.void(win, wofs, stride, tab, t0, t1, t2, t3, p, width)
+
+    def codegen(context, builder, signature, args):
+        wty, _, _, tty = signature.args[:4]
+        warr = context.make_array(wty)(context, builder, args[0])
+        tarr = context.make_array(tty)(context, builder, args[3])
+        tbits = tty.dtype.bitwidth
+        i32, i64 = ir.IntType(32), ir.IntType(64)
+        tvec = ir.VectorType(ir.IntType(tbits), V)
+        wofs, stride = _i64(builder, args[1]), _i64(builder, args[2])
+        offs = [_i64(builder, a) for a in args[4:8]]
+        fwd = ir.Constant(ir.VectorType(i32, V), [i if i < P else V for i in range(V)])
+        back = ir.Constant(ir.VectorType(i32, V), [P - 1 - i if i < P else V for i in range(V)])
+
+        wvec = ir.VectorType(ir.IntType(wty.dtype.bitwidth), V)
+
+        def load(o, row):  # sums are formed in the window's type, so they cannot overflow
+            ptr = builder.gep(tarr.data, [builder.add(o, i64(row * P))])
+            v = builder.load(builder.bitcast(ptr, tvec.as_pointer()), align=tbits // 8)
+            return builder.sext(v, wvec) if wvec.element.width > tbits else v
+
+        for pr in range(P):
+            f = builder.add(load(offs[0], pr), load(offs[1], pr))
+            b = builder.add(load(offs[2], P - 1 - pr), load(offs[3], P - 1 - pr))
+            v = builder.add(builder.shuffle_vector(f, ir.Constant(wvec, None), fwd),
+                            builder.shuffle_vector(b, ir.Constant(wvec, None), back))
+            _add_into(builder, warr, wty.dtype.bitwidth, builder.add(wofs, builder.mul(stride, i64(pr))), v)
+        return context.get_dummy_value()
+
+    return sig, codegen

@@ -1,0 +1,79 @@
+"""The shipped LUTs: valid, self-describing, and as good on Set5 as docs/results.md says."""
+
+import numpy as np
+import pytest
+
+from conftest import SET5, SHARED, needs_shared
+from lutsr.imageio import read_image
+from lutsr.imresize import imresize, modcrop
+from lutsr.lut.file import load_lut
+from lutsr.lut.shipped import SHIPPED_FAMILIES, default_lut_path
+from lutsr.metrics import y_psnr
+from lutsr.runtime import upscale
+
+
+def test_default_lut_is_shipped_and_valid():
+    lut = load_lut(default_lut_path(4))
+    # interval 1 (129 x 129 rows on disk); the runtime compiles it to direct rows
+    assert lut.header["method"] == "eclut" and lut.scale == 4 and lut.interval == 1
+    assert lut.table.shape == (129 * 129, 144) and lut.table.dtype == np.uint8
+    fit = lut.header["source"]["fit"]  # fitted by `lutsr fit` from the trained network's table
+    assert fit["init"] and fit["iterations"] >= 1
+
+
+@pytest.mark.parametrize("family", SHIPPED_FAMILIES)
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_every_shipped_lut_is_valid(family, scale):
+    lut = load_lut(default_lut_path(scale, family))
+    assert lut.header["method"] == family and lut.scale == scale
+    assert "fit" in lut.header["source"]
+    assert default_lut_path(scale, family).stat().st_size < 3 << 20  # the repository stays lean
+
+
+@pytest.mark.parametrize("family", SHIPPED_FAMILIES)
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_shipped_luts_run_exactly_as_the_reference(family, scale):
+    # the shipped configurations themselves (interval 1 ECLUT on int16 windows, the composite's
+    # mixed stage): an image with edges, gradients and flat parts, 21 wide (a 16-pixel vector
+    # run plus a scalar tail at every scale), bit for bit against lutsr.runtime.reference
+    from lutsr.runtime.reference import upscale_reference
+
+    lut = load_lut(default_lut_path(scale, family))
+    yy, xx = np.mgrid[0:13, 0:21]
+    img = np.stack([(xx * 13) % 256, (yy * 19 + xx * 3) % 256, ((xx // 5 + yy // 4) % 2) * 255], -1).astype(np.uint8)
+    img[4:8, 6:12] = 128
+    assert np.array_equal(upscale(img, lut), upscale_reference(img, lut))
+
+
+def test_default_lut_upscales_a_smooth_ramp_smoothly():
+    # a gentle horizontal ramp must stay a monotone ramp (no ringing, no offset drift)
+    x = np.tile(np.linspace(40, 200, 32).round().astype(np.uint8), (16, 1))
+    for family in SHIPPED_FAMILIES:
+        out = upscale(x, load_lut(default_lut_path(4, family))).astype(int)
+        row = out[32]
+        assert np.all(np.diff(row[8:-8]) >= -1), family
+        assert abs(int(out[8:-8, 8:-8].mean()) - int(x[2:-2, 2:-2].mean())) <= 3, family
+
+
+def _set5(lut, scale):
+    ours, bic = [], []
+    for name in SET5:
+        lr = read_image(SHARED / f"bench/Set5/LR_bicubic/X{scale}" / f"{name}x{scale}.png")
+        hr = modcrop(read_image(SHARED / "bench/Set5/HR" / f"{name}.png"), scale)
+        ours.append(y_psnr(upscale(lr, lut)[: hr.shape[0], : hr.shape[1]], hr, scale))
+        bic.append(y_psnr(imresize(lr, float(scale))[: hr.shape[0], : hr.shape[1]], hr, scale))
+    return float(np.mean(ours)), float(np.mean(bic))
+
+
+@needs_shared
+def test_shipped_luts_on_set5():
+    gain = {}
+    for family in SHIPPED_FAMILIES:
+        for scale in (4, 3, 2):
+            ours, bic = _set5(load_lut(default_lut_path(scale, family)), scale)
+            gain[family, scale] = ours - bic
+    assert _set5(load_lut(default_lut_path(4)), 4)[1] == pytest.approx(28.42, abs=0.02)
+    assert gain["eclut", 4] > 0.85  # ECLUT x4: 29.3 or better
+    assert gain["eclut-sdy", 4] > 29.82 - 28.42  # the composite beats SR-LUT S (29.82)
+    for family in SHIPPED_FAMILIES:  # x2 and x3 gain at least as much over bicubic as x4
+        assert gain[family, 2] >= gain[family, 4] and gain[family, 3] >= gain[family, 4], (family, gain)

@@ -1,0 +1,147 @@
+"""The explicit-vector helpers (lutsr.runtime.simd) against their NumPy meaning, bit for bit."""
+
+import numpy as np
+import pytest
+from numba import njit
+
+from lutsr.runtime.simd import emit_u8, patch4_add, prefetch, vertices_block_add
+
+
+@njit
+def _emit(out, oofs, win, wofs, cstride, nc, add, shift, even):
+    if even:
+        if nc == 1:
+            emit_u8(out, oofs, win, wofs, cstride, 1, add, shift, 1)
+        else:
+            emit_u8(out, oofs, win, wofs, cstride, 3, add, shift, 1)
+    elif nc == 1:
+        emit_u8(out, oofs, win, wofs, cstride, 1, add, shift, 0)
+    elif nc == 2:
+        emit_u8(out, oofs, win, wofs, cstride, 2, add, shift, 0)
+    elif nc == 3:
+        emit_u8(out, oofs, win, wofs, cstride, 3, add, shift, 0)
+    else:
+        emit_u8(out, oofs, win, wofs, cstride, 4, add, shift, 0)
+
+
+@pytest.mark.parametrize("wdtype", [np.int16, np.int32])
+@pytest.mark.parametrize("nc", [1, 2, 3, 4])
+def test_emit_rescales_clips_and_interleaves(wdtype, nc):
+    rng = np.random.default_rng(nc)
+    cstride, wofs, oofs = 50, 5, 7
+    win = rng.integers(-3000, 3000, cstride * nc).astype(wdtype)
+    win[wofs] = np.iinfo(wdtype).max - 8  # no overflow with add = 2: extreme values still clip to 255
+    out = np.zeros(200, np.uint8)
+    _emit(out, oofs, win, wofs, cstride, nc, 2, 3, 0)
+    vals = win.astype(np.int64).reshape(nc, cstride)[:, wofs : wofs + 16]
+    want = np.clip((vals + 2) >> 3, 0, 255).T.ravel()
+    assert np.array_equal(out[oofs : oofs + 16 * nc], want)
+    assert not out[:oofs].any() and not out[oofs + 16 * nc :].any()  # writes nothing else
+
+
+@pytest.mark.parametrize("nc", [1, 3])
+@pytest.mark.parametrize("shift", [0, 1, 4])
+def test_emit_half_even_matches_the_reference_rescale(nc, shift):
+    from lutsr.runtime.reference import rescale_reference
+
+    rng = np.random.default_rng(shift)
+    win = rng.integers(-600, 5000, 16 * nc).astype(np.int32)
+    k = min(2 * (1 << shift), win.size)
+    win[:k] = np.arange(k)  # every remainder with odd and even quotients (all of them for nc = 3)
+    bias = 3
+    out = np.zeros(16 * nc, np.uint8)
+    _emit(out, 0, win, 0, 16, nc, bias << shift, shift, 1)
+    want = rescale_reference(win.reshape(nc, 16), 1 << shift, 1, bias, "half_even").T.ravel()
+    assert np.array_equal(out, want)
+
+
+@pytest.mark.parametrize("n", [2, 3, 4])
+@pytest.mark.parametrize("interval", [1, 4])
+def test_register_simplex_matches_the_reference(n, interval):
+    # the kernels' branch-free simplex (kernels.block._verts2/3/4) against lutsr.runtime.reference, with many ties
+    from lutsr.runtime.reference import simplex_reference
+    from lutsr.runtime.kernels.block import _verts2, _verts3, _verts4
+
+    fn = {2: _verts2, 3: _verts3, 4: _verts4}[n]
+
+    @njit
+    def verts(v, interval, q, lv):
+        out_r = np.empty((v.shape[0], n + 1), np.int64)
+        out_w = np.empty_like(out_r)
+        for p in range(v.shape[0]):
+            if n == 2:
+                r, w = fn(v[p, 0], v[p, 1], interval, q, lv)
+            elif n == 3:
+                r, w = fn(v[p, 0], v[p, 1], v[p, 2], interval, q, lv)
+            else:
+                r, w = fn(v[p, 0], v[p, 1], v[p, 2], v[p, 3], interval, q, lv)
+            for j in range(n + 1):
+                out_r[p, j] = r[j]
+                out_w[p, j] = w[j]
+        return out_r, out_w
+
+    rng = np.random.default_rng(n * 10 + interval)
+    q = 1 << interval
+    v = rng.integers(0, 256, (3000, n)).astype(np.int64)
+    v[:1000] = (v[:1000] // q) * q + rng.integers(0, 3, (1000, n))  # few distinct fractions: ties
+    v[1000:1100] = 255
+    rows, wts = simplex_reference(v, interval)
+    got_r, got_w = verts(v, interval, q, 256 // q + 1)
+    assert np.array_equal(got_w, wts)
+    assert np.array_equal(got_r[wts > 0], rows[wts > 0])  # a vertex of weight 0 may be any row
+
+
+@njit
+def _patch4(win, wofs, stride, tab, t0, t1, t2, t3):
+    prefetch(tab, t0)
+    patch4_add(win, wofs, stride, tab, t0, t1, t2, t3, 5, 8)
+
+
+@pytest.mark.parametrize("tdtype,wdtype", [(np.int16, np.int16), (np.int16, np.int32)])
+def test_patch4_add_sums_two_patches_and_two_rotated_by_180(tdtype, wdtype):
+    rng = np.random.default_rng(5)
+    p, stride = 5, 17
+    hi = 8000 if wdtype == np.int16 else 32000  # int32 windows: sums would overflow int16
+    tab = rng.integers(-hi, hi, 6 * p * p + 8).astype(tdtype)
+    win = rng.integers(-50, 50, stride * p + 20).astype(wdtype)
+    offs = [0, 2 * p * p, 3 * p * p + 1, 5 * p * p]
+    pat = [tab[o : o + p * p].astype(np.int64).reshape(p, p) for o in offs]
+    total = pat[0] + pat[1] + np.rot90(pat[2], 2) + np.rot90(pat[3], 2)
+    want = win.astype(np.int64)
+    for pr in range(p):
+        want[3 + pr * stride : 3 + pr * stride + p] += total[pr]
+    _patch4(win, 3, stride, tab, *offs)
+    assert np.array_equal(win.astype(np.int64), want)
+
+
+@njit
+def _vblock(dst, dofs, stride, tab, rows, wts, s, k):
+    if s == 3:
+        if k == 1:
+            vertices_block_add(dst, dofs, stride, tab, rows, wts, 3, 1)
+        else:
+            vertices_block_add(dst, dofs, stride, tab, rows, wts, 3, 2)
+    elif s == 4:
+        vertices_block_add(dst, dofs, stride, tab, rows, wts, 4, 3)
+    else:
+        vertices_block_add(dst, dofs, stride, tab, rows, wts, 2, 3)
+
+
+@pytest.mark.parametrize("s,k", [(2, 3), (3, 1), (3, 2), (4, 3)])
+@pytest.mark.parametrize("tdtype", [np.int8, np.uint8])
+def test_vertices_block_add_sums_weighted_rows_and_rotates_like_the_runtime(s, k, tdtype):
+    from lutsr.spec import rotate_cells
+
+    rng = np.random.default_rng(s * 4 + k)
+    n = s * s
+    tab = rng.integers(np.iinfo(tdtype).min, np.iinfo(tdtype).max + 1, 20 * n + 16).astype(tdtype)
+    rows, wts = (3, 7, 8, 19, 0), (5, 0, 2, 16, 1)
+    acc = sum(w * tab[r * n : r * n + n].astype(np.int64) for r, w in zip(rows, wts))
+    perm = rotate_cells(np.arange(n)[None, :], k, False, s)[0]
+    stride, dofs = 11, 3
+    dst = rng.integers(-100, 100, stride * s + 8).astype(np.int32)
+    want = dst.astype(np.int64)
+    for oy in range(s):
+        want[dofs + oy * stride : dofs + oy * stride + s] += acc[perm[oy * s : oy * s + s]]
+    _vblock(dst, dofs, stride, tab, rows, wts, s, k)
+    assert np.array_equal(dst, want)

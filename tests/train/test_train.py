@@ -1,0 +1,95 @@
+"""Tiny training runs (needs torch): checkpoints, exact resume, loss going down."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from lutsr.train.loop import TrainConfig, load_checkpoint, train  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("train")
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:48, 0:56]
+    for i in range(3):
+        img = np.stack([(np.sin(x / (3 + i)) * 60 + np.cos(y / (4 + c)) * 60 + 128) for c in range(3)], -1)
+        img += rng.normal(0, 4, img.shape)
+        cv2.imwrite(str(d / f"img{i}.png"), np.clip(img, 0, 255).astype(np.uint8))
+    (d / "sub").mkdir()
+    cv2.imwrite(str(d / "sub" / "gray.jpg"), (x * 4 % 256).astype(np.uint8))
+    (d / "broken.png").write_bytes(b"not an image")  # skipped with a warning
+    return d
+
+
+def _cfg(data_dir, **kw):
+    base = dict(arch="eclut", scale=2, data=str(data_dir), features=8, iterations=6, batch_size=2, patch_size=8,
+                lr=1e-3, seed=3, checkpoint_every=3, val_every=3, log_every=1)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def _weights(run):
+    _, ckpt = load_checkpoint(run)
+    return {k: v.clone() for k, v in ckpt["model"].items()}
+
+
+def test_checkpoints_and_config(tmp_path, data_dir):
+    run = tmp_path / "run"
+    train(_cfg(data_dir, val=str(data_dir)), run, device="cpu")
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["arch"] == "eclut" and cfg["scale"] == 2 and cfg["iterations"] == 6
+    assert (run / "checkpoints" / "iter_0000003.pt").is_file()
+    assert (run / "checkpoints" / "iter_0000006.pt").is_file()
+    config, ckpt = load_checkpoint(run)
+    assert ckpt["iteration"] == 6 and config["features"] == 8
+
+
+def test_resume_after_kill_gives_identical_weights(tmp_path, data_dir):
+    straight = tmp_path / "straight"
+    train(_cfg(data_dir), straight, device="cpu")
+
+    killed = tmp_path / "killed"
+
+    def die(info):
+        if info.get("iteration") == 5 and "loss" in info:
+            raise KeyboardInterrupt  # the process is killed after iteration 5's step, before its checkpoint
+
+    with pytest.raises(KeyboardInterrupt):
+        train(_cfg(data_dir), killed, device="cpu", progress=die)
+    assert load_checkpoint(killed)[1]["iteration"] == 3
+    train(_cfg(data_dir), killed, device="cpu", resume=True)
+    a, b = _weights(straight), _weights(killed)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_loss_decreases_on_a_tiny_run(tmp_path, data_dir):
+    losses = []
+    train(_cfg(data_dir, iterations=60, batch_size=4, lr=3e-3, checkpoint_every=60, log_every=1), tmp_path / "r",
+          device="cpu", progress=lambda i: losses.append(i["loss"]) if "loss" in i else None)
+    first, last = np.mean(losses[:5]), np.mean(losses[-5:])
+    assert last < first, (first, last)
+
+
+def test_missing_data_folder_is_a_clear_error(tmp_path):
+    from lutsr.errors import LutsrError
+
+    with pytest.raises(LutsrError, match="not a folder"):
+        train(_cfg(tmp_path / "nope"), tmp_path / "r", device="cpu")
+
+
+def test_unreadable_training_images_are_skipped_with_a_warning(data_dir, caplog):
+    import logging
+
+    from lutsr.train.data import load_training_channels
+
+    with caplog.at_level(logging.WARNING, logger="lutsr"):
+        chans = load_training_channels(data_dir)
+    assert len(chans) == 3 * 3 + 1  # three RGB images and one gray JPEG
+    assert any("broken.png" in r.getMessage() for r in caplog.records)
