@@ -7,10 +7,9 @@ import numpy as np
 import pytest
 
 from conftest import adversarial_images, random_lut
-from lutsr.lut.file import Lut, make_header
 from lutsr.runtime.reference import rescale_reference, simplex_reference, upscale_reference
 from lutsr.runtime import upscale
-from lutsr.spec import KERNELS, METHODS, get_method, levels_for_interval
+from lutsr.spec import KERNELS, METHODS, levels_for_interval
 
 
 @pytest.mark.parametrize("n", [2, 3, 4])
