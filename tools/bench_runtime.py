@@ -20,7 +20,6 @@ INTER_AREA, not noise.
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import time
@@ -37,10 +36,10 @@ import numba  # noqa: E402
 
 from lutsr.imageio import read_image  # noqa: E402
 from lutsr.lut.file import Lut, load_lut  # noqa: E402
-from lutsr.lut.shipped import default_lut_path
+from lutsr.lut.shipped import default_lut_path  # noqa: E402
 from lutsr.runtime.reference import upscale_reference  # noqa: E402
 from lutsr.runtime import upscale  # noqa: E402
-from common import SHARED, published_luts, timings  # noqa: E402
+from common import SHARED, format_machine, interleaved, machine_info, published_luts, timings  # noqa: E402
 
 
 def photo(w: int, h: int, gray: bool = False) -> np.ndarray:
@@ -52,6 +51,18 @@ def photo(w: int, h: int, gray: bool = False) -> np.ndarray:
         img = np.stack([(xx * 0.5) % 256, (yy * 0.8) % 256, ((xx // 40 + yy // 40) % 2) * 200], -1).astype(np.uint8)
     img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
     return cv2.cvtColor(img, cv2.COLOR_RGB2GRAY) if gray else img
+
+
+def photo_tiles(w: int, h: int, n: int = 8) -> list[np.ndarray]:
+    """``n`` w x h RGB tiles cut from different B100 photos (INTER_AREA to half size first), or synthetic tiles."""
+    files = sorted((SHARED / "bench" / "B100" / "HR").glob("*.png"))[:n]
+    tiles = []
+    for i, f in enumerate(files):
+        img = read_image(f)[..., :3]
+        img = cv2.resize(img, (img.shape[1] // 2, img.shape[0] // 2), interpolation=cv2.INTER_AREA)
+        if img.shape[0] >= h and img.shape[1] >= w:
+            tiles.append(np.ascontiguousarray(img[:h, :w]))
+    return tiles or [photo(w, h)]
 
 
 def luts() -> list[tuple[str, Lut]]:
@@ -102,25 +113,38 @@ def main() -> None:
         numba.set_num_threads(args.threads)
     threads = numba.get_num_threads()
     runs = 3 if args.quick else 15
-    cases = [("720p RGB (320x180 -> 1280x720)", photo(320, 180))]
+    cases = [("720p RGB (320x180 -> 1280x720)", [photo(320, 180)])]
     if not args.quick:
-        cases += [("4K RGB (960x540 -> 3840x2160)", photo(960, 540)),
-                  ("720p gray (320x180 -> 1280x720)", photo(320, 180, gray=True))]
-    print(f"lutsr runtime benchmark: {threads} threads, {os.cpu_count()} CPUs, median of {runs} runs")
-    print(f"{'case':34} {'LUT':22} {'lutsr ms':>9} {'cv2 ms':>8} {'x cv2':>7} {'best x cv2':>11} {'x numpy ref':>12}")
-    for case, img in cases:
+        cases += [("4K RGB (960x540 -> 3840x2160)", [photo(960, 540)]),
+                  ("720p gray (320x180 -> 1280x720)", [photo(320, 180, gray=True)]),
+                  ("720p RGB, 8 photo tiles in turn", photo_tiles(320, 180))]
+    print(f"lutsr runtime benchmark: {threads} threads, median of {runs} runs")
+    print(f"{'case':34} {'LUT':22} {'lutsr ms':>9} {'cv2 ms':>8} {'x cv2 sep':>10} {'best sep':>9} "
+          f"{'lutsr ms':>9} {'cv2 ms':>8} {'x cv2 intl':>11} {'x numpy ref':>12}")
+    for case, imgs in cases:
         for name, lut in luts():
             s = lut.scale
-            t_cv, b_cv = timings(lambda: cv2.resize(img, (img.shape[1] * s, img.shape[0] * s),
-                                                    interpolation=cv2.INTER_CUBIC), runs)
-            t_lut, b_lut = timings(lambda: upscale(img, lut, threads=threads), runs)
+            turn = [0]
+
+            def nxt():
+                turn[0] += 1
+                return imgs[turn[0] % len(imgs)]
+
+            def run_cv(img=None):
+                img = imgs[turn[0] % len(imgs)] if img is None else img
+                return cv2.resize(img, (img.shape[1] * s, img.shape[0] * s), interpolation=cv2.INTER_CUBIC)
+
+            t_cv, b_cv = timings(lambda: run_cv(nxt()), runs * len(imgs))
+            t_lut, b_lut = timings(lambda: upscale(nxt(), lut, threads=threads), runs * len(imgs))
+            i_lut, i_cv, i_ratio = interleaved(lambda: upscale(nxt(), lut, threads=threads), run_cv,
+                                               runs * len(imgs))
             ref = ""
-            if case.startswith("720p RGB"):
+            if case.startswith("720p RGB ("):
                 t0 = time.perf_counter()
-                upscale_reference(img, lut)
+                upscale_reference(imgs[0], lut)
                 ref = f"{(time.perf_counter() - t0) / t_lut:.0f}x faster"
-            print(f"{case:34} {name:22} {t_lut * 1000:9.1f} {t_cv * 1000:8.2f} {t_lut / t_cv:7.1f} "
-                  f"{b_lut / b_cv:11.1f} {ref:>12}")
+            print(f"{case:34} {name:22} {t_lut * 1000:9.1f} {t_cv * 1000:8.2f} {t_lut / t_cv:10.1f} "
+                  f"{b_lut / b_cv:9.1f} {i_lut * 1000:9.1f} {i_cv * 1000:8.2f} {i_ratio:11.1f} {ref:>12}")
     print(f"first call in a fresh process (import + load default LUT + 320x180 RGB upscale, warm cache): "
           f"{first_call():.2f} s")
     if not args.quick and sys.platform.startswith("linux"):
@@ -128,6 +152,7 @@ def main() -> None:
         print(f"8K output (1920x1080 -> 7680x4320 RGB, default LUT): peak memory {used:.0f} MiB (input + compiled "
               f"table + peak growth); input + output {images:.0f} MiB, compiled table {table:.0f} MiB, "
               f"budget (+20%) {budget:.0f} MiB")
+    print(f"machine: {format_machine(machine_info())}")
 
 
 if __name__ == "__main__":

@@ -42,3 +42,70 @@ def timings(fn, runs: int) -> tuple[float, float]:
         fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times), min(times)
+
+
+def machine_info() -> dict:
+    """Where a speed figure was measured: CPU model, LLVM's target name and vector features, cache sizes,
+    core count, Numba's threading layer (after a parallel kernel ran) and the library versions."""
+    import os
+    import platform
+
+    import cv2
+    import llvmlite
+    import llvmlite.binding as llvm
+    import numba
+    import numpy as np
+
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("model name", "Model")):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    caches = []
+    for d in sorted(Path("/sys/devices/system/cpu/cpu0/cache").glob("index*")):
+        try:
+            level, kind, size = ((d / n).read_text().strip() for n in ("level", "type", "size"))
+        except OSError:
+            continue
+        caches.append(f"L{level}{'d' if kind == 'Data' else 'i' if kind == 'Instruction' else ''} {size}")
+    feats = llvm.get_host_cpu_features()
+    vector = sorted(k for k, v in feats.items() if v and k in ("sse4.2", "avx", "avx2", "fma", "avx512f", "avx512bw",
+                                                                "avx512vl", "neon", "sve", "sve2"))
+    try:
+        layer = numba.threading_layer()
+    except ValueError:  # no parallel kernel has run yet
+        layer = f"not started (configured: {numba.config.THREADING_LAYER})"
+    return {"cpu": model, "llvm_cpu": llvm.get_host_cpu_name(), "vector_features": vector, "caches": caches,
+            "cpus": os.cpu_count(), "machine": platform.machine(), "threading_layer": layer,
+            "numba": numba.__version__, "llvmlite": llvmlite.__version__, "numpy": np.__version__,
+            "opencv": cv2.__version__, "python": platform.python_version(),
+            "NUMBA_CPU_NAME": os.environ.get("NUMBA_CPU_NAME", "")}
+
+
+def format_machine(info: dict) -> str:
+    """One line of ``machine_info()``."""
+    return (f"{info['cpu']} ({info['machine']}, LLVM target {info['llvm_cpu']}, {', '.join(info['vector_features'])}; "
+            f"{', '.join(info['caches'])}; {info['cpus']} CPUs), Numba {info['numba']} "
+            f"(threading layer {info['threading_layer']}), NumPy {info['numpy']}, OpenCV {info['opencv']}, "
+            f"Python {info['python']}" + (f", NUMBA_CPU_NAME={info['NUMBA_CPU_NAME']}" if info["NUMBA_CPU_NAME"] else ""))
+
+
+def interleaved(fn_a, fn_b, runs: int) -> tuple[float, float, float]:
+    """Time ``fn_a`` and ``fn_b`` alternately (a, b, a, b ...), as a user's loop calls an upscaler and then
+    OpenCV on each image (both allocating fresh outputs, neither with a warm allocator of its own).
+    Returns ``(median a, median b, median of the per-pair ratios a/b)`` in seconds."""
+    fn_a()
+    fn_b()
+    ta, tb = [], []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn_a()
+        t1 = time.perf_counter()
+        fn_b()
+        t2 = time.perf_counter()
+        ta.append(t1 - t0)
+        tb.append(t2 - t1)
+    return statistics.median(ta), statistics.median(tb), statistics.median(a / b for a, b in zip(ta, tb))
