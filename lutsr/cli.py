@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -42,13 +43,38 @@ def _setup_logging(verbose: int) -> None:
     root.setLevel(level)
 
 
+class _Terminated(BaseException):
+    """Raised in the main thread on SIGTERM so temporary files are cleaned like on Ctrl-C."""
+
+
+def _handle_sigterm() -> None:
+    """Make SIGTERM (timeout, docker stop, systemd) unwind like SIGINT: temp files removed."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def _raise(signum, frame):
+        raise _Terminated()
+
+    try:
+        signal.signal(signal.SIGTERM, _raise)
+    except (ValueError, OSError):  # not the main thread of the interpreter
+        pass
+
+
 def _friendly(fn):
     """Turn expected failures into one line on stderr and exit status 2."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        _handle_sigterm()
         try:
             return fn(*args, **kwargs)
+        except MemoryError:
+            click.echo("error: out of memory (try a smaller image, or a machine with more memory)", err=True)
+            sys.exit(EXIT_BAD_INPUT)
         except LutsrError as e:
             click.echo(f"error: {e}", err=True)
             sys.exit(EXIT_BAD_INPUT)
@@ -62,6 +88,9 @@ def _friendly(fn):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
+        except _Terminated:
+            click.echo("terminated", err=True)
+            sys.exit(143)
 
     return wrapper
 
@@ -89,6 +118,27 @@ def _upscale_one(src: Path, dst: Path, lut, threads, max_pixels: int) -> tuple[t
     del img.pixels
     save_image(dst, out, img.metadata, inplace=True)
     return in_size, out_size
+
+
+def _shown(x) -> str:
+    """A name or message for one output line: control characters (newlines) escaped,
+    bytes that are not UTF-8 shown as ``\\xNN``."""
+    text = str(x)
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+
+
+def _clean_stale_temps(folders) -> None:
+    """Remove temporary files left in ``folders`` by a killed run (``.NAME.XXXX.lutsr-part``)."""
+    from lutsr.imageio import is_temp_name
+
+    for d in folders:
+        if not d.is_dir():
+            continue
+        for q in d.iterdir():
+            if is_temp_name(q.name) and q.is_file():
+                log.info("removing %s (left by an interrupted run)", q)
+                q.unlink(missing_ok=True)
 
 
 def _normalize_ext(ext: str | None) -> str | None:
@@ -134,6 +184,8 @@ def upscale(input_path: Path, output_path: Path, lut_path: Path | None, scale: i
 
     max_pixels = max_pixels or DEFAULT_MAX_PIXELS
     ext = _normalize_ext(ext)
+    if "/" in suffix or "\\" in suffix or os.sep in suffix or "\0" in suffix:
+        raise LutsrError(f"--suffix {suffix!r}: must not contain a path separator")
     if skip_existing and overwrite:
         raise LutsrError("--skip-existing and --overwrite exclude each other")
     if not input_path.exists():
@@ -177,12 +229,19 @@ def upscale(input_path: Path, output_path: Path, lut_path: Path | None, scale: i
         raise LutsrError(f"{output_path}: parent folder {output_path.parent} does not exist")
     inputs = {f.resolve() for f in files}
     plan = []
+    planned: dict[Path, Path] = {}
     for f in files:
         rel = f.relative_to(input_path)
         dst = output_path / rel.parent / f"{f.stem}{suffix}{ext or f.suffix.lower()}"
         if dst.resolve() in inputs:
             raise LutsrError(f"{dst}: would write over an input image; choose another OUT, --suffix or --ext")
+        key = dst.resolve()
+        if key in planned:
+            raise LutsrError(f"{_shown(planned[key])} and {_shown(f)} would both be written to {_shown(dst)}; "
+                             "use --ext or --suffix, or separate folders")
+        planned[key] = f
         plan.append((f, dst))
+    _clean_stale_temps({d.parent for _, d in plan})
     done = skipped = 0
     failures: list[str] = []
     t0 = time.perf_counter()
@@ -202,7 +261,7 @@ def upscale(input_path: Path, output_path: Path, lut_path: Path | None, scale: i
             except (LutsrError, OSError) as e:
                 failures.append(str(e) if isinstance(e, LutsrError) else f"{src}: {e}")
     for msg in failures:
-        click.echo(f"failed: {msg}", err=True)
+        click.echo(f"failed: {_shown(msg)}", err=True)
     click.echo(f"{done} upscaled, {skipped} skipped, {len(failures)} failed, in {time.perf_counter() - t0:.1f}s "
                f"-> {output_path}", err=True)
     if failures:
@@ -211,8 +270,9 @@ def upscale(input_path: Path, output_path: Path, lut_path: Path | None, scale: i
 
 @main.command()
 @click.argument("dest", type=click.Path(path_type=Path))
+@click.option("--overwrite", is_flag=True, help="Replace DEST if it exists.")
 @_friendly
-def sample(dest: Path) -> None:
+def sample(dest: Path, overwrite: bool) -> None:
     """Write the bundled sample image (a small PNG) to DEST."""
     from importlib.resources import files
 
@@ -221,6 +281,8 @@ def sample(dest: Path) -> None:
     data = (files("lutsr") / "samples" / "sample.png").read_bytes()
     if dest.suffix.lower() != ".png":
         raise LutsrError(f"{dest}: the sample is a PNG; name it *.png")
+    if dest.exists() and not overwrite:
+        raise LutsrError(f"{dest}: already exists; use --overwrite to replace it")
     atomic_write_bytes(dest, data)
     click.echo(f"wrote {dest}", err=True)
 
