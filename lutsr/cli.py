@@ -141,6 +141,21 @@ def _clean_stale_temps(folders) -> None:
                 q.unlink(missing_ok=True)
 
 
+def _check_output(output: Path, inputs, overwrite: bool) -> None:
+    """The rules of every command that writes: never over an input, --overwrite to replace a file."""
+    if not output.parent.resolve().is_dir():
+        raise LutsrError(f"{output}: output folder {output.parent} does not exist")
+    if output.exists():
+        target = output.resolve()
+        for src in inputs:
+            if Path(src).exists() and Path(src).resolve() == target:
+                raise LutsrError(f"{output}: refusing to write over an input")
+        if output.is_dir():
+            raise LutsrError(f"{output}: is a folder")
+        if not overwrite:
+            raise LutsrError(f"{output}: already exists; use --overwrite to replace it")
+
+
 def _normalize_ext(ext: str | None) -> str | None:
     from lutsr.imageio import IMAGE_EXTENSIONS
 
@@ -296,7 +311,8 @@ def sample(dest: Path, overwrite: bool) -> None:
 @click.option("--val", "val_dir", type=click.Path(path_type=Path), default=None,
               help="Folder of HR validation images (e.g. Set5/HR).")
 @click.option("--out", "run_dir", type=click.Path(path_type=Path), required=True, help="Run directory.")
-@click.option("--iterations", type=click.IntRange(min=1), default=2000, show_default=True)
+@click.option("--iterations", type=click.IntRange(min=1), default=None,
+              help="Training iterations (default 2000; with --resume: the run's saved value).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--patch-size", type=click.IntRange(min=4), default=24, show_default=True, help="LR patch side.")
 @click.option("--lr", "learning_rate", type=float, default=1e-3, show_default=True, help="Adam learning rate (cosine decay).")
@@ -321,7 +337,8 @@ def train(arch, scale, data_dir, val_dir, run_dir, iterations, batch_size, patch
         if (run_dir / "checkpoints" / "last.pt").exists():
             raise LutsrError(f"{run_dir}: already holds a run; use --resume to continue it or choose another --out")
     cfg = TrainConfig(arch=arch, scale=int(scale), data=str(data_dir) if data_dir else "",
-                      val=str(val_dir) if val_dir else None, features=features, iterations=iterations,
+                      val=str(val_dir) if val_dir else None, features=features,
+                      iterations=iterations or (0 if resume else 2000),
                       batch_size=batch_size, patch_size=patch_size, lr=learning_rate, seed=seed,
                       checkpoint_every=checkpoint_every, val_every=val_every, log_every=log_every)
     t0 = time.perf_counter()
@@ -337,8 +354,10 @@ def train(arch, scale, data_dir, val_dir, run_dir, iterations, batch_size, patch
 @click.option("-o", "--output", "output", type=click.Path(path_type=Path), required=True, help="LUT file to write.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--no-compress", is_flag=True, help="Store the table uncompressed.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file (never SOURCE).")
 @_friendly
-def export(source: Path, interval: int | None, output: Path, device: str, no_compress: bool) -> None:
+def export(source: Path, interval: int | None, output: Path, device: str, no_compress: bool,
+           overwrite: bool) -> None:
     """Compile a run directory or checkpoint SOURCE into a LUT file.
 
     SOURCE may also be a LUT file: it is then re-sampled at the (coarser) --interval,
@@ -346,8 +365,7 @@ def export(source: Path, interval: int | None, output: Path, device: str, no_com
     """
     from lutsr.lut.file import MAGIC, load_lut, save_lut
 
-    if not output.parent.resolve().is_dir():
-        raise LutsrError(f"{output}: output folder {output.parent} does not exist")
+    _check_output(output, [source], overwrite)
     t0 = time.perf_counter()
     if source.is_file() and source.read_bytes()[: len(MAGIC)] == MAGIC:
         # a LUT file: re-sample it at a coarser interval (no network needed, no torch)
@@ -441,8 +459,10 @@ def fit_cmd(method, scale, data, val, init_path, interval, iterations, ridge, fl
 @click.option("--scale", type=click.IntRange(2, 8), default=None, help="Expected scale (default: inferred).")
 @click.option("--interval", type=click.IntRange(0, 8), default=None, help="Expected interval (default: inferred).")
 @click.option("-o", "--output", "output", type=click.Path(path_type=Path), required=True, help="LUT file to write.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file (never an input).")
 @_friendly
-def import_cmd(files: tuple[Path, ...], method: str, scale: int | None, interval: int | None, output: Path) -> None:
+def import_cmd(files: tuple[Path, ...], method: str, scale: int | None, interval: int | None, output: Path,
+               overwrite: bool) -> None:
     """Convert published .npy tables (SR-LUT, MuLUT) into a lutsr LUT file.
 
     \b
@@ -452,8 +472,7 @@ def import_cmd(files: tuple[Path, ...], method: str, scale: int | None, interval
     """
     from lutsr.lut.importer import import_to_file
 
-    if not output.parent.resolve().is_dir():
-        raise LutsrError(f"{output}: output folder {output.parent} does not exist")
+    _check_output(output, files, overwrite)
     lut = import_to_file(method, list(files), output, scale=scale, interval=interval)
     shapes = ", ".join(f"{t['name']} {t['shape']}" for t in lut.header["tables"])
     click.echo(f"wrote {output}: {lut.header['method']} x{lut.scale} interval {lut.interval} ({shapes}), "

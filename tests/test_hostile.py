@@ -154,3 +154,32 @@ def test_long_output_names_fit_with_the_temp_name(tmp_path):
     name = "n" * 251 + ".png"  # 255 bytes: the longest name most file systems allow
     save_image(tmp_path / name, np.zeros((3, 3), np.uint8))
     assert [p.name for p in tmp_path.iterdir()] == [name]
+
+
+def test_import_never_writes_over_its_input_or_an_existing_file(runner, tmp_path):
+    f = tmp_path / "t.npy"
+    np.save(f, np.zeros((17 * 17, 1, 2, 2), np.int8))
+    before = f.read_bytes()
+    _one_line_error(runner.invoke(main, ["import", "--method", "srlut-v", str(f), "-o", str(f)]), "input")
+    _one_line_error(runner.invoke(main, ["import", "--method", "srlut-v", str(f), "-o", str(f), "--overwrite"]),
+                    "input")
+    assert f.read_bytes() == before
+    out = tmp_path / "existing.lut"
+    out.write_bytes(b"mine")
+    _one_line_error(runner.invoke(main, ["import", "--method", "srlut-v", str(f), "-o", str(out)]), "--overwrite")
+    assert out.read_bytes() == b"mine"
+    assert runner.invoke(main, ["import", "--method", "srlut-v", str(f), "-o", str(out), "--overwrite"]).exit_code == 0
+    assert out.read_bytes() != b"mine"
+
+
+def test_export_never_writes_over_its_source_or_an_existing_file(runner, tmp_path, lut2):
+    src = lut2[0]
+    before = src.read_bytes()
+    for extra in ([], ["--overwrite"]):
+        r = runner.invoke(main, ["export", str(src), "--interval", "5", "-o", str(src), *extra])
+        _one_line_error(r, "input")
+    assert src.read_bytes() == before
+    out = tmp_path / "other.lut"
+    out.write_bytes(b"mine")
+    _one_line_error(runner.invoke(main, ["export", str(src), "--interval", "5", "-o", str(out)]), "--overwrite")
+    assert out.read_bytes() == b"mine"
