@@ -104,11 +104,48 @@ def main(quiet: bool, verbose: bool) -> None:
     _setup_logging(-1 if quiet else (1 if verbose else 0))
 
 
-def _upscale_one(src: Path, dst: Path, lut, threads, max_pixels: int) -> tuple[tuple, tuple]:
+def default_memory_budget() -> int:
+    """Bytes one image may need: 80% of the machine's physical memory (8 GiB if unknown)."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") * 0.8)
+    except (ValueError, OSError, AttributeError):
+        return 8 << 30
+
+
+def estimate_memory(width: int, height: int, scale: int, channels: int = 3, itemsize: int = 1) -> int:
+    """Bytes an upscale of a ``width`` x ``height`` image needs: decoded input, output, and the
+    encoded output held in memory before it is written (bounded by the raw output size)."""
+    in_bytes = width * height * channels * itemsize
+    return in_bytes + 2 * in_bytes * scale * scale
+
+
+def _check_budget(src: Path, scale: int, budget: int | None) -> None:
+    """Refuse, from the header alone, an image whose upscale would need more than ``budget`` bytes."""
+    from lutsr.imageio import declared_size
+
+    if budget is None:
+        return
+    try:
+        with open(src, "rb") as f:
+            head = f.read(1 << 20)
+    except OSError:
+        return  # load_image reports it
+    size = declared_size(head)
+    if size is None:
+        return
+    w, h = size
+    need = estimate_memory(w, h, scale)
+    if need > budget:
+        raise LutsrError(f"{src}: {w}x{h} at x{scale} needs about {need / 2**30:.1f} GiB, over the memory budget "
+                         f"of {budget / 2**30:.1f} GiB (--max-memory to change it)")
+
+
+def _upscale_one(src: Path, dst: Path, lut, threads, max_pixels: int, budget: int | None = None) -> tuple[tuple, tuple]:
     """Read, upscale, write atomically. Returns the input and output (width, height)."""
     from lutsr.imageio import load_image, save_image
     from lutsr.runtime import upscale as run_upscale
 
+    _check_budget(src, lut.scale, budget)
     img = load_image(src, max_pixels=max_pixels)
     try:
         out = run_upscale(img.pixels, lut, threads=threads)
@@ -183,10 +220,14 @@ def _normalize_ext(ext: str | None) -> str | None:
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs (never an input).")
 @click.option("--max-pixels", type=click.IntRange(min=1), default=None,
               help="Refuse inputs with more pixels than this (default 2**30).")
+@click.option("--max-memory", type=click.FloatRange(min=0.001), default=None,
+              help="Memory budget per image in GiB, estimated from the header before decoding "
+                   "(default: 80%% of the machine's memory).")
 @_friendly
 def upscale(input_path: Path, output_path: Path, lut_path: Path | None, scale: int | None, threads: int | None,
             recursive: bool,
-            suffix: str, ext: str | None, skip_existing: bool, overwrite: bool, max_pixels: int | None) -> None:
+            suffix: str, ext: str | None, skip_existing: bool, overwrite: bool, max_pixels: int | None,
+            max_memory: float | None) -> None:
     """Upscale image IN to OUT, or every image in folder IN into folder OUT.
 
     The output format follows OUT's extension (or --ext). Nothing is overwritten without
@@ -198,6 +239,7 @@ def upscale(input_path: Path, output_path: Path, lut_path: Path | None, scale: i
     from lutsr.lut.shipped import resolve_lut
 
     max_pixels = max_pixels or DEFAULT_MAX_PIXELS
+    budget = int(max_memory * 2**30) if max_memory else default_memory_budget()
     ext = _normalize_ext(ext)
     if "/" in suffix or "\\" in suffix or os.sep in suffix or "\0" in suffix:
         raise LutsrError(f"--suffix {suffix!r}: must not contain a path separator")
@@ -229,7 +271,7 @@ def upscale(input_path: Path, output_path: Path, lut_path: Path | None, scale: i
             if not overwrite:
                 raise LutsrError(f"{dst}: already exists; use --overwrite to replace it")
         t0 = time.perf_counter()
-        (w, h), (ow, oh) = _upscale_one(input_path, dst, lut, threads, max_pixels)
+        (w, h), (ow, oh) = _upscale_one(input_path, dst, lut, threads, max_pixels, budget)
         click.echo(f"{input_path} ({w}x{h}) -> {dst} ({ow}x{oh}) with {lut} in {time.perf_counter() - t0:.2f}s",
                    err=True)
         return
@@ -271,7 +313,7 @@ def upscale(input_path: Path, output_path: Path, lut_path: Path | None, scale: i
                     if not overwrite:
                         raise LutsrError(f"{dst}: already exists; use --overwrite to replace it")
                 dst.parent.mkdir(parents=True, exist_ok=True)
-                _upscale_one(src, dst, lut, threads, max_pixels)
+                _upscale_one(src, dst, lut, threads, max_pixels, budget)
                 done += 1
             except (LutsrError, OSError) as e:
                 failures.append(str(e) if isinstance(e, LutsrError) else f"{src}: {e}")

@@ -183,3 +183,24 @@ def test_export_never_writes_over_its_source_or_an_existing_file(runner, tmp_pat
     out.write_bytes(b"mine")
     _one_line_error(runner.invoke(main, ["export", str(src), "--interval", "5", "-o", str(out)]), "--overwrite")
     assert out.read_bytes() == b"mine"
+
+
+def _png_header_only(w, h):
+    import struct
+    import zlib
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+def test_memory_budget_is_checked_from_the_header_before_decoding(runner, tmp_path, lut2):
+    from lutsr.cli import estimate_memory
+
+    src = tmp_path / "wide.png"
+    src.write_bytes(_png_header_only(20000, 20000))  # under 2**30 pixels, but ~9 GiB to upscale x2
+    out = tmp_path / "o.png"
+    r = runner.invoke(main, ["upscale", str(src), str(out), "--lut", str(lut2[0]), "--max-memory", "2"])
+    _one_line_error(r, "wide.png", "memory budget", "--max-memory")
+    assert not out.exists()
+    assert estimate_memory(20000, 20000, 2) > 2 * 2**30 > estimate_memory(1000, 1000, 4)
