@@ -204,3 +204,57 @@ def test_memory_budget_is_checked_from_the_header_before_decoding(runner, tmp_pa
     _one_line_error(r, "wide.png", "memory budget", "--max-memory")
     assert not out.exists()
     assert estimate_memory(20000, 20000, 2) > 2 * 2**30 > estimate_memory(1000, 1000, 4)
+
+
+def _rewrite_lut(src, dst, edit_header=None, payload=None, raw_header=None):
+    import json
+    import struct
+
+    from lutsr.lut.file import MAGIC
+
+    data = src.read_bytes()
+    (hlen,) = struct.unpack("<I", data[len(MAGIC):len(MAGIC) + 4])
+    start = len(MAGIC) + 4
+    header = json.loads(data[start:start + hlen])
+    body = data[start + hlen:] if payload is None else payload
+    if edit_header:
+        edit_header(header)
+    header["payload_bytes"] = len(body)
+    hb = raw_header if raw_header is not None else json.dumps(header).encode()
+    dst.write_bytes(MAGIC + struct.pack("<I", len(hb)) + hb + body)
+    return header
+
+
+def test_lut_header_with_float_shapes_or_deep_nesting_is_one_line(runner, tmp_path, lut2):
+    from lutsr.errors import LutFormatError
+    from lutsr.lut.file import load_lut
+
+    floaty = tmp_path / "floaty.lut"
+
+    def to_float(h):
+        for t in h["tables"]:
+            t["shape"] = [float(x) for x in t["shape"]]
+
+    _rewrite_lut(lut2[0], floaty, to_float)
+    with pytest.raises(LutFormatError, match="not a list of integers"):
+        load_lut(floaty)
+    deep = tmp_path / "deep.lut"
+    _rewrite_lut(lut2[0], deep, raw_header=b"[" * 200000)
+    with pytest.raises(LutFormatError, match="not valid JSON"):
+        load_lut(deep)
+    _one_line_error(runner.invoke(main, ["info", str(deep)]), "deep.lut")
+
+
+def test_zlib_bomb_stops_at_the_declared_size(tmp_path, lut2):
+    import zlib
+
+    from lutsr.errors import LutFormatError
+    from lutsr.lut.file import load_lut
+
+    bomb = tmp_path / "bomb.lut"
+    lut = load_lut(lut2[0])
+    want = sum(t.nbytes for t in lut.tables)
+    _rewrite_lut(lut2[0], bomb, lambda h: h.update(compression="zlib"),
+                 payload=zlib.compress(b"\0" * (want * 20), 9))
+    with pytest.raises(LutFormatError, match="inflate to more than"):
+        load_lut(bomb)
