@@ -119,7 +119,7 @@ def estimate_memory(width: int, height: int, scale: int, channels: int = 3, item
     return in_bytes + 2 * in_bytes * scale * scale
 
 
-def _check_budget(src: Path, scale: int, budget: int | None) -> None:
+def _check_budget(src: Path, scale: int, budget: int | None, max_pixels: int) -> None:
     """Refuse, from the header alone, an image whose upscale would need more than ``budget`` bytes."""
     from lutsr.imageio import declared_size
 
@@ -134,6 +134,8 @@ def _check_budget(src: Path, scale: int, budget: int | None) -> None:
     if size is None:
         return
     w, h = size
+    if w * h > max_pixels:
+        return  # load_image refuses it against --max-pixels, with its own message
     need = estimate_memory(w, h, scale)
     if need > budget:
         raise LutsrError(f"{src}: {w}x{h} at x{scale} needs about {need / 2**30:.1f} GiB, over the memory budget "
@@ -145,7 +147,7 @@ def _upscale_one(src: Path, dst: Path, lut, threads, max_pixels: int, budget: in
     from lutsr.imageio import load_image, save_image
     from lutsr.runtime import upscale as run_upscale
 
-    _check_budget(src, lut.scale, budget)
+    _check_budget(src, lut.scale, budget, max_pixels)
     img = load_image(src, max_pixels=max_pixels)
     try:
         out = run_upscale(img.pixels, lut, threads=threads)
