@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -42,13 +43,38 @@ def _setup_logging(verbose: int) -> None:
     root.setLevel(level)
 
 
+class _Terminated(BaseException):
+    """Raised in the main thread on SIGTERM so temporary files are cleaned like on Ctrl-C."""
+
+
+def _handle_sigterm() -> None:
+    """Make SIGTERM (timeout, docker stop, systemd) unwind like SIGINT: temp files removed."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def _raise(signum, frame):
+        raise _Terminated()
+
+    try:
+        signal.signal(signal.SIGTERM, _raise)
+    except (ValueError, OSError):  # not the main thread of the interpreter
+        pass
+
+
 def _friendly(fn):
     """Turn expected failures into one line on stderr and exit status 2."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        _handle_sigterm()
         try:
             return fn(*args, **kwargs)
+        except MemoryError:
+            click.echo("error: out of memory (try a smaller image, or a machine with more memory)", err=True)
+            sys.exit(EXIT_BAD_INPUT)
         except LutsrError as e:
             click.echo(f"error: {e}", err=True)
             sys.exit(EXIT_BAD_INPUT)
@@ -62,6 +88,9 @@ def _friendly(fn):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
+        except _Terminated:
+            click.echo("terminated", err=True)
+            sys.exit(143)
 
     return wrapper
 
@@ -75,11 +104,50 @@ def main(quiet: bool, verbose: bool) -> None:
     _setup_logging(-1 if quiet else (1 if verbose else 0))
 
 
-def _upscale_one(src: Path, dst: Path, lut, threads, max_pixels: int) -> tuple[tuple, tuple]:
+def default_memory_budget() -> int:
+    """Bytes one image may need: 80% of the machine's physical memory (8 GiB if unknown)."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") * 0.8)
+    except (ValueError, OSError, AttributeError):
+        return 8 << 30
+
+
+def estimate_memory(width: int, height: int, scale: int, channels: int = 3, itemsize: int = 1) -> int:
+    """Bytes an upscale of a ``width`` x ``height`` image needs: decoded input, output, and the
+    encoded output held in memory before it is written (bounded by the raw output size)."""
+    in_bytes = width * height * channels * itemsize
+    return in_bytes + 2 * in_bytes * scale * scale
+
+
+def _check_budget(src: Path, scale: int, budget: int | None, max_pixels: int) -> None:
+    """Refuse, from the header alone, an image whose upscale would need more than ``budget`` bytes."""
+    from lutsr.imageio import declared_size
+
+    if budget is None:
+        return
+    try:
+        with open(src, "rb") as f:
+            head = f.read(1 << 20)
+    except OSError:
+        return  # load_image reports it
+    size = declared_size(head)
+    if size is None:
+        return
+    w, h = size
+    if w * h > max_pixels:
+        return  # load_image refuses it against --max-pixels, with its own message
+    need = estimate_memory(w, h, scale)
+    if need > budget:
+        raise LutsrError(f"{src}: {w}x{h} at x{scale} needs about {need / 2**30:.1f} GiB, over the memory budget "
+                         f"of {budget / 2**30:.1f} GiB (--max-memory to change it)")
+
+
+def _upscale_one(src: Path, dst: Path, lut, threads, max_pixels: int, budget: int | None = None) -> tuple[tuple, tuple]:
     """Read, upscale, write atomically. Returns the input and output (width, height)."""
     from lutsr.imageio import load_image, save_image
     from lutsr.runtime import upscale as run_upscale
 
+    _check_budget(src, lut.scale, budget, max_pixels)
     img = load_image(src, max_pixels=max_pixels)
     try:
         out = run_upscale(img.pixels, lut, threads=threads)
@@ -89,6 +157,42 @@ def _upscale_one(src: Path, dst: Path, lut, threads, max_pixels: int) -> tuple[t
     del img.pixels
     save_image(dst, out, img.metadata, inplace=True)
     return in_size, out_size
+
+
+def _shown(x) -> str:
+    """A name or message for one output line: control characters (newlines) escaped,
+    bytes that are not UTF-8 shown as ``\\xNN``."""
+    text = str(x)
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+
+
+def _clean_stale_temps(folders) -> None:
+    """Remove temporary files left in ``folders`` by a killed run (``.NAME.XXXX.lutsr-part``)."""
+    from lutsr.imageio import is_temp_name
+
+    for d in folders:
+        if not d.is_dir():
+            continue
+        for q in d.iterdir():
+            if is_temp_name(q.name) and q.is_file():
+                log.info("removing %s (left by an interrupted run)", q)
+                q.unlink(missing_ok=True)
+
+
+def _check_output(output: Path, inputs, overwrite: bool) -> None:
+    """The rules of every command that writes: never over an input, --overwrite to replace a file."""
+    if not output.parent.resolve().is_dir():
+        raise LutsrError(f"{output}: output folder {output.parent} does not exist")
+    if output.exists():
+        target = output.resolve()
+        for src in inputs:
+            if Path(src).exists() and Path(src).resolve() == target:
+                raise LutsrError(f"{output}: refusing to write over an input")
+        if output.is_dir():
+            raise LutsrError(f"{output}: is a folder")
+        if not overwrite:
+            raise LutsrError(f"{output}: already exists; use --overwrite to replace it")
 
 
 def _normalize_ext(ext: str | None) -> str | None:
@@ -118,10 +222,14 @@ def _normalize_ext(ext: str | None) -> str | None:
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs (never an input).")
 @click.option("--max-pixels", type=click.IntRange(min=1), default=None,
               help="Refuse inputs with more pixels than this (default 2**30).")
+@click.option("--max-memory", type=click.FloatRange(min=0.001), default=None,
+              help="Memory budget per image in GiB, estimated from the header before decoding "
+                   "(default: 80%% of the machine's memory).")
 @_friendly
 def upscale(input_path: Path, output_path: Path, lut_path: Path | None, scale: int | None, threads: int | None,
             recursive: bool,
-            suffix: str, ext: str | None, skip_existing: bool, overwrite: bool, max_pixels: int | None) -> None:
+            suffix: str, ext: str | None, skip_existing: bool, overwrite: bool, max_pixels: int | None,
+            max_memory: float | None) -> None:
     """Upscale image IN to OUT, or every image in folder IN into folder OUT.
 
     The output format follows OUT's extension (or --ext). Nothing is overwritten without
@@ -133,7 +241,10 @@ def upscale(input_path: Path, output_path: Path, lut_path: Path | None, scale: i
     from lutsr.lut.shipped import resolve_lut
 
     max_pixels = max_pixels or DEFAULT_MAX_PIXELS
+    budget = int(max_memory * 2**30) if max_memory else default_memory_budget()
     ext = _normalize_ext(ext)
+    if "/" in suffix or "\\" in suffix or os.sep in suffix or "\0" in suffix:
+        raise LutsrError(f"--suffix {suffix!r}: must not contain a path separator")
     if skip_existing and overwrite:
         raise LutsrError("--skip-existing and --overwrite exclude each other")
     if not input_path.exists():
@@ -162,7 +273,7 @@ def upscale(input_path: Path, output_path: Path, lut_path: Path | None, scale: i
             if not overwrite:
                 raise LutsrError(f"{dst}: already exists; use --overwrite to replace it")
         t0 = time.perf_counter()
-        (w, h), (ow, oh) = _upscale_one(input_path, dst, lut, threads, max_pixels)
+        (w, h), (ow, oh) = _upscale_one(input_path, dst, lut, threads, max_pixels, budget)
         click.echo(f"{input_path} ({w}x{h}) -> {dst} ({ow}x{oh}) with {lut} in {time.perf_counter() - t0:.2f}s",
                    err=True)
         return
@@ -177,12 +288,19 @@ def upscale(input_path: Path, output_path: Path, lut_path: Path | None, scale: i
         raise LutsrError(f"{output_path}: parent folder {output_path.parent} does not exist")
     inputs = {f.resolve() for f in files}
     plan = []
+    planned: dict[Path, Path] = {}
     for f in files:
         rel = f.relative_to(input_path)
         dst = output_path / rel.parent / f"{f.stem}{suffix}{ext or f.suffix.lower()}"
         if dst.resolve() in inputs:
             raise LutsrError(f"{dst}: would write over an input image; choose another OUT, --suffix or --ext")
+        key = dst.resolve()
+        if key in planned:
+            raise LutsrError(f"{_shown(planned[key])} and {_shown(f)} would both be written to {_shown(dst)}; "
+                             "use --ext or --suffix, or separate folders")
+        planned[key] = f
         plan.append((f, dst))
+    _clean_stale_temps({d.parent for _, d in plan})
     done = skipped = 0
     failures: list[str] = []
     t0 = time.perf_counter()
@@ -197,12 +315,12 @@ def upscale(input_path: Path, output_path: Path, lut_path: Path | None, scale: i
                     if not overwrite:
                         raise LutsrError(f"{dst}: already exists; use --overwrite to replace it")
                 dst.parent.mkdir(parents=True, exist_ok=True)
-                _upscale_one(src, dst, lut, threads, max_pixels)
+                _upscale_one(src, dst, lut, threads, max_pixels, budget)
                 done += 1
             except (LutsrError, OSError) as e:
                 failures.append(str(e) if isinstance(e, LutsrError) else f"{src}: {e}")
     for msg in failures:
-        click.echo(f"failed: {msg}", err=True)
+        click.echo(f"failed: {_shown(msg)}", err=True)
     click.echo(f"{done} upscaled, {skipped} skipped, {len(failures)} failed, in {time.perf_counter() - t0:.1f}s "
                f"-> {output_path}", err=True)
     if failures:
@@ -211,8 +329,9 @@ def upscale(input_path: Path, output_path: Path, lut_path: Path | None, scale: i
 
 @main.command()
 @click.argument("dest", type=click.Path(path_type=Path))
+@click.option("--overwrite", is_flag=True, help="Replace DEST if it exists.")
 @_friendly
-def sample(dest: Path) -> None:
+def sample(dest: Path, overwrite: bool) -> None:
     """Write the bundled sample image (a small PNG) to DEST."""
     from importlib.resources import files
 
@@ -221,6 +340,8 @@ def sample(dest: Path) -> None:
     data = (files("lutsr") / "samples" / "sample.png").read_bytes()
     if dest.suffix.lower() != ".png":
         raise LutsrError(f"{dest}: the sample is a PNG; name it *.png")
+    if dest.exists() and not overwrite:
+        raise LutsrError(f"{dest}: already exists; use --overwrite to replace it")
     atomic_write_bytes(dest, data)
     click.echo(f"wrote {dest}", err=True)
 
@@ -234,7 +355,8 @@ def sample(dest: Path) -> None:
 @click.option("--val", "val_dir", type=click.Path(path_type=Path), default=None,
               help="Folder of HR validation images (e.g. Set5/HR).")
 @click.option("--out", "run_dir", type=click.Path(path_type=Path), required=True, help="Run directory.")
-@click.option("--iterations", type=click.IntRange(min=1), default=2000, show_default=True)
+@click.option("--iterations", type=click.IntRange(min=1), default=None,
+              help="Training iterations (default 2000; with --resume: the run's saved value).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--patch-size", type=click.IntRange(min=4), default=24, show_default=True, help="LR patch side.")
 @click.option("--lr", "learning_rate", type=float, default=1e-3, show_default=True, help="Adam learning rate (cosine decay).")
@@ -259,7 +381,8 @@ def train(arch, scale, data_dir, val_dir, run_dir, iterations, batch_size, patch
         if (run_dir / "checkpoints" / "last.pt").exists():
             raise LutsrError(f"{run_dir}: already holds a run; use --resume to continue it or choose another --out")
     cfg = TrainConfig(arch=arch, scale=int(scale), data=str(data_dir) if data_dir else "",
-                      val=str(val_dir) if val_dir else None, features=features, iterations=iterations,
+                      val=str(val_dir) if val_dir else None, features=features,
+                      iterations=iterations or (0 if resume else 2000),
                       batch_size=batch_size, patch_size=patch_size, lr=learning_rate, seed=seed,
                       checkpoint_every=checkpoint_every, val_every=val_every, log_every=log_every)
     t0 = time.perf_counter()
@@ -275,8 +398,10 @@ def train(arch, scale, data_dir, val_dir, run_dir, iterations, batch_size, patch
 @click.option("-o", "--output", "output", type=click.Path(path_type=Path), required=True, help="LUT file to write.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--no-compress", is_flag=True, help="Store the table uncompressed.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file (never SOURCE).")
 @_friendly
-def export(source: Path, interval: int | None, output: Path, device: str, no_compress: bool) -> None:
+def export(source: Path, interval: int | None, output: Path, device: str, no_compress: bool,
+           overwrite: bool) -> None:
     """Compile a run directory or checkpoint SOURCE into a LUT file.
 
     SOURCE may also be a LUT file: it is then re-sampled at the (coarser) --interval,
@@ -284,8 +409,7 @@ def export(source: Path, interval: int | None, output: Path, device: str, no_com
     """
     from lutsr.lut.file import MAGIC, load_lut, save_lut
 
-    if not output.parent.resolve().is_dir():
-        raise LutsrError(f"{output}: output folder {output.parent} does not exist")
+    _check_output(output, [source], overwrite)
     t0 = time.perf_counter()
     if source.is_file() and source.read_bytes()[: len(MAGIC)] == MAGIC:
         # a LUT file: re-sample it at a coarser interval (no network needed, no torch)
@@ -379,8 +503,10 @@ def fit_cmd(method, scale, data, val, init_path, interval, iterations, ridge, fl
 @click.option("--scale", type=click.IntRange(2, 8), default=None, help="Expected scale (default: inferred).")
 @click.option("--interval", type=click.IntRange(0, 8), default=None, help="Expected interval (default: inferred).")
 @click.option("-o", "--output", "output", type=click.Path(path_type=Path), required=True, help="LUT file to write.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file (never an input).")
 @_friendly
-def import_cmd(files: tuple[Path, ...], method: str, scale: int | None, interval: int | None, output: Path) -> None:
+def import_cmd(files: tuple[Path, ...], method: str, scale: int | None, interval: int | None, output: Path,
+               overwrite: bool) -> None:
     """Convert published .npy tables (SR-LUT, MuLUT) into a lutsr LUT file.
 
     \b
@@ -390,8 +516,7 @@ def import_cmd(files: tuple[Path, ...], method: str, scale: int | None, interval
     """
     from lutsr.lut.importer import import_to_file
 
-    if not output.parent.resolve().is_dir():
-        raise LutsrError(f"{output}: output folder {output.parent} does not exist")
+    _check_output(output, files, overwrite)
     lut = import_to_file(method, list(files), output, scale=scale, interval=interval)
     shapes = ", ".join(f"{t['name']} {t['shape']}" for t in lut.header["tables"])
     click.echo(f"wrote {output}: {lut.header['method']} x{lut.scale} interval {lut.interval} ({shapes}), "

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from lutsr.errors import ImageError, LutsrError
-from lutsr.imageio import IMAGE_EXTENSIONS, read_image
+from lutsr.imageio import IMAGE_EXTENSIONS, is_temp_name, read_image
 from lutsr.imresize import imresize, modcrop
 
 __all__ = ["find_images", "hr_folder", "find_lr", "eval_pair", "load_eval_pairs"]
@@ -25,7 +25,12 @@ def find_images(folder: str | Path, recursive: bool = True) -> list[Path]:
     if not root.is_dir():
         raise LutsrError(f"{root}: not a folder")
     it = root.rglob("*") if recursive else root.glob("*")
-    return sorted(p for p in it if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    return sorted(p for p in it if p.suffix.lower() in IMAGE_EXTENSIONS and not _is_temp(p.name) and p.is_file())
+
+
+def _is_temp(name: str) -> bool:
+    """Temporary files of an interrupted write (this version's and older ``.NAME.XXXX.tmp.EXT``)."""
+    return name.startswith(".") and (is_temp_name(name) or ".tmp." in name)
 
 
 def hr_folder(dataset: str | Path) -> Path:

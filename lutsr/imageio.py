@@ -24,7 +24,7 @@ import numpy as np
 from lutsr.errors import ImageError
 
 __all__ = ["read_image", "load_image", "write_image", "save_image", "atomic_write_bytes", "IMAGE_EXTENSIONS",
-           "LoadedImage", "DEFAULT_MAX_PIXELS", "declared_size"]
+           "LoadedImage", "DEFAULT_MAX_PIXELS", "declared_size", "TEMP_SUFFIX", "is_temp_name"]
 
 log = logging.getLogger(__name__)
 
@@ -198,10 +198,29 @@ def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
     return img
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path`` and rename it into place."""
+#: Temporary files end with this suffix (not an image extension, so never listed as inputs).
+TEMP_SUFFIX = ".lutsr-part"
+
+
+def is_temp_name(name: str) -> bool:
+    """True for the names of temporary files that ``atomic_write_bytes`` creates."""
+    return name.startswith(".") and name.endswith(TEMP_SUFFIX)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data) -> None:
+    """Write ``data`` to a temporary file beside ``path``, fsync it and rename it into place.
+
+    The temporary name is ``.NAME.XXXXXXXX.lutsr-part`` (``NAME`` shortened so long output
+    names still fit). Errors name ``path``, not the temporary file.
+
+    Raises:
+        ImageError: the file cannot be written (disk full, read-only folder, ...).
+    """
     p = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name[:160]}.", suffix=TEMP_SUFFIX, dir=p.parent)
+    except OSError as e:
+        raise ImageError(f"{p}: cannot write ({e.strerror or e})") from None
     try:
         umask = os.umask(0)
         os.umask(umask)
@@ -211,6 +230,9 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, p)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise ImageError(f"{p}: cannot write ({e.strerror or e})") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -222,8 +244,8 @@ def save_image(path: str | os.PathLike, image: np.ndarray, metadata=(), ext: str
 
     16-bit images are written as 16-bit to PNG and TIFF, and rounded to 8 bits for formats
     without 16-bit samples. ``metadata`` (from ``load_image``) is embedded where possible.
-    The encoder writes straight to a temporary file beside ``path`` (no in-memory copy of
-    the encoded image), which is then renamed into place. With ``inplace=True`` the channel
+    The image is encoded in memory and the bytes are written from Python to a temporary
+    file beside ``path``, fsynced and renamed into place (file names never reach OpenCV). With ``inplace=True`` the channel
     order of ``image`` is swapped in place instead of copying it (the caller gives it up).
 
     Raises:
@@ -246,33 +268,27 @@ def save_image(path: str | os.PathLike, image: np.ndarray, metadata=(), ext: str
             cv2.cvtColor(img, code, dst=img)
         else:
             img = cv2.cvtColor(img, code)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=f".tmp{ext}", dir=p.parent)
-    os.close(fd)
-    try:
-        ok = False
-        if metadata and _HAS_METADATA and hasattr(cv2, "imwriteWithMetadata"):
-            try:
-                ok = cv2.imwriteWithMetadata(tmp, img, [int(k) for k, _ in metadata],
-                                             [np.frombuffer(b, dtype=np.uint8) for _, b in metadata])
-            except cv2.error:
-                ok = False
-            if not ok:
-                log.info("%s: this format cannot carry the input's metadata; writing without it", p)
+    buf = None
+    if metadata and _HAS_METADATA:
+        try:
+            ok, buf = cv2.imencodeWithMetadata(ext, img, [int(k) for k, _ in metadata],
+                                               [np.frombuffer(b, dtype=np.uint8) for _, b in metadata])
+        except cv2.error:
+            ok = False
         if not ok:
-            try:
-                ok = cv2.imwrite(tmp, img)
-            except cv2.error as e:
-                raise ImageError(f"{p}: could not encode image as {ext} ({str(e).strip().splitlines()[-1][:100]})") from None
+            buf = None
+            log.info("%s: this format cannot carry the input's metadata; writing without it", p)
+    if buf is None:
+        try:
+            ok, buf = cv2.imencode(ext, img)
+        except cv2.error as e:
+            raise ImageError(f"{p}: could not encode image as {ext} ({str(e).strip().splitlines()[-1][:100]})") from None
         if not ok:
             raise ImageError(f"{p}: could not encode image as {ext}")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, p)
-    except OSError as e:
-        raise ImageError(f"{p}: cannot write ({e.strerror or e})") from None
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    # The path never reaches OpenCV (its binding crashes on names that are not valid UTF-8):
+    # the bytes are written from Python.
+    del img
+    atomic_write_bytes(p, memoryview(buf))
 
 
 def write_image(path: str | os.PathLike, image: np.ndarray) -> None:

@@ -43,7 +43,7 @@ def test_upscale_with_lut_file_matches_library(runner, tmp_path, lut2, image, ex
     r = runner.invoke(main, ["upscale", str(src), str(out), "--lut", str(lut_path), "--threads", "1"])
     assert r.exit_code == 0, r.output
     assert np.array_equal(read_image(out), upscale(img, lut))
-    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
 def test_gray_stays_gray(runner, tmp_path, lut2, rng):

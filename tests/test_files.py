@@ -171,7 +171,7 @@ def test_malformed_inputs(runner, tmp_path, lut2, rng):
         r = runner.invoke(main, ["upscale", str(p), str(out), "--lut", str(lut2[0])])
         _clean_failure(r, name, fragment)
         assert not out.exists()
-        assert not [q for q in tmp_path.iterdir() if q.name.endswith(".tmp")]
+        assert not [q for q in tmp_path.iterdir() if q.name.startswith(".")]
     # wrong extension: the content decides, so a PNG named .jpg still works
     wrong = tmp_path / "really_png.jpg"
     wrong.write_bytes(good.read_bytes())

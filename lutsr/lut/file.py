@@ -159,6 +159,9 @@ def validate_header(header: dict, path=None, payload: bool = True) -> None:
     for got, exp in zip(tables, want["tables"]):
         if not isinstance(got, dict):
             _fail(path, "table entry is not a JSON object")
+        shape = got.get("shape")
+        if not (isinstance(shape, list) and all(type(x) is int for x in shape)):
+            _fail(path, f"table {exp['name']}: shape {shape!r} is not a list of integers")
         for key in ("name", "shape", "dtype"):
             if got.get(key) != exp[key]:
                 _fail(path, f"table {exp['name']}: {key} is {got.get(key)!r}, expected {exp[key]!r} "
@@ -218,20 +221,24 @@ def load_lut(path: str | os.PathLike) -> Lut:
         _fail(p, f"truncated or corrupt header (declares {hlen} bytes)")
     try:
         header = json.loads(data[start : start + hlen].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         _fail(p, f"header is not valid JSON ({e.__class__.__name__})")
     validate_header(header, p)
     payload = data[start + hlen :]
     if len(payload) != header["payload_bytes"]:
         _fail(p, f"payload is {len(payload)} bytes, header says {header['payload_bytes']} (truncated file?)")
+    want = sum(int(np.prod(t["shape"])) * np.dtype(t["dtype"]).itemsize for t in header["tables"])
     if header["compression"] == "zlib":
+        # bounded by the size the (validated) header declares: a zlib bomb stops at want + 1 bytes
         try:
-            raw = zlib.decompress(payload)
+            d = zlib.decompressobj()
+            raw = d.decompress(payload, want + 1)
         except zlib.error:
             _fail(p, "compressed table is corrupt")
+        if len(raw) > want or d.unconsumed_tail:
+            _fail(p, f"compressed tables inflate to more than the {want} bytes the header declares")
     else:
         raw = payload
-    want = sum(int(np.prod(t["shape"])) * np.dtype(t["dtype"]).itemsize for t in header["tables"])
     if len(raw) != want:
         _fail(p, f"tables hold {len(raw)} bytes, expected {want} for the shapes in the header")
     tables = []

@@ -181,11 +181,14 @@ def train(cfg: TrainConfig, run_dir: str | Path, device: str = "auto", resume: b
         saved_cfg, ckpt = load_checkpoint(run_dir, map_location=dev)
         iterations = cfg.iterations
         cfg = TrainConfig(**{k: v for k, v in saved_cfg.items() if k in TrainConfig.__dataclass_fields__})
-        cfg.iterations = max(iterations, cfg.iterations) if iterations else cfg.iterations
+        if iterations and iterations > cfg.iterations:
+            log.info("%s: iterations extended %d -> %d (the schedule stretches)", run_dir, cfg.iterations, iterations)
+            cfg.iterations = iterations
+        elif iterations and iterations < cfg.iterations:
+            log.info("%s: keeping the saved %d iterations (%d asked for is fewer)", run_dir, cfg.iterations,
+                     iterations)
         start_it = int(ckpt["iteration"])
         log.info("resuming %s at iteration %d", run_dir, start_it)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
 
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model_config()).to(dev)
@@ -200,6 +203,9 @@ def train(cfg: TrainConfig, run_dir: str | Path, device: str = "auto", resume: b
         sampler.rng.bit_generator.state = json.loads(ckpt["numpy_rng"])
         torch.set_rng_state(ckpt["torch_rng"].cpu())
     val_pairs = load_eval_pairs(cfg.val, cfg.scale) if cfg.val else []
+    # written only once the data is known to be usable: a failed start leaves no run behind
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
 
     model.train()
     t0 = time.perf_counter()

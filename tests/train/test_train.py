@@ -93,3 +93,33 @@ def test_unreadable_training_images_are_skipped_with_a_warning(data_dir, caplog)
         chans = load_training_channels(data_dir)
     assert len(chans) == 3 * 3 + 1  # three RGB images and one gray JPEG
     assert any("broken.png" in r.getMessage() for r in caplog.records)
+
+
+def test_resume_without_iterations_keeps_the_saved_value(tmp_path, data_dir):
+    from click.testing import CliRunner
+
+    from lutsr.cli import main
+
+    run = tmp_path / "run"
+    args = ["train", "--arch", "eclut", "--scale", "2", "--data", str(data_dir), "--features", "8",
+            "--batch-size", "2", "--patch-size", "8", "--checkpoint-every", "3", "--val-every", "3",
+            "--log-every", "1", "--device", "cpu", "--out", str(run)]
+    r = CliRunner().invoke(main, [*args, "--iterations", "3"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, [*args, "--resume"])
+    assert r.exit_code == 0, r.output
+    assert json.loads((run / "config.json").read_text())["iterations"] == 3
+    assert load_checkpoint(run)[1]["iteration"] == 3
+
+
+def test_failed_start_writes_no_config(tmp_path):
+    from click.testing import CliRunner
+
+    from lutsr.cli import main
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    run = tmp_path / "run"
+    r = CliRunner().invoke(main, ["train", "--data", str(empty), "--out", str(run), "--device", "cpu"])
+    assert r.exit_code == 2, r.output
+    assert not (run / "config.json").exists()
