@@ -82,6 +82,18 @@ class Lut:
     def interval(self) -> int:
         return int(self.header["interval"])
 
+    def __getstate__(self) -> dict:
+        # Pickle header, tables and path only: the compiled caches (``_compiled``, several
+        # times the tables' size) are rebuilt on first use in the receiving process.
+        state = self.__dict__.copy()
+        state["_compiled"] = {}
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        state = dict(state)
+        state["_compiled"] = {}
+        self.__dict__.update(state)
+
     def __str__(self) -> str:
         src = f" ({self.path.name})" if self.path else ""
         return f"{self.header['method']} x{self.scale} interval {self.interval} LUT{src}"

@@ -18,17 +18,38 @@ from lutsr.runtime.run import run
 __all__ = ["upscale", "BAND_SAMPLES"]
 
 def _check_image(image) -> np.ndarray:
+    """Refuse what ``upscale`` cannot take, with a message naming expected vs. got and what to pass."""
     if not isinstance(image, np.ndarray):
-        raise LutsrError(f"expected a numpy array, got {type(image).__name__}")
+        raise LutsrError(f"expected a numpy array (H, W) or (H, W, C) of uint8 or uint16, got "
+                         f"{type(image).__name__}; pass np.asarray(image) (e.g. a PIL image) or a cv2.imread result")
+    if image.dtype == np.bool_:
+        raise LutsrError("expected a uint8 or uint16 image, got dtype bool; pass "
+                         "mask.astype(np.uint8) * 255 to upscale a binary mask")
+    if image.dtype.kind == "f":
+        raise LutsrError(f"expected a uint8 or uint16 image, got dtype {image.dtype}; for values in 0..1 pass "
+                         "np.clip(np.rint(x * 255), 0, 255).astype(np.uint8) (or * 65535 and uint16)")
     if image.dtype not in (np.uint8, np.uint16):
-        raise LutsrError(f"expected a uint8 or uint16 image, got dtype {image.dtype}")
+        raise LutsrError(f"expected a uint8 or uint16 image, got dtype {image.dtype}; convert it with "
+                         "np.clip(x, 0, 255).astype(np.uint8) (or 0..65535 and uint16)")
     if image.ndim not in (2, 3):
-        raise LutsrError(f"expected an (H, W) or (H, W, C) image, got shape {image.shape}")
-    if image.ndim == 3 and not 1 <= image.shape[2] <= 4:
-        raise LutsrError(f"expected 1, 3 or 4 channels, got {image.shape[2]}")
+        raise LutsrError(f"expected an (H, W) or (H, W, C) image, got shape {image.shape}; "
+                         "pass one image at a time (loop over a batch)")
+    if image.ndim == 3 and image.shape[2] not in (1, 3, 4):
+        raise LutsrError(f"expected 1 (gray), 3 (RGB) or 4 (RGBA) channels, got {image.shape[2]} "
+                         f"(shape {image.shape}); pass channels-last images and upscale other channel "
+                         "counts one channel or one 3-channel group at a time")
     if image.shape[0] == 0 or image.shape[1] == 0:
         raise LutsrError(f"image has no pixels (shape {image.shape})")
     return image
+
+
+def _check_threads(threads) -> int:
+    if isinstance(threads, (bool, np.bool_)) or not isinstance(threads, (int, np.integer)):
+        raise LutsrError(f"threads must be a whole number >= 1 or None, got {threads!r} "
+                         f"({type(threads).__name__})")
+    if threads < 1:
+        raise LutsrError(f"threads must be >= 1 or None, got {threads}")
+    return int(threads)
 
 
 def _upscale8(img: np.ndarray, c: CompiledLut) -> np.ndarray:
@@ -108,7 +129,7 @@ def upscale(image: np.ndarray, lut: Lut | str | os.PathLike | None = None, threa
             level and the remainder is added back bicubically (no banding); see docs/runtime.md.
         lut: a loaded :class:`~lutsr.lut.file.Lut`, a path to a LUT file, a shipped family
             name (``"eclut"``, ``"eclut-sdy"``: x4), or ``None`` for the shipped default x4 LUT.
-        threads: worker threads for the kernels (default: Numba's default, all cores).
+        threads: worker threads for the kernels, an int >= 1 (default: Numba's default, all cores).
         band_samples: input samples per band of rows (default: ``BAND_SAMPLES``, or the whole
             image for a one-pass LUT on 8-bit gray/RGB). The output does not depend on it.
 
@@ -124,14 +145,14 @@ def upscale(image: np.ndarray, lut: Lut | str | os.PathLike | None = None, threa
         LutsrError: the image or the LUT is invalid (message says expected vs. got).
     """
     img = _check_image(image)
+    if threads is not None:
+        threads = _check_threads(threads)
     lut = resolve_lut(lut)
     src = img if img.ndim == 3 else img[..., None]
     prev = None
     if threads is not None:
-        if threads < 1:
-            raise LutsrError(f"threads must be >= 1, got {threads}")
         prev = numba.get_num_threads()
-        numba.set_num_threads(min(int(threads), numba.config.NUMBA_NUM_THREADS))
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     try:
         comp = compile_lut(lut)
         streaming = src.dtype == np.uint8 and src.shape[2] != 4 and comp.streams

@@ -158,3 +158,22 @@ def test_save_refuses_mismatched_table(tmp_path, rng):
     with pytest.raises(LutFormatError):
         save_lut(tmp_path / "x.lut", lut.header, lut.table[:, :10])
     assert not (tmp_path / "x.lut").exists()
+
+
+def test_used_lut_pickles_without_compiled_caches(rng):
+    import pickle
+
+    import lutsr
+
+    lut = random_eclut(2, rng)
+    img = rng.integers(0, 256, (9, 11, 3), dtype=np.uint8)
+    ref = lutsr.upscale(img, lut)
+    assert lut._compiled  # the run above filled the caches
+    table_bytes = sum(t.nbytes for t in lut.tables)
+    data = pickle.dumps(lut)
+    # tables + header + pickle framing only: the caches (several times the tables) are not in it
+    assert table_bytes <= len(data) < table_bytes * 1.05 + 100_000
+    back = pickle.loads(data)
+    assert back._compiled == {} and lut._compiled  # pickling does not clear the original
+    assert back.header == lut.header
+    assert np.array_equal(lutsr.upscale(img, back), ref)

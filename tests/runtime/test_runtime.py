@@ -116,6 +116,36 @@ def test_threads_must_be_positive(rng):
         upscale(np.zeros((2, 2), np.uint8), random_eclut(2, rng), threads=0)
 
 
+@pytest.mark.parametrize("bad,fragments", [
+    (np.zeros((4, 4), np.float32), ["uint8 or uint16", "got dtype float32", "* 255", "astype(np.uint8)"]),
+    (np.zeros((4, 4, 3), np.float64), ["got dtype float64", "astype(np.uint8)"]),
+    (np.zeros((4, 4), bool), ["got dtype bool", "astype(np.uint8) * 255"]),
+    (np.zeros((4, 4), np.int32), ["got dtype int32", "astype(np.uint8)"]),
+    (np.zeros((4, 4, 5), np.uint8), ["1 (gray), 3 (RGB) or 4 (RGBA) channels", "got 5", "channels-last"]),
+    (np.zeros((4, 4, 2), np.uint8), ["1 (gray), 3 (RGB) or 4 (RGBA) channels", "got 2"]),
+    (np.zeros((2, 4, 4, 3), np.uint8), ["(H, W) or (H, W, C)", "one image at a time"]),
+])
+def test_bad_image_errors_say_expected_got_and_what_to_pass(bad, fragments, rng):
+    with pytest.raises(LutsrError) as err:
+        upscale(bad, random_eclut(2, rng))
+    msg = str(err.value)
+    assert "\n" not in msg
+    for f in fragments:
+        assert f in msg, (f, msg)
+
+
+@pytest.mark.parametrize("threads", [1.5, "2", 2.0, True])
+def test_threads_must_be_a_whole_number(threads, rng):
+    with pytest.raises(LutsrError, match="threads must be a whole number >= 1 or None, got"):
+        upscale(np.zeros((2, 2), np.uint8), random_eclut(2, rng), threads=threads)
+
+
+def test_threads_accepts_numpy_integers(rng):
+    lut = random_eclut(2, rng)
+    img = rng.integers(0, 256, (5, 6), dtype=np.uint8)
+    assert np.array_equal(upscale(img, lut, threads=np.int64(1)), eclut_upscale_reference(img, lut.table, 2))
+
+
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_band_count_does_not_change_the_output(scale, rng):
     from lutsr.runtime import compile_lut, run
