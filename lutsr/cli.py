@@ -423,9 +423,16 @@ def _format_table(rows: list[list[str]], header: list[str]) -> str:
 @click.option("--save-dir", type=click.Path(path_type=Path), default=None,
               help="Write upscaled images and HR | bicubic | LUT comparison crops here.")
 @click.option("--threads", type=click.IntRange(min=1), default=None)
+@click.option("--gray-as-y", is_flag=True,
+              help="Score one-channel images' gray values as Y (SR-LUT's paper). Default: BasicSR/MuLUT "
+                   "(gray read as R=G=B, Y by BT.601).")
+@click.option("--label", "labels", multiple=True,
+              help="Row label for the LUT in the same position (repeat; default: file name, parent folder when two clash).")
+@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Timed runs per image after one untimed warm-up; the ms column is the best.")
 @_friendly
 def eval_cmd(lut_paths, datasets, scale, lr_dir, lr_rounding, no_bicubic, per_image, json_path, csv_path, save_dir,
-             threads) -> None:
+             threads, gray_as_y, labels, repeats) -> None:
     """Measure Y-PSNR / Y-SSIM of LUTs on benchmark folders (published-table conventions).
 
     Exit status: 0 all images evaluated, 1 some images failed (reported and skipped),
@@ -451,7 +458,8 @@ def eval_cmd(lut_paths, datasets, scale, lr_dir, lr_rounding, no_bicubic, per_im
             log.info("[%d/%d] %s", done, total, item)
 
     res = evaluate(luts, list(datasets), lr_dir=lr_dir, scale=scale, lr_rounding=lr_rounding,
-                   baseline=not no_bicubic, save_dir=save_dir, threads=threads, progress=progress)
+                   baseline=not no_bicubic, save_dir=save_dir, threads=threads, progress=progress,
+                   gray_as_y=gray_as_y, labels=list(labels) or None, repeats=repeats)
     rows = []
     if per_image:
         rows += [[s.dataset, f"x{s.scale}", f"{s.method} / {s.image}", f"{s.psnr:.3f}", f"{s.ssim:.4f}",
@@ -465,9 +473,17 @@ def eval_cmd(lut_paths, datasets, scale, lr_dir, lr_rounding, no_bicubic, per_im
     if csv_path:
         buf = io.StringIO()
         w = csv.writer(buf)
-        w.writerow(["dataset", "image", "method", "scale", "psnr", "ssim", "seconds"])
+        prov = res.provenance or {}
+        by_label = {x["label"]: x for x in prov.get("luts", [])}
+        opts, mach = prov.get("options", {}), prov.get("machine", {})
+        w.writerow(["dataset", "image", "method", "scale", "psnr", "ssim", "seconds", "lut_method", "lut_sha256",
+                    "lr_source", "gray", "lutsr_version", "machine"])
         for s in res.scores:
-            w.writerow([s.dataset, s.image, s.method, s.scale, f"{s.psnr:.6f}", f"{s.ssim:.6f}", f"{s.seconds:.6f}"])
+            lut = by_label.get(s.method, {})
+            w.writerow([s.dataset, s.image, s.method, s.scale, f"{s.psnr:.6f}", f"{s.ssim:.6f}", f"{s.seconds:.6f}",
+                        lut.get("method", "bicubic" if s.method == "bicubic" else ""), lut.get("sha256") or "",
+                        opts.get("lr_source", ""), opts.get("gray", ""), prov.get("lutsr_version", ""),
+                        f"{mach.get('platform', '')} cpus={mach.get('cpus', '')}"])
         click.echo(buf.getvalue(), nl=False) if str(csv_path) == "-" else csv_path.write_text(buf.getvalue())
     for path, reason in res.failures:
         click.echo(f"failed: {reason}", err=True)

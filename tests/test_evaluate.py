@@ -10,6 +10,7 @@ from conftest import held_arrays, random_lut
 from click.testing import CliRunner
 
 from lutsr.cli import main
+from lutsr.errors import LutsrError
 from lutsr.evaluate import evaluate, find_lr, summarize
 from lutsr.imageio import write_image
 from lutsr.imresize import imresize
@@ -143,3 +144,81 @@ def test_info_checkpoint(tmp_path):
     # 4 rotations x (2*16 + 4*16*16 + 16*144) MACs per LR pixel
     assert d["macs_per_lr_pixel"] == 4 * (2 * 16 + 4 * 16 * 16 + 16 * 144)
     assert d["lut_bytes_by_interval"]["0"] == 257 * 257 * 144 and d["lut_bytes_by_interval"]["4"] == 17 * 17 * 144
+
+
+def test_gray_image_conventions(dataset):
+    """noise.png is one-channel: default scores it as R=G=B (BasicSR), --gray-as-y as raw Y."""
+    lut = nearest_lut(2)
+    hr = cv2.imread(str(dataset / "HR" / "noise.png"), cv2.IMREAD_UNCHANGED)
+    lr = imresize(hr, 0.5)
+    sr = cv2.resize(lr, (hr.shape[1], hr.shape[0]), interpolation=cv2.INTER_NEAREST)
+    mse = np.mean(((sr.astype(float) - hr)[2:-2, 2:-2]) ** 2)
+    basic = {(s.image, s.method): s.psnr for s in evaluate([lut], [dataset]).scores}
+    gray = {(s.image, s.method): s.psnr for s in evaluate([lut], [dataset], gray_as_y=True).scores}
+    assert gray[("noise", "srlut-v_x2")] == pytest.approx(10 * np.log10(255**2 / mse), abs=1e-9)
+    assert basic[("noise", "srlut-v_x2")] == pytest.approx(10 * np.log10(255**2 / (mse * (219 / 255) ** 2)), abs=1e-9)
+    assert basic[("ramp", "srlut-v_x2")] == gray[("ramp", "srlut-v_x2")]  # RGB images: the same either way
+
+
+def test_labels_unique_and_explicit(tmp_path, dataset):
+    from lutsr.evaluate import unique_labels
+    from lutsr.lut.file import load_lut
+
+    lut = nearest_lut(2)
+    paths = []
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+        save_lut(tmp_path / sub / "m.lut", lut.header, lut.tables)
+        paths.append(tmp_path / sub / "m.lut")
+    luts = [load_lut(p) for p in paths]
+    assert unique_labels(luts) == ["a/m", "b/m"]
+    assert unique_labels(luts, ["first", None]) == ["first", "m"]
+    with pytest.raises(LutsrError):
+        unique_labels(luts, ["x", "x"])
+    res = evaluate(luts, [dataset])
+    means = summarize(res.scores)
+    assert {m["method"] for m in means} == {"bicubic", "a/m", "b/m"} and all(m["images"] == 3 for m in means)
+    r = CliRunner().invoke(main, ["eval", "--lut", str(paths[0]), "--lut", str(paths[1]), "--label", "one",
+                                  "--label", "two", "--data", str(dataset)])
+    assert r.exit_code == 0, r.output
+    assert "one (mean of 3)" in r.output and "two (mean of 3)" in r.output
+
+
+def test_timing_excludes_warmup_and_provenance(dataset, monkeypatch):
+    import time as _time
+
+    import lutsr.evaluate as ev
+
+    calls = []
+    real = ev.upscale
+
+    def slow_first(lr, lut, threads=None):
+        calls.append(1)
+        if len(calls) == 1:
+            _time.sleep(0.5)  # a "compile" on the very first call
+        return real(lr, lut, threads=threads)
+
+    monkeypatch.setattr(ev, "upscale", slow_first)
+    res = evaluate([nearest_lut(2)], [dataset], repeats=2, baseline=False)
+    assert len(calls) == 3 * 3  # per image: one warm-up + two timed runs
+    assert max(s.seconds for s in res.scores) < 0.4
+    p = res.to_json()["provenance"]
+    assert p["lutsr_version"] and p["machine"]["cpus"] and p["luts"][0]["method"] == "srlut-v"
+    assert p["options"]["lr_source"].startswith("generated") and p["options"]["gray"].startswith("basicsr")
+
+
+def test_csv_json_carry_sha256(dataset, tmp_path):
+    import csv
+    import hashlib
+
+    lut = nearest_lut(2)
+    save_lut(tmp_path / "nn.lut", lut.header, lut.tables)
+    sha = hashlib.sha256((tmp_path / "nn.lut").read_bytes()).hexdigest()
+    r = CliRunner().invoke(main, ["eval", "--lut", str(tmp_path / "nn.lut"), "--data", str(dataset),
+                                  "--csv", str(tmp_path / "r.csv"), "--json", str(tmp_path / "r.json"), "--gray-as-y"])
+    assert r.exit_code == 0, r.output
+    rows = list(csv.DictReader(open(tmp_path / "r.csv")))
+    nn = [x for x in rows if x["method"] == "nn"]
+    assert nn and all(x["lut_sha256"] == sha and x["lut_method"] == "srlut-v" and x["gray"] == "gray-as-y" for x in nn)
+    js = json.loads((tmp_path / "r.json").read_text())
+    assert js["provenance"]["luts"][0]["sha256"] == sha
