@@ -28,13 +28,14 @@ class _StderrHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            click.echo(self.format(record), err=True)
+            err = sys.stderr
+            click.echo(self.format(record), file=getattr(err, "_real", err))  # --quiet lets records through
         except Exception:  # noqa: BLE001 - logging must never raise
             self.handleError(record)
 
 
 def _setup_logging(verbose: int) -> None:
-    level = logging.WARNING if verbose < 0 else (logging.INFO if verbose == 0 else logging.DEBUG)
+    level = {-2: logging.ERROR, -1: logging.WARNING, 0: logging.INFO}.get(verbose, logging.DEBUG)
     handler = _StderrHandler()
     handler.setFormatter(logging.Formatter("%(message)s"))
     root = logging.getLogger("lutsr")
@@ -66,13 +67,73 @@ def _friendly(fn):
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# ---------------------------------------------------------------- -q / -v anywhere (issue 15 section 3)
+_GLOBAL_FLAGS = {"-q": "-q", "--quiet": "-q", "-v": "-v", "--verbose": "-v"}
+
+
+class _ErrorsOnly:
+    """A stderr stand-in for ``--quiet``: passes ``error: ...`` / ``failed: ...`` / ``interrupted``
+    lines, drops progress bars, summaries and notices; never a terminal (no progress redraw)."""
+
+    def __init__(self, real):
+        self._real = real
+
+    def write(self, s: str) -> int:
+        if s.lstrip("\r").startswith(("error:", "failed:", "interrupted")):
+            self._real.write(s)
+        return len(s)
+
+    def flush(self) -> None:
+        self._real.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+
+class _LutsrGroup(click.Group):
+    """``-q``/``-v`` are accepted before or after the subcommand (``lutsr upscale -q a b``):
+    written after it, they are moved in front of it before parsing (up to a ``--``)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        moved, rest, i = [], [], 0
+        cmd_seen = False
+        while i < len(args):
+            a = args[i]
+            if a == "--":
+                rest += args[i:]
+                break
+            if cmd_seen and a in _GLOBAL_FLAGS:
+                moved.append(_GLOBAL_FLAGS[a])
+            else:
+                if not a.startswith("-") and a in self.commands:
+                    cmd_seen = True
+                rest.append(a)
+            i += 1
+        return super().parse_args(ctx, moved + rest)
+
+    def invoke(self, ctx: click.Context):
+        if not ctx.params.get("quiet"):
+            return super().invoke(ctx)
+        real = sys.stderr
+        sys.stderr = _ErrorsOnly(real)
+        try:
+            return super().invoke(ctx)
+        finally:
+            sys.stderr = real
+
+
+@click.group(cls=_LutsrGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="lutsr")
-@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")
-@click.option("-v", "--verbose", is_flag=True, help="Debug output.")
-def main(quiet: bool, verbose: bool) -> None:
+@click.option("-q", "--quiet", is_flag=True, help="Errors only (no progress, no summary); before or after the command.")
+@click.option("-v", "--verbose", is_flag=True, help="Debug output; before or after the command.")
+@click.pass_context
+def main(ctx: click.Context, quiet: bool, verbose: bool) -> None:
     """lutsr: lookup-table super-resolution (train, export, upscale)."""
-    _setup_logging(-1 if quiet else (1 if verbose else 0))
+    ctx.obj = {"quiet": quiet, "verbose": verbose}
+    _setup_logging(-2 if quiet else (1 if verbose else 0))
 
 
 def _upscale_one(src: Path, dst: Path, lut, threads, max_pixels: int) -> tuple[tuple, tuple]:
