@@ -166,15 +166,16 @@ def _normalize_ext(ext: str | None) -> str | None:
 @main.command()
 @click.argument("input_path", metavar="IN", type=click.Path(path_type=Path))
 @click.argument("output_path", metavar="OUT", type=click.Path(path_type=Path))
-@click.option("--lut", "lut_path", type=click.Path(path_type=Path), default=None,
-              help="LUT file, or a shipped family: eclut (the default: fastest) or eclut-sdy (sharper, "
+@click.option("-n", "--lut", "lut_path", type=click.Path(path_type=Path), default=None,
+              help="(-n: model, as upscaler CLIs name it) LUT file, or a shipped family: eclut (the default: fastest) or eclut-sdy (sharper, "
                    "about 10x slower).")
-@click.option("--scale", type=click.IntRange(2, 8), default=None,
+@click.option("-s", "--scale", type=click.IntRange(2, 8), default=None,
               help="Scale of the shipped LUT to use (default 4); with a LUT file it must match the file.")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="Worker threads (default: all cores).")
+@click.option("-j", "--threads", type=click.IntRange(min=1), default=None,
+              help="Worker threads (default: all cores); -j maps here until parallel folder jobs land.")
 @click.option("-r", "--recursive", is_flag=True, help="Folders: include sub-folders (the tree is kept).")
 @click.option("--suffix", default="", help="Folders: text added to each output name, e.g. _x4.")
-@click.option("--ext", default=None, help="Output format (png, jpg, webp, tif, bmp); default: OUT's or the input's.")
+@click.option("-f", "--ext", default=None, help="Output format (png, jpg, webp, tif, bmp); default: OUT's or the input's.")
 @click.option("--skip-existing", is_flag=True, help="Leave existing outputs alone (and do not count them as errors).")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs (never an input).")
 @click.option("--max-pixels", type=click.IntRange(min=1), default=None,
