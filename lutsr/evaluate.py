@@ -170,6 +170,59 @@ def comparison_image(hr: np.ndarray, bicubic: np.ndarray, sr: np.ndarray, label:
     return np.concatenate(tiles[:-1], axis=1)
 
 
+_SLIDER_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>lutsr eval</title>
+<style>
+body{font-family:sans-serif;margin:16px;background:#fafafa}
+.cmp{position:relative;display:inline-block;user-select:none;cursor:ew-resize;margin:4px 0 18px}
+.cmp img{display:block;image-rendering:pixelated}
+.cmp .top{position:absolute;left:0;top:0;overflow:hidden;height:100%%;width:50%%;border-right:2px solid #fff}
+.cmp .top img{max-width:none}
+.cap{font-size:13px;color:#333}
+</style></head><body>
+<h1>lutsr eval</h1>
+<p>Drag across an image: left of the line the first method, right of it the second. Images are shown
+at %(zoom)dx (nearest neighbour). Works offline: everything is in this page and the images beside it.</p>
+%(body)s
+<script>
+document.querySelectorAll('.cmp').forEach(function(c){
+  var top=c.querySelector('.top');
+  function at(x){var r=c.getBoundingClientRect();var f=Math.max(0,Math.min(1,(x-r.left)/r.width));
+    top.style.width=(100*f)+'%%';}
+  var down=false;
+  c.addEventListener('mousedown',function(e){down=true;at(e.clientX);e.preventDefault();});
+  window.addEventListener('mouseup',function(){down=false;});
+  c.addEventListener('mousemove',function(e){if(down)at(e.clientX);});
+  c.addEventListener('touchmove',function(e){at(e.touches[0].clientX);e.preventDefault();},{passive:false});
+});
+</script></body></html>
+"""
+
+
+def write_slider_page(save: Path, entries: list[tuple[str, str, list[tuple[str, str, str]]]], zoom: int = 2) -> Path:
+    """Write ``save/index.html``: per image one before/after slider per pair.
+
+    ``entries``: ``(title, width_px, [(left_label, left_rel_path, right_label, right_rel_path)])``;
+    paths are relative to ``save`` (the page works offline, opened from the folder).
+    """
+    import html
+
+    parts = []
+    for title, width, pairs in entries:
+        parts.append(f"<h2>{html.escape(title)}</h2>")
+        for a_label, a_path, b_label, b_path in pairs:
+            w = int(width) * zoom
+            parts.append(
+                f'<div class="cap">{html.escape(a_label)} | {html.escape(b_label)}</div>'
+                f'<div class="cmp" style="width:{w}px"><img src="{html.escape(b_path)}" width="{w}" alt="{html.escape(b_label)}">'
+                f'<div class="top"><img src="{html.escape(a_path)}" width="{w}" alt="{html.escape(a_label)}"></div></div>')
+    out = save / "index.html"
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(_SLIDER_PAGE % {"body": "\n".join(parts), "zoom": zoom}, encoding="utf-8")
+    tmp.replace(out)
+    return out
+
+
 def evaluate(luts: list[Lut], datasets: list[str | Path], lr_dir: str | Path | None = None,
              scale: int | None = None, lr_rounding: str = "double", baseline: bool = True,
              save_dir: str | Path | None = None, threads: int | None = None,
@@ -221,6 +274,7 @@ def evaluate(luts: list[Lut], datasets: list[str | Path], lr_dir: str | Path | N
         save.mkdir(parents=True, exist_ok=True)
     scores: list[Score] = []
     failures: list[tuple[str, str]] = []
+    page: list = []
     for i, (ds, f, s) in enumerate(jobs):
         name = ds.name if ds.name != "HR" else ds.parent.name
         if progress:
@@ -239,6 +293,7 @@ def evaluate(luts: list[Lut], datasets: list[str | Path], lr_dir: str | Path | N
                 continue
             outputs.append((label, *_timed(lambda: upscale(lr, lut, threads=threads), repeats)))
         bic = None
+        saved: dict[str, str] = {}
         for label, sr, dt in outputs:
             sr = sr[: hr.shape[0], : hr.shape[1]]
             if sr.shape != hr.shape:
@@ -250,9 +305,27 @@ def evaluate(luts: list[Lut], datasets: list[str | Path], lr_dir: str | Path | N
             if save:
                 d = save / name / f"x{s}"
                 d.mkdir(parents=True, exist_ok=True)
-                write_image(d / f"{f.stem}_{label.replace('/', '_')}.png", sr)
+                fn = d / f"{f.stem}_{label.replace('/', '_')}.png"
+                if fn.exists():
+                    fn.unlink()  # a re-run replaces its own outputs
+                write_image(fn, sr)
+                saved[label] = fn.relative_to(save).as_posix()
                 if label != BICUBIC and bic is not None:
-                    write_image(d / f"{f.stem}_{label.replace('/', '_')}_compare.png", comparison_image(hr, bic, sr, label))
+                    cmp_path = d / f"{f.stem}_{label.replace('/', '_')}_compare.png"
+                    if cmp_path.exists():
+                        cmp_path.unlink()
+                    write_image(cmp_path, comparison_image(hr, bic, sr, label))
+        if save and saved:
+            hr_path = save / name / f"x{s}" / f"{f.stem}_HR.png"
+            if hr_path.exists():
+                hr_path.unlink()
+            write_image(hr_path, hr)
+            hr_rel = hr_path.relative_to(save).as_posix()
+            pairs = [(BICUBIC, saved[BICUBIC], lb, p) for lb, p in saved.items() if lb != BICUBIC and BICUBIC in saved]
+            pairs += [(lb, p, "HR", hr_rel) for lb, p in saved.items() if lb != BICUBIC]
+            page.append((f"{name} / {f.stem} x{s}", str(hr.shape[1]), pairs))
+    if save and page:
+        write_slider_page(save, page)
     if progress:
         progress(len(jobs), len(jobs), "done")
     return EvalResult(scores, failures, prov)

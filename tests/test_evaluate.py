@@ -222,3 +222,51 @@ def test_csv_json_carry_sha256(dataset, tmp_path):
     assert nn and all(x["lut_sha256"] == sha and x["lut_method"] == "srlut-v" and x["gray"] == "gray-as-y" for x in nn)
     js = json.loads((tmp_path / "r.json").read_text())
     assert js["provenance"]["luts"][0]["sha256"] == sha
+
+
+def test_save_dir_writes_an_offline_slider_page(dataset, tmp_path):
+    save = tmp_path / "save"
+    res = evaluate([nearest_lut(2)], [dataset], save_dir=save, repeats=1)
+    assert not res.failures
+    page = (save / "index.html").read_text()
+    assert "http://" not in page and "https://" not in page  # offline: no remote script, style or image
+    import re
+
+    srcs = re.findall(r'src="([^"]+)"', page)
+    assert srcs and all((save / s).is_file() for s in srcs)  # relative paths that exist
+    assert "Tiny/x2/noise_HR.png" in srcs and "Tiny/x2/noise_bicubic.png" in srcs
+    assert page.count('class="cmp"') == 3 * 2  # per image: bicubic | LUT and LUT | HR
+
+
+def _chromium():
+    import shutil
+
+    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+@pytest.mark.skipif(_chromium() is None, reason="needs headless Chromium (apt-get install -y chromium)")
+def test_slider_drag_changes_the_picture_in_chromium(dataset, tmp_path):
+    """Open index.html in headless Chromium, drag a slider (mouse events on the element), and check
+    the screenshot differs from the undragged one."""
+    import subprocess
+
+    save = tmp_path / "save"
+    evaluate([nearest_lut(2)], [dataset], save_dir=save, repeats=1)
+    page = (save / "index.html").read_text()
+    drag = """<script>
+var c=document.querySelector('.cmp');var r=c.getBoundingClientRect();
+function ev(t,x){var e=new MouseEvent(t,{clientX:x,clientY:r.top+5,bubbles:true});(t=='mouseup'?window:c).dispatchEvent(e);}
+ev('mousedown',r.left+r.width*0.5);ev('mousemove',r.left+r.width*0.02);ev('mouseup',r.left+r.width*0.02);
+</script></body>"""
+    (save / "dragged.html").write_text(page.replace("</body>", drag))
+
+    def shot(name):
+        png = tmp_path / f"{name}.png"
+        subprocess.run([_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                        "--allow-file-access-from-files", f"--screenshot={png}", "--window-size=800,900",
+                        (save / name).as_uri()], check=True, capture_output=True, timeout=120)
+        return cv2.imread(str(png))
+
+    a, b = shot("index.html"), shot("dragged.html")
+    assert a is not None and b is not None and a.shape == b.shape
+    assert np.abs(a.astype(int) - b.astype(int)).sum() > 0
