@@ -93,3 +93,14 @@ def test_unreadable_training_images_are_skipped_with_a_warning(data_dir, caplog)
         chans = load_training_channels(data_dir)
     assert len(chans) == 3 * 3 + 1  # three RGB images and one gray JPEG
     assert any("broken.png" in r.getMessage() for r in caplog.records)
+
+
+def test_metrics_jsonl_in_the_run_folder(tmp_path, data_dir):
+    run = tmp_path / "run"
+    seen = []
+    train(_cfg(data_dir, val=str(data_dir)), run, device="cpu", progress=seen.append)
+    recs = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["iteration"] for r in recs if "loss" in r] == [1, 2, 3, 4, 5, 6]
+    assert [r["iteration"] for r in recs if "val_psnr" in r] == [3, 6]
+    assert len(seen) == len(recs)  # the caller's callback still gets every record
+    assert all(isinstance(r["time"], float) for r in recs)
