@@ -29,13 +29,14 @@ class _StderrHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            click.echo(self.format(record), err=True)
+            err = sys.stderr
+            click.echo(self.format(record), file=getattr(err, "_real", err))  # --quiet lets records through
         except Exception:  # noqa: BLE001 - logging must never raise
             self.handleError(record)
 
 
 def _setup_logging(verbose: int) -> None:
-    level = logging.WARNING if verbose < 0 else (logging.INFO if verbose == 0 else logging.DEBUG)
+    level = {-2: logging.ERROR, -1: logging.WARNING, 0: logging.INFO}.get(verbose, logging.DEBUG)
     handler = _StderrHandler()
     handler.setFormatter(logging.Formatter("%(message)s"))
     root = logging.getLogger("lutsr")
@@ -95,13 +96,73 @@ def _friendly(fn):
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# ---------------------------------------------------------------- -q / -v anywhere (issue 15 section 3)
+_GLOBAL_FLAGS = {"-q": "-q", "--quiet": "-q", "-v": "-v", "--verbose": "-v"}
+
+
+class _ErrorsOnly:
+    """A stderr stand-in for ``--quiet``: passes ``error: ...`` / ``failed: ...`` / ``interrupted``
+    lines, drops progress bars, summaries and notices; never a terminal (no progress redraw)."""
+
+    def __init__(self, real):
+        self._real = real
+
+    def write(self, s: str) -> int:
+        if s.lstrip("\r").startswith(("error:", "failed:", "interrupted")):
+            self._real.write(s)
+        return len(s)
+
+    def flush(self) -> None:
+        self._real.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+
+class _LutsrGroup(click.Group):
+    """``-q``/``-v`` are accepted before or after the subcommand (``lutsr upscale -q a b``):
+    written after it, they are moved in front of it before parsing (up to a ``--``)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        moved, rest, i = [], [], 0
+        cmd_seen = False
+        while i < len(args):
+            a = args[i]
+            if a == "--":
+                rest += args[i:]
+                break
+            if cmd_seen and a in _GLOBAL_FLAGS:
+                moved.append(_GLOBAL_FLAGS[a])
+            else:
+                if not a.startswith("-") and a in self.commands:
+                    cmd_seen = True
+                rest.append(a)
+            i += 1
+        return super().parse_args(ctx, moved + rest)
+
+    def invoke(self, ctx: click.Context):
+        if not ctx.params.get("quiet"):
+            return super().invoke(ctx)
+        real = sys.stderr
+        sys.stderr = _ErrorsOnly(real)
+        try:
+            return super().invoke(ctx)
+        finally:
+            sys.stderr = real
+
+
+@click.group(cls=_LutsrGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="lutsr")
-@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")
-@click.option("-v", "--verbose", is_flag=True, help="Debug output.")
-def main(quiet: bool, verbose: bool) -> None:
+@click.option("-q", "--quiet", is_flag=True, help="Errors only (no progress, no summary); before or after the command.")
+@click.option("-v", "--verbose", is_flag=True, help="Debug output; before or after the command.")
+@click.pass_context
+def main(ctx: click.Context, quiet: bool, verbose: bool) -> None:
     """lutsr: lookup-table super-resolution (train, export, upscale)."""
-    _setup_logging(-1 if quiet else (1 if verbose else 0))
+    ctx.obj = {"quiet": quiet, "verbose": verbose}
+    _setup_logging(-2 if quiet else (1 if verbose else 0))
 
 
 def default_memory_budget() -> int:
@@ -209,15 +270,16 @@ def _normalize_ext(ext: str | None) -> str | None:
 @main.command()
 @click.argument("input_path", metavar="IN", type=click.Path(path_type=Path))
 @click.argument("output_path", metavar="OUT", type=click.Path(path_type=Path))
-@click.option("--lut", "lut_path", type=click.Path(path_type=Path), default=None,
-              help="LUT file, or a shipped family: eclut (the default: fastest) or eclut-sdy (sharper, "
+@click.option("-n", "--lut", "lut_path", type=click.Path(path_type=Path), default=None,
+              help="(-n: model, as upscaler CLIs name it) LUT file, or a shipped family: eclut (the default: fastest) or eclut-sdy (sharper, "
                    "about 10x slower).")
-@click.option("--scale", type=click.IntRange(2, 8), default=None,
+@click.option("-s", "--scale", type=click.IntRange(2, 8), default=None,
               help="Scale of the shipped LUT to use (default 4); with a LUT file it must match the file.")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="Worker threads (default: all cores).")
+@click.option("-j", "--threads", type=click.IntRange(min=1), default=None,
+              help="Worker threads (default: all cores); -j maps here until parallel folder jobs land.")
 @click.option("-r", "--recursive", is_flag=True, help="Folders: include sub-folders (the tree is kept).")
 @click.option("--suffix", default="", help="Folders: text added to each output name, e.g. _x4.")
-@click.option("--ext", default=None, help="Output format (png, jpg, webp, tif, bmp); default: OUT's or the input's.")
+@click.option("-f", "--ext", default=None, help="Output format (png, jpg, webp, tif, bmp); default: OUT's or the input's.")
 @click.option("--skip-existing", is_flag=True, help="Leave existing outputs alone (and do not count them as errors).")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs (never an input).")
 @click.option("--max-pixels", type=click.IntRange(min=1), default=None,
@@ -548,9 +610,16 @@ def _format_table(rows: list[list[str]], header: list[str]) -> str:
 @click.option("--save-dir", type=click.Path(path_type=Path), default=None,
               help="Write upscaled images and HR | bicubic | LUT comparison crops here.")
 @click.option("--threads", type=click.IntRange(min=1), default=None)
+@click.option("--gray-as-y", is_flag=True,
+              help="Score one-channel images' gray values as Y (SR-LUT's paper). Default: BasicSR/MuLUT "
+                   "(gray read as R=G=B, Y by BT.601).")
+@click.option("--label", "labels", multiple=True,
+              help="Row label for the LUT in the same position (repeat; default: file name, parent folder when two clash).")
+@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Timed runs per image after one untimed warm-up; the ms column is the best.")
 @_friendly
 def eval_cmd(lut_paths, datasets, scale, lr_dir, lr_rounding, no_bicubic, per_image, json_path, csv_path, save_dir,
-             threads) -> None:
+             threads, gray_as_y, labels, repeats) -> None:
     """Measure Y-PSNR / Y-SSIM of LUTs on benchmark folders (published-table conventions).
 
     Exit status: 0 all images evaluated, 1 some images failed (reported and skipped),
@@ -576,7 +645,8 @@ def eval_cmd(lut_paths, datasets, scale, lr_dir, lr_rounding, no_bicubic, per_im
             log.info("[%d/%d] %s", done, total, item)
 
     res = evaluate(luts, list(datasets), lr_dir=lr_dir, scale=scale, lr_rounding=lr_rounding,
-                   baseline=not no_bicubic, save_dir=save_dir, threads=threads, progress=progress)
+                   baseline=not no_bicubic, save_dir=save_dir, threads=threads, progress=progress,
+                   gray_as_y=gray_as_y, labels=list(labels) or None, repeats=repeats)
     rows = []
     if per_image:
         rows += [[s.dataset, f"x{s.scale}", f"{s.method} / {s.image}", f"{s.psnr:.3f}", f"{s.ssim:.4f}",
@@ -590,9 +660,17 @@ def eval_cmd(lut_paths, datasets, scale, lr_dir, lr_rounding, no_bicubic, per_im
     if csv_path:
         buf = io.StringIO()
         w = csv.writer(buf)
-        w.writerow(["dataset", "image", "method", "scale", "psnr", "ssim", "seconds"])
+        prov = res.provenance or {}
+        by_label = {x["label"]: x for x in prov.get("luts", [])}
+        opts, mach = prov.get("options", {}), prov.get("machine", {})
+        w.writerow(["dataset", "image", "method", "scale", "psnr", "ssim", "seconds", "lut_method", "lut_sha256",
+                    "lr_source", "gray", "lutsr_version", "machine"])
         for s in res.scores:
-            w.writerow([s.dataset, s.image, s.method, s.scale, f"{s.psnr:.6f}", f"{s.ssim:.6f}", f"{s.seconds:.6f}"])
+            lut = by_label.get(s.method, {})
+            w.writerow([s.dataset, s.image, s.method, s.scale, f"{s.psnr:.6f}", f"{s.ssim:.6f}", f"{s.seconds:.6f}",
+                        lut.get("method", "bicubic" if s.method == "bicubic" else ""), lut.get("sha256") or "",
+                        opts.get("lr_source", ""), opts.get("gray", ""), prov.get("lutsr_version", ""),
+                        f"{mach.get('platform', '')} cpus={mach.get('cpus', '')}"])
         click.echo(buf.getvalue(), nl=False) if str(csv_path) == "-" else csv_path.write_text(buf.getvalue())
     for path, reason in res.failures:
         click.echo(f"failed: {reason}", err=True)

@@ -24,7 +24,7 @@ from lutsr.lut.file import Lut
 from lutsr.metrics import y_psnr, y_ssim
 from lutsr.runtime import upscale
 
-__all__ = ["Score", "EvalResult", "evaluate", "bicubic_upscale", "find_lr", "comparison_image", "summarize"]
+__all__ = ["Score", "EvalResult", "evaluate", "unique_labels", "provenance", "bicubic_upscale", "find_lr", "comparison_image", "summarize"]
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +50,11 @@ class EvalResult:
 
     scores: list[Score]
     failures: list[tuple[str, str]]
+    provenance: dict | None = None
 
     def to_json(self) -> dict:
-        return {"scores": [asdict(s) for s in self.scores], "means": summarize(self.scores),
+        return {"provenance": self.provenance, "scores": [asdict(s) for s in self.scores],
+                "means": summarize(self.scores),
                 "failures": [{"path": p, "reason": r} for p, r in self.failures]}
 
 
@@ -63,6 +65,78 @@ def bicubic_upscale(lr: np.ndarray, scale: int) -> np.ndarray:
 
 def _label(lut: Lut) -> str:
     return lut.path.stem if lut.path else f"{lut.header['method']}_x{lut.scale}"
+
+
+def unique_labels(luts: list[Lut], labels: list[str | None] | None = None) -> list[str]:
+    """One distinct row label per LUT.
+
+    An explicit label (``labels[i]``, e.g. from ``--label``) wins; otherwise the file stem, and
+    when two LUTs share a stem, parent folders are prepended (``a/m``, ``b/m``) until the labels
+    differ; a last resort appends ``#2``, ``#3``.
+
+    Raises:
+        LutsrError: two explicit labels are equal, or more labels than LUTs.
+    """
+    labels = list(labels or [])
+    if len(labels) > len(luts):
+        raise LutsrError(f"{len(labels)} labels for {len(luts)} LUTs")
+    labels += [None] * (len(luts) - len(labels))
+    explicit = [x for x in labels if x]
+    if len(set(explicit)) != len(explicit):
+        raise LutsrError("two LUTs have the same --label")
+    out = [x if x else _label(lut) for lut, x in zip(luts, labels)]
+    for depth in range(1, 4):
+        dup = {x for x in out if out.count(x) > 1}
+        if not dup:
+            return out
+        for i, lut in enumerate(luts):
+            if out[i] in dup and not labels[i] and lut.path:
+                parts = Path(lut.path).resolve().parts
+                out[i] = "/".join(parts[-1 - depth : -1] + (Path(lut.path).stem,))
+    seen: dict[str, int] = {}
+    for i, x in enumerate(out):
+        seen[x] = seen.get(x, 0) + 1
+        if seen[x] > 1:
+            out[i] = f"{x}#{seen[x]}"
+    return out
+
+
+def _timed(fn: Callable[[], np.ndarray], repeats: int) -> tuple[np.ndarray, float]:
+    """``fn()``'s result and its best wall time over ``repeats`` runs after one untimed warm-up run
+    (the warm-up pays Numba compilation and first-touch costs, which are not the method's speed)."""
+    out = fn()
+    best = float("inf")
+    for _ in range(max(repeats, 1)):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return out, best
+
+
+def provenance(luts: list[Lut], labels: list[str], options: dict) -> dict:
+    """Where a table of scores comes from: lutsr version, every LUT (label, file, sha256 of the
+    file, method, scale, interval), the options (LR source etc.) and the machine."""
+    import hashlib
+    import os
+    import platform
+
+    from lutsr._version import __version__
+
+    def sha(lut: Lut) -> str | None:
+        if lut.path and Path(lut.path).is_file():
+            return hashlib.sha256(Path(lut.path).read_bytes()).hexdigest()
+        return None
+
+    return {
+        "lutsr_version": __version__,
+        "luts": [{"label": lb, "path": str(lut.path) if lut.path else None, "sha256": sha(lut),
+                  "method": lut.header.get("method"), "scale": lut.scale,
+                  "interval": lut.header.get("interval")} for lut, lb in zip(luts, labels)],
+        "options": options,
+        "machine": {"platform": platform.platform(), "machine": platform.machine(),
+                    "processor": platform.processor(), "cpus": os.cpu_count(),
+                    "python": platform.python_version(), "numpy": np.__version__},
+    }
 
 
 def comparison_image(hr: np.ndarray, bicubic: np.ndarray, sr: np.ndarray, label: str, crop: int = 96,
@@ -96,10 +170,64 @@ def comparison_image(hr: np.ndarray, bicubic: np.ndarray, sr: np.ndarray, label:
     return np.concatenate(tiles[:-1], axis=1)
 
 
+_SLIDER_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>lutsr eval</title>
+<style>
+body{font-family:sans-serif;margin:16px;background:#fafafa}
+.cmp{position:relative;display:inline-block;user-select:none;cursor:ew-resize;margin:4px 0 18px}
+.cmp img{display:block;image-rendering:pixelated}
+.cmp .top{position:absolute;left:0;top:0;overflow:hidden;height:100%%;width:50%%;border-right:2px solid #fff}
+.cmp .top img{max-width:none}
+.cap{font-size:13px;color:#333}
+</style></head><body>
+<h1>lutsr eval</h1>
+<p>Drag across an image: left of the line the first method, right of it the second. Images are shown
+at %(zoom)dx (nearest neighbour). Works offline: everything is in this page and the images beside it.</p>
+%(body)s
+<script>
+document.querySelectorAll('.cmp').forEach(function(c){
+  var top=c.querySelector('.top');
+  function at(x){var r=c.getBoundingClientRect();var f=Math.max(0,Math.min(1,(x-r.left)/r.width));
+    top.style.width=(100*f)+'%%';}
+  var down=false;
+  c.addEventListener('mousedown',function(e){down=true;at(e.clientX);e.preventDefault();});
+  window.addEventListener('mouseup',function(){down=false;});
+  c.addEventListener('mousemove',function(e){if(down)at(e.clientX);});
+  c.addEventListener('touchmove',function(e){at(e.touches[0].clientX);e.preventDefault();},{passive:false});
+});
+</script></body></html>
+"""
+
+
+def write_slider_page(save: Path, entries: list[tuple[str, str, list[tuple[str, str, str]]]], zoom: int = 2) -> Path:
+    """Write ``save/index.html``: per image one before/after slider per pair.
+
+    ``entries``: ``(title, width_px, [(left_label, left_rel_path, right_label, right_rel_path)])``;
+    paths are relative to ``save`` (the page works offline, opened from the folder).
+    """
+    import html
+
+    parts = []
+    for title, width, pairs in entries:
+        parts.append(f"<h2>{html.escape(title)}</h2>")
+        for a_label, a_path, b_label, b_path in pairs:
+            w = int(width) * zoom
+            parts.append(
+                f'<div class="cap">{html.escape(a_label)} | {html.escape(b_label)}</div>'
+                f'<div class="cmp" style="width:{w}px"><img src="{html.escape(b_path)}" width="{w}" alt="{html.escape(b_label)}">'
+                f'<div class="top"><img src="{html.escape(a_path)}" width="{w}" alt="{html.escape(a_label)}"></div></div>')
+    out = save / "index.html"
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(_SLIDER_PAGE % {"body": "\n".join(parts), "zoom": zoom}, encoding="utf-8")
+    tmp.replace(out)
+    return out
+
+
 def evaluate(luts: list[Lut], datasets: list[str | Path], lr_dir: str | Path | None = None,
              scale: int | None = None, lr_rounding: str = "double", baseline: bool = True,
              save_dir: str | Path | None = None, threads: int | None = None,
-             progress: Callable[[int, int, str], None] | None = None) -> EvalResult:
+             progress: Callable[[int, int, str], None] | None = None, gray_as_y: bool = False,
+             labels: list[str | None] | None = None, repeats: int = 3) -> EvalResult:
     """Evaluate LUTs on benchmark folders.
 
     Args:
@@ -112,6 +240,10 @@ def evaluate(luts: list[Lut], datasets: list[str | Path], lr_dir: str | Path | N
         save_dir: write upscaled images and ``HR | bicubic | LUT`` comparison crops here.
         threads: runtime threads.
         progress: ``progress(done, total, item)`` callback.
+        gray_as_y: score a one-channel image's gray values as Y (SR-LUT's convention); default
+            BasicSR's (gray read as R = G = B, Y by the BT.601 formula; see ``metrics.rgb_to_y``).
+        labels: explicit row labels, one per LUT (``None`` entries: automatic; ``unique_labels``).
+        repeats: timed runs per image and method after one untimed warm-up run; ``seconds`` is the best.
     """
     if not luts:
         raise LutsrError("no LUT to evaluate")
@@ -120,6 +252,12 @@ def evaluate(luts: list[Lut], datasets: list[str | Path], lr_dir: str | Path | N
         raise LutsrError(f"no LUT of scale {scale} among the given LUTs")
     if lr_dir is not None and (len(datasets) != 1 or len(scales) != 1):
         raise LutsrError("--lr-dir works with one dataset and LUTs of one scale")
+    names = unique_labels(luts, labels)
+    prov = provenance(luts, names, {
+        "datasets": [str(d) for d in datasets], "scale": scale,
+        "lr_source": f"--lr-dir {lr_dir}" if lr_dir is not None else f"generated (MATLAB bicubic, rounding={lr_rounding})",
+        "gray": "gray-as-y" if gray_as_y else "basicsr (R=G=B, BT.601 Y)", "border": "scale",
+        "repeats": repeats, "threads": threads, "baseline": baseline})
     jobs = []
     for ds in datasets:
         ds = Path(ds)
@@ -136,6 +274,7 @@ def evaluate(luts: list[Lut], datasets: list[str | Path], lr_dir: str | Path | N
         save.mkdir(parents=True, exist_ok=True)
     scores: list[Score] = []
     failures: list[tuple[str, str]] = []
+    page: list = []
     for i, (ds, f, s) in enumerate(jobs):
         name = ds.name if ds.name != "HR" else ds.parent.name
         if progress:
@@ -148,31 +287,48 @@ def evaluate(luts: list[Lut], datasets: list[str | Path], lr_dir: str | Path | N
             continue
         outputs = []
         if baseline:
-            t0 = time.perf_counter()
-            outputs.append((BICUBIC, bicubic_upscale(lr, s), time.perf_counter() - t0))
-        for lut in luts:
+            outputs.append((BICUBIC, *_timed(lambda: bicubic_upscale(lr, s), repeats)))
+        for lut, label in zip(luts, names):
             if lut.scale != s:
                 continue
-            t0 = time.perf_counter()
-            outputs.append((_label(lut), upscale(lr, lut, threads=threads), time.perf_counter() - t0))
+            outputs.append((label, *_timed(lambda: upscale(lr, lut, threads=threads), repeats)))
         bic = None
+        saved: dict[str, str] = {}
         for label, sr, dt in outputs:
             sr = sr[: hr.shape[0], : hr.shape[1]]
             if sr.shape != hr.shape:
                 failures.append((str(f), f"{label}: output {sr.shape} smaller than HR {hr.shape}"))
                 continue
-            scores.append(Score(name, f.stem, label, s, y_psnr(sr, hr, s), y_ssim(sr, hr, s), dt))
+            scores.append(Score(name, f.stem, label, s, y_psnr(sr, hr, s, gray_as_y), y_ssim(sr, hr, s, gray_as_y), dt))
             if label == BICUBIC:
                 bic = sr
             if save:
                 d = save / name / f"x{s}"
                 d.mkdir(parents=True, exist_ok=True)
-                write_image(d / f"{f.stem}_{label}.png", sr)
+                fn = d / f"{f.stem}_{label.replace('/', '_')}.png"
+                if fn.exists():
+                    fn.unlink()  # a re-run replaces its own outputs
+                write_image(fn, sr)
+                saved[label] = fn.relative_to(save).as_posix()
                 if label != BICUBIC and bic is not None:
-                    write_image(d / f"{f.stem}_{label}_compare.png", comparison_image(hr, bic, sr, label))
+                    cmp_path = d / f"{f.stem}_{label.replace('/', '_')}_compare.png"
+                    if cmp_path.exists():
+                        cmp_path.unlink()
+                    write_image(cmp_path, comparison_image(hr, bic, sr, label))
+        if save and saved:
+            hr_path = save / name / f"x{s}" / f"{f.stem}_HR.png"
+            if hr_path.exists():
+                hr_path.unlink()
+            write_image(hr_path, hr)
+            hr_rel = hr_path.relative_to(save).as_posix()
+            pairs = [(BICUBIC, saved[BICUBIC], lb, p) for lb, p in saved.items() if lb != BICUBIC and BICUBIC in saved]
+            pairs += [(lb, p, "HR", hr_rel) for lb, p in saved.items() if lb != BICUBIC]
+            page.append((f"{name} / {f.stem} x{s}", str(hr.shape[1]), pairs))
+    if save and page:
+        write_slider_page(save, page)
     if progress:
         progress(len(jobs), len(jobs), "done")
-    return EvalResult(scores, failures)
+    return EvalResult(scores, failures, prov)
 
 
 def summarize(scores: list[Score]) -> list[dict]:

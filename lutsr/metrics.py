@@ -12,17 +12,24 @@ import numpy as np
 __all__ = ["rgb_to_y", "psnr", "ssim", "y_psnr", "y_ssim", "shave"]
 
 
-def rgb_to_y(image: np.ndarray) -> np.ndarray:
+def rgb_to_y(image: np.ndarray, gray_as_y: bool = False) -> np.ndarray:
     """``(H, W, 3)`` RGB (0..255) -> ``(H, W)`` float64 Y = 16 + (65.481 R + 128.553 G + 24.966 B)/255.
 
-    A ``(H, W)`` (or ``(H, W, 1)``) grayscale image is returned as float64 unchanged:
-    it already is its luminance.
+    A ``(H, W)`` (or ``(H, W, 1)``) grayscale image follows one of the two conventions of the
+    literature:
+
+    - ``gray_as_y=False`` (default, BasicSR / MuLUT): the gray image is read as three equal
+      channels R = G = B = v, so Y = 16 + 219 v / 255 (unrounded), as ``cv2.imread`` in colour
+      mode followed by BasicSR's ``bgr2ycbcr(y_only=True)`` gives.
+    - ``gray_as_y=True`` (SR-LUT's published table): the gray values are Y, returned unchanged.
     """
     img = np.asarray(image, dtype=np.float64)
     if img.ndim == 3 and img.shape[2] == 1:
         img = img[..., 0]
     if img.ndim == 2:
-        return img
+        if gray_as_y:
+            return img
+        return 16.0 + (65.481 + 128.553 + 24.966) * img / 255.0
     if img.ndim != 3 or img.shape[2] < 3:
         raise ValueError(f"expected (H, W) or (H, W, 3) image, got shape {img.shape}")
     r, g, b = img[..., 0], img[..., 1], img[..., 2]
@@ -87,11 +94,11 @@ def ssim(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
     return float(m.mean())
 
 
-def y_psnr(sr: np.ndarray, hr: np.ndarray, border: int) -> float:
-    """Y-channel PSNR of uint8 images (RGB or gray) with ``border`` pixels cropped."""
-    return psnr(shave(rgb_to_y(sr), border), shave(rgb_to_y(hr), border))
+def y_psnr(sr: np.ndarray, hr: np.ndarray, border: int, gray_as_y: bool = False) -> float:
+    """Y-channel PSNR of uint8 images (RGB or gray) with ``border`` pixels cropped (``rgb_to_y`` for gray)."""
+    return psnr(shave(rgb_to_y(sr, gray_as_y), border), shave(rgb_to_y(hr, gray_as_y), border))
 
 
-def y_ssim(sr: np.ndarray, hr: np.ndarray, border: int) -> float:
-    """Y-channel SSIM of uint8 images (RGB or gray) with ``border`` pixels cropped."""
-    return ssim(shave(rgb_to_y(sr), border), shave(rgb_to_y(hr), border))
+def y_ssim(sr: np.ndarray, hr: np.ndarray, border: int, gray_as_y: bool = False) -> float:
+    """Y-channel SSIM of uint8 images (RGB or gray) with ``border`` pixels cropped (``rgb_to_y`` for gray)."""
+    return ssim(shave(rgb_to_y(sr, gray_as_y), border), shave(rgb_to_y(hr, gray_as_y), border))

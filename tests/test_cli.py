@@ -194,3 +194,41 @@ def test_scale_picks_the_shipped_default(runner, tmp_path, image, scale):
 def test_scale_must_match_the_lut(runner, tmp_path, lut2, image):
     r = runner.invoke(main, ["upscale", str(image[0]), str(tmp_path / "o.png"), "--lut", str(lut2[0]), "--scale", "4"])
     _assert_clean_failure(r, "x2 LUT")
+
+
+def test_quiet_and_verbose_before_or_after_the_command(tmp_path):
+    """-q anywhere: errors only (no summary line); errors still shown; -v accepted after the command."""
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    cli_main = main
+    src = tmp_path / "in.png"
+    write_image(src, np.random.default_rng(0).integers(0, 256, (6, 7), dtype=np.uint8))
+    runner = CliRunner()
+    loud = runner.invoke(cli_main, ["upscale", str(src), str(tmp_path / "a.png")])
+    assert loud.exit_code == 0 and "->" in loud.output
+    for args in (["-q", "upscale", str(src), str(tmp_path / "b.png")],
+                 ["upscale", "-q", str(src), str(tmp_path / "c.png")],
+                 ["upscale", str(src), str(tmp_path / "d.png"), "--quiet"]):
+        r = runner.invoke(cli_main, args)
+        assert r.exit_code == 0, r.output
+        assert r.output == "", r.output
+        assert Path(args[-2] if args[-1] == "--quiet" else args[-1]).is_file()
+    bad = runner.invoke(cli_main, ["upscale", "-q", str(tmp_path / "missing.png"), str(tmp_path / "e.png")])
+    assert bad.exit_code == 2 and "error:" in bad.output
+    v = runner.invoke(cli_main, ["upscale", str(src), str(tmp_path / "f.png"), "-v"])
+    assert v.exit_code == 0 and "->" in v.output
+
+
+def test_upscaler_short_flags(tmp_path):
+    """-n model, -s scale, -j jobs (threads for now), -f output format."""
+    from click.testing import CliRunner
+
+    src = tmp_path / "in.png"
+    write_image(src, np.random.default_rng(1).integers(0, 256, (6, 7, 3), dtype=np.uint8))
+    r = CliRunner().invoke(main, ["upscale", str(src), str(tmp_path / "out"), "-n", "eclut", "-s", "2", "-j", "1",
+                                  "-f", "bmp"])
+    assert r.exit_code == 0, r.output
+    out = read_image(tmp_path / "out.bmp")
+    assert out.shape == (12, 14, 3)

@@ -10,6 +10,7 @@ from conftest import held_arrays, random_lut
 from click.testing import CliRunner
 
 from lutsr.cli import main
+from lutsr.errors import LutsrError
 from lutsr.evaluate import evaluate, find_lr, summarize
 from lutsr.imageio import write_image
 from lutsr.imresize import imresize
@@ -143,3 +144,129 @@ def test_info_checkpoint(tmp_path):
     # 4 rotations x (2*16 + 4*16*16 + 16*144) MACs per LR pixel
     assert d["macs_per_lr_pixel"] == 4 * (2 * 16 + 4 * 16 * 16 + 16 * 144)
     assert d["lut_bytes_by_interval"]["0"] == 257 * 257 * 144 and d["lut_bytes_by_interval"]["4"] == 17 * 17 * 144
+
+
+def test_gray_image_conventions(dataset):
+    """noise.png is one-channel: default scores it as R=G=B (BasicSR), --gray-as-y as raw Y."""
+    lut = nearest_lut(2)
+    hr = cv2.imread(str(dataset / "HR" / "noise.png"), cv2.IMREAD_UNCHANGED)
+    lr = imresize(hr, 0.5)
+    sr = cv2.resize(lr, (hr.shape[1], hr.shape[0]), interpolation=cv2.INTER_NEAREST)
+    mse = np.mean(((sr.astype(float) - hr)[2:-2, 2:-2]) ** 2)
+    basic = {(s.image, s.method): s.psnr for s in evaluate([lut], [dataset]).scores}
+    gray = {(s.image, s.method): s.psnr for s in evaluate([lut], [dataset], gray_as_y=True).scores}
+    assert gray[("noise", "srlut-v_x2")] == pytest.approx(10 * np.log10(255**2 / mse), abs=1e-9)
+    assert basic[("noise", "srlut-v_x2")] == pytest.approx(10 * np.log10(255**2 / (mse * (219 / 255) ** 2)), abs=1e-9)
+    assert basic[("ramp", "srlut-v_x2")] == gray[("ramp", "srlut-v_x2")]  # RGB images: the same either way
+
+
+def test_labels_unique_and_explicit(tmp_path, dataset):
+    from lutsr.evaluate import unique_labels
+    from lutsr.lut.file import load_lut
+
+    lut = nearest_lut(2)
+    paths = []
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+        save_lut(tmp_path / sub / "m.lut", lut.header, lut.tables)
+        paths.append(tmp_path / sub / "m.lut")
+    luts = [load_lut(p) for p in paths]
+    assert unique_labels(luts) == ["a/m", "b/m"]
+    assert unique_labels(luts, ["first", None]) == ["first", "m"]
+    with pytest.raises(LutsrError):
+        unique_labels(luts, ["x", "x"])
+    res = evaluate(luts, [dataset])
+    means = summarize(res.scores)
+    assert {m["method"] for m in means} == {"bicubic", "a/m", "b/m"} and all(m["images"] == 3 for m in means)
+    r = CliRunner().invoke(main, ["eval", "--lut", str(paths[0]), "--lut", str(paths[1]), "--label", "one",
+                                  "--label", "two", "--data", str(dataset)])
+    assert r.exit_code == 0, r.output
+    assert "one (mean of 3)" in r.output and "two (mean of 3)" in r.output
+
+
+def test_timing_excludes_warmup_and_provenance(dataset, monkeypatch):
+    import time as _time
+
+    import lutsr.evaluate as ev
+
+    calls = []
+    real = ev.upscale
+
+    def slow_first(lr, lut, threads=None):
+        calls.append(1)
+        if len(calls) == 1:
+            _time.sleep(0.5)  # a "compile" on the very first call
+        return real(lr, lut, threads=threads)
+
+    monkeypatch.setattr(ev, "upscale", slow_first)
+    res = evaluate([nearest_lut(2)], [dataset], repeats=2, baseline=False)
+    assert len(calls) == 3 * 3  # per image: one warm-up + two timed runs
+    assert max(s.seconds for s in res.scores) < 0.4
+    p = res.to_json()["provenance"]
+    assert p["lutsr_version"] and p["machine"]["cpus"] and p["luts"][0]["method"] == "srlut-v"
+    assert p["options"]["lr_source"].startswith("generated") and p["options"]["gray"].startswith("basicsr")
+
+
+def test_csv_json_carry_sha256(dataset, tmp_path):
+    import csv
+    import hashlib
+
+    lut = nearest_lut(2)
+    save_lut(tmp_path / "nn.lut", lut.header, lut.tables)
+    sha = hashlib.sha256((tmp_path / "nn.lut").read_bytes()).hexdigest()
+    r = CliRunner().invoke(main, ["eval", "--lut", str(tmp_path / "nn.lut"), "--data", str(dataset),
+                                  "--csv", str(tmp_path / "r.csv"), "--json", str(tmp_path / "r.json"), "--gray-as-y"])
+    assert r.exit_code == 0, r.output
+    rows = list(csv.DictReader(open(tmp_path / "r.csv")))
+    nn = [x for x in rows if x["method"] == "nn"]
+    assert nn and all(x["lut_sha256"] == sha and x["lut_method"] == "srlut-v" and x["gray"] == "gray-as-y" for x in nn)
+    js = json.loads((tmp_path / "r.json").read_text())
+    assert js["provenance"]["luts"][0]["sha256"] == sha
+
+
+def test_save_dir_writes_an_offline_slider_page(dataset, tmp_path):
+    save = tmp_path / "save"
+    res = evaluate([nearest_lut(2)], [dataset], save_dir=save, repeats=1)
+    assert not res.failures
+    page = (save / "index.html").read_text()
+    assert "http://" not in page and "https://" not in page  # offline: no remote script, style or image
+    import re
+
+    srcs = re.findall(r'src="([^"]+)"', page)
+    assert srcs and all((save / s).is_file() for s in srcs)  # relative paths that exist
+    assert "Tiny/x2/noise_HR.png" in srcs and "Tiny/x2/noise_bicubic.png" in srcs
+    assert page.count('class="cmp"') == 3 * 2  # per image: bicubic | LUT and LUT | HR
+
+
+def _chromium():
+    import shutil
+
+    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+@pytest.mark.skipif(_chromium() is None, reason="needs headless Chromium (apt-get install -y chromium)")
+def test_slider_drag_changes_the_picture_in_chromium(dataset, tmp_path):
+    """Open index.html in headless Chromium, drag a slider (mouse events on the element), and check
+    the screenshot differs from the undragged one."""
+    import subprocess
+
+    save = tmp_path / "save"
+    evaluate([nearest_lut(2)], [dataset], save_dir=save, repeats=1)
+    page = (save / "index.html").read_text()
+    drag = """<script>
+var c=document.querySelector('.cmp');var r=c.getBoundingClientRect();
+function ev(t,x){var e=new MouseEvent(t,{clientX:x,clientY:r.top+5,bubbles:true});(t=='mouseup'?window:c).dispatchEvent(e);}
+ev('mousedown',r.left+r.width*0.5);ev('mousemove',r.left+r.width*0.02);ev('mouseup',r.left+r.width*0.02);
+</script></body>"""
+    (save / "dragged.html").write_text(page.replace("</body>", drag))
+
+    def shot(name):
+        png = tmp_path / f"{name}.png"
+        subprocess.run([_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                        "--allow-file-access-from-files", f"--screenshot={png}", "--window-size=800,900",
+                        (save / name).as_uri()], check=True, capture_output=True, timeout=120)
+        return cv2.imread(str(png))
+
+    a, b = shot("index.html"), shot("dragged.html")
+    assert a is not None and b is not None and a.shape == b.shape
+    assert np.abs(a.astype(int) - b.astype(int)).sum() > 0

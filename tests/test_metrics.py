@@ -11,7 +11,19 @@ def test_rgb_to_y_matches_matlab_formula():
     y = rgb_to_y(img)[0]
     np.testing.assert_allclose(y, [16.0, 16 + 65.481 + 128.553 + 24.966, 16 + 65.481, 16 + 128.553, 16 + 24.966])
     gray = np.array([[3, 200]], np.uint8)
-    np.testing.assert_array_equal(rgb_to_y(gray), [[3.0, 200.0]])
+    np.testing.assert_array_equal(rgb_to_y(gray, gray_as_y=True), [[3.0, 200.0]])
+    # BasicSR / MuLUT: gray read as R = G = B, so Y is the BT.601 formula of three equal channels
+    np.testing.assert_allclose(rgb_to_y(gray), rgb_to_y(np.repeat(gray[..., None], 3, axis=2)))
+    np.testing.assert_allclose(rgb_to_y(gray[..., None]), [[16 + 219 * 3 / 255, 16 + 219 * 200 / 255]])
+
+
+def test_gray_conventions_differ_by_the_bt601_gain():
+    hr = np.full((8, 8), 100, np.uint8)
+    sr = hr.copy()
+    sr[0, 0] = 110  # error 10 in gray = error 10 * 219 / 255 in BasicSR's Y
+    mse = 100 / 64
+    assert y_psnr(sr, hr, 0, gray_as_y=True) == pytest.approx(10 * math.log10(255**2 / mse))
+    assert y_psnr(sr, hr, 0) == pytest.approx(10 * math.log10(255**2 / (mse * (219 / 255) ** 2)))
 
 
 def test_psnr_hand_computed():

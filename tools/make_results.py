@@ -58,6 +58,36 @@ def set5_on(lut: Lut, lr_dir: Path, scale: int, suffix: str = "", ssim_border: i
     return float(np.mean(ps)), float(np.mean(ss))
 
 
+def quality_speed_size(points, dataset: str, out: Path) -> Path | None:
+    """Scatter quality vs speed vs size (one point per LUT) into ``out``; None without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib absent (pip install '.[docs]'): no quality/speed/size plot", file=sys.stderr)
+        return None
+    fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=100)
+    colours = {2: "tab:blue", 3: "tab:orange", 4: "tab:green"}
+    for label, scale, p, t, kib in points:
+        ax.scatter(t, p, s=20 + kib / 15, color=colours.get(scale, "gray"), alpha=0.7, edgecolors="black")
+        ax.annotate(label.replace(" (published, imported)", " (pub.)").replace("lutsr ", ""), (t, p),
+                    fontsize=7, xytext=(4, 3), textcoords="offset points")
+    for s, c in colours.items():
+        ax.scatter([], [], color=c, label=f"x{s}")
+    ax.set_xscale("log")
+    ax.set_xlabel("time relative to OpenCV bicubic (log)")
+    ax.set_ylabel(f"{dataset} Y-PSNR (dB)")
+    ax.set_title("quality vs speed; marker area ~ file size")
+    ax.legend(loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
@@ -78,9 +108,10 @@ def main() -> None:
 
     # ---------------------------------------------------------------- main table
     rows = []
+    points = []  # (label, scale, PSNR on the first dataset, time ratio, KiB)
     bicubic_done = set()
     for label, lut in entries:
-        res = evaluate([lut], datasets, baseline=lut.scale not in bicubic_done)
+        res = evaluate([lut], datasets, baseline=lut.scale not in bicubic_done, repeats=1)
         if res.failures:
             raise SystemExit(f"failures: {res.failures}")
         means = {(m["dataset"], m["method"]): m for m in summarize(res.scores)}
@@ -95,16 +126,51 @@ def main() -> None:
             cells = [f"{means[(d.name, 'bicubic')]['psnr']:.2f} / {means[(d.name, 'bicubic')]['ssim']:.4f}" for d in datasets]
             rows.append([f"bicubic (MATLAB) x{lut.scale}", *cells, "-", "-", "-"])
         cells = [f"{means[(d.name, lut_label)]['psnr']:.2f} / {means[(d.name, lut_label)]['ssim']:.4f}" for d in datasets]
+        points.append((label, lut.scale, means[(datasets[0].name, lut_label)]["psnr"], t_lut / t_cv, (disk or size) / 1024))
         rows.append([f"{label}, interval {lut.interval}", *cells, f"{size / 1024:.0f} KiB",
                      f"{disk / 1024:.0f} KiB" if disk else "-", f"{t_lut / t_cv:.1f}x"])
     head = ["LUT", *[f"{d.name} PSNR / SSIM" for d in datasets], "tables in memory", "file", "time vs cv2 bicubic"]
     lines += ["## Quality, size and speed", "",
               "Y-PSNR (dB) / Y-SSIM; LR made with MATLAB-compatible bicubic (`double` variant) from the "
-              "modcropped HR; border crop = scale. Speed: median of "
+              "modcropped HR; border crop = scale; a one-channel image (Set14 `bridge`) scored as R=G=B with "
+              "BT.601 Y (BasicSR's convention, `lutsr eval`'s default; see the next section). Speed: median of "
               f"{runs} runs, 320x180 RGB input ({x.shape[1]}x{x.shape[0]} crop of B100 img_001), "
               f"{os.cpu_count()} threads, ratio to `cv2.resize(INTER_CUBIC)` on the same input in the same process.",
               "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
+
+    plot = quality_speed_size(points, datasets[0].name, REPO / "docs" / "quality_speed_size.png")
+    if plot:
+        lines += ["", f"![{datasets[0].name} Y-PSNR vs time vs size]({plot.name})", "",
+                  f"`{plot.name}`: one point per LUT, {datasets[0].name} Y-PSNR against time relative to OpenCV bicubic "
+                  "(log scale); the marker area grows with the file size, the colour is the scale."]
+
+    # ---------------------------------------------------------------- gray conventions
+    set14 = SHARED / "bench" / "Set14"
+    pub4 = [(label, lut) for label, lut in published_luts((4,)) if "SR-LUT S" in label or "MuLUT" in label]
+    if not args.quick and set14.is_dir() and pub4:
+        lines += ["", "## Set14 and its one-channel image: the two conventions", "",
+                  "Set14's `bridge.png` is a one-channel PNG. **BasicSR convention** (default of `lutsr eval`): "
+                  "it is read as three equal channels (as `cv2.imread` in colour mode does, and MuLUT's test script "
+                  "by stacking the gray plane three times), and Y = 16 + (65.481 + 128.553 + 24.966) v / 255, "
+                  "unrounded. **Gray-as-Y** (`lutsr eval --gray-as-y`): the gray values are Y. Every other image of "
+                  "Set5 / Set14 / B100 is RGB and scores the same either way. Published anchors: MuLUT's 27.60 on "
+                  "Set14 x4 was measured with the BasicSR convention; SR-LUT's paper figure 27.01 with gray-as-Y. "
+                  "The other tables of this page use the BasicSR convention.", "",
+                  "| Set14 x4 Y-PSNR / Y-SSIM | BasicSR (default) | gray-as-Y | published |", "|---|---|---|---|"]
+        anchors = {"SR-LUT S": "27.01 (SR-LUT paper, gray-as-Y)", "MuLUT": "27.60 (MuLUT paper, BasicSR)"}
+        first = True
+        for label, lut in pub4:
+            cols = {}
+            for g in (False, True):
+                res = evaluate([lut], [set14], baseline=first, gray_as_y=g, repeats=1)
+                for m in summarize(res.scores):
+                    cols.setdefault(m["method"], []).append(f"{m['psnr']:.2f} / {m['ssim']:.4f}")
+            for method, c in cols.items():
+                name = "bicubic (MATLAB)" if method == "bicubic" else label.split(" (")[0]
+                note = next((v for k, v in anchors.items() if name.startswith(k)), "") if method != "bicubic" else ""
+                lines.append(f"| {name} | {c[0]} | {c[1]} | {note} |")
+            first = False
 
     # ---------------------------------------------------------------- fitted LUTs
     fitted = [(label, lut) for label, lut in shipped if "fit" in lut.header.get("source", {})]

@@ -158,6 +158,19 @@ def _lr_lambda(cfg: TrainConfig):
     return f
 
 
+def _metrics_jsonl(path: Path, progress=None):
+    """A progress callback that appends every record (training log lines, validations) to ``path``
+    as one JSON object per line, with the wall time, then calls ``progress``. Appends on resume."""
+
+    def record(info: dict) -> None:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps({**info, "time": time.time()}) + "\n")
+        if progress:
+            progress(info)
+
+    return record
+
+
 def train(cfg: TrainConfig, run_dir: str | Path, device: str = "auto", resume: bool = False, progress=None,
           threads: int | None = None) -> Path:
     """Train a network; return the path of the final checkpoint.
@@ -209,6 +222,7 @@ def train(cfg: TrainConfig, run_dir: str | Path, device: str = "auto", resume: b
 
     model.train()
     t0 = time.perf_counter()
+    progress = _metrics_jsonl(run_dir / "metrics.jsonl", progress)  # issue 15: metrics in the run folder
     loss_avg = None
     it = start_it
     for it in range(start_it + 1, cfg.iterations + 1):

@@ -120,3 +120,23 @@ def test_import_synthetic_table_infers_scale_and_interval(tmp_path):
     np.save(f, np.zeros((17 * 17, 1, 3, 3), np.int8))
     header, tables = import_tables("srlut-v", [f])
     assert header["scale"] == 3 and header["interval"] == 4 and tables[0].shape == (289, 9)
+
+
+SET14 = SHARED / "bench" / "Set14"
+
+
+@needs_shared
+@pytest.mark.slow
+@pytest.mark.skipif(not (SET14 / "HR" / "bridge.png").is_file(), reason="needs ../shared/data/bench/Set14")
+def test_set14_x4_anchors_under_both_gray_conventions():
+    """Set14's bridge.png is one-channel: MuLUT's 27.60 is the BasicSR convention (default),
+    SR-LUT S's 27.01 the gray-as-Y one (``lutsr eval --gray-as-y``)."""
+    from lutsr.evaluate import evaluate, summarize
+
+    def mean(lut, gray_as_y):
+        res = evaluate([lut], [SET14], baseline=False, gray_as_y=gray_as_y, repeats=1)
+        assert not res.failures
+        return summarize(res.scores)[0]["psnr"]
+
+    assert mean(_lut("mulut-sdy-x2", MULUT_FILES), False) == pytest.approx(27.60, abs=0.01)
+    assert mean(_lut("srlut-s", [SRLUT / "Model_S_x4_4bit_int8.npy"]), True) == pytest.approx(27.01, abs=0.01)

@@ -123,3 +123,14 @@ def test_failed_start_writes_no_config(tmp_path):
     r = CliRunner().invoke(main, ["train", "--data", str(empty), "--out", str(run), "--device", "cpu"])
     assert r.exit_code == 2, r.output
     assert not (run / "config.json").exists()
+
+
+def test_metrics_jsonl_in_the_run_folder(tmp_path, data_dir):
+    run = tmp_path / "run"
+    seen = []
+    train(_cfg(data_dir, val=str(data_dir)), run, device="cpu", progress=seen.append)
+    recs = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["iteration"] for r in recs if "loss" in r] == [1, 2, 3, 4, 5, 6]
+    assert [r["iteration"] for r in recs if "val_psnr" in r] == [3, 6]
+    assert len(seen) == len(recs)  # the caller's callback still gets every record
+    assert all(isinstance(r["time"], float) for r in recs)
