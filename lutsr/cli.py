@@ -512,11 +512,13 @@ def export(source: Path, interval: int | None, output: Path, device: str, no_com
 @click.option("--cache-mb", type=click.IntRange(min=0), default=1024, show_default=True,
               help="Keep up to this much prepared training data in memory; the rest is re-read every pass.")
 @click.option("--restart", is_flag=True, help="Ignore a saved state of an interrupted fit.")
+@click.option("--dask", "dask", default=None, metavar="local:N|tcp://HOST:PORT",
+              help="Run every pass on a Dask cluster (pip install 'lutsr[dask]'); bit-identical to a local fit.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 @click.option("-o", "--output", "output", type=click.Path(path_type=Path), required=True, help="LUT file to write.")
 @_friendly
 def fit_cmd(method, scale, data, val, init_path, interval, iterations, ridge, flip, threads, cache_mb, restart,
-            overwrite, output) -> None:
+            dask, overwrite, output) -> None:
     """Solve for a LUT's tables directly by least squares on a CPU (no torch, no network).
 
     The upscaled image is linear in the table, so the best table for a training set is
@@ -551,7 +553,7 @@ def fit_cmd(method, scale, data, val, init_path, interval, iterations, ridge, fl
                        init=str(init_path) if init_path else None, data=str(data))
     training = TrainingSet(data, scale, flip=flip, cache_bytes=cache_mb << 20)
     t0 = time.perf_counter()
-    res = fit(config, training, output, val=val, init=init, resume=not restart)
+    res = fit(config, training, output, val=val, init=init, resume=not restart, dask=dask)
     click.echo(f"wrote {output}: {method} x{scale} interval {interval}, {output.stat().st_size} bytes, "
                f"{len(res.history) - 1} iterations in {time.perf_counter() - t0:.0f} s; training PSNR "
                f"{res.train_psnr_float:.3f} dB (float table) -> {res.train_psnr_quantized:.3f} dB (stored), "

@@ -66,21 +66,35 @@ class TrainingSet:
                 pairs.append((imresize(hr, 1.0 / self.scale), hr))
         return pairs
 
+    def __len__(self) -> int:
+        """Number of image files (the unit the fit partitions the data by)."""
+        return len(self.files)
+
+    def __getstate__(self) -> dict:
+        # sent to Dask workers: the file list and options, never the cache
+        state = self.__dict__.copy()
+        state["_cache"], state["_cached"] = {}, 0
+        return state
+
+    def image_pairs(self, i: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The ``(lr, hr)`` pairs of image file ``i`` (cached within ``cache_bytes``; [] if unreadable)."""
+        pairs = self._cache.get(i)
+        if pairs is None:
+            try:
+                pairs = self._prepare(self.files[i])
+            except LutsrError as e:
+                log.warning("skipping training image: %s", e)
+                pairs = []
+            size = sum(a.nbytes + b.nbytes for a, b in pairs)
+            if self._cached + size <= self.cache_bytes:
+                self._cache[i] = pairs
+                self._cached += size
+        return pairs
+
     def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         pixels = 0
-        for i, f in enumerate(self.files):
-            pairs = self._cache.get(i)
-            if pairs is None:
-                try:
-                    pairs = self._prepare(f)
-                except LutsrError as e:
-                    log.warning("skipping training image: %s", e)
-                    pairs = []
-                size = sum(a.nbytes + b.nbytes for a, b in pairs)
-                if self._cached + size <= self.cache_bytes:
-                    self._cache[i] = pairs
-                    self._cached += size
-            for lr, hr in pairs:
+        for i in range(len(self.files)):
+            for lr, hr in self.image_pairs(i):
                 pixels += hr.size
                 yield lr, hr
         if pixels == 0:

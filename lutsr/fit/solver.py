@@ -43,6 +43,7 @@ from lutsr.datasets import load_eval_pairs
 from lutsr.errors import LutsrError
 from lutsr.fit.data import TrainingSet
 from lutsr.fit.operator import LinearLut
+from lutsr.fit.passes import LocalPasses
 from lutsr.lut.file import Lut, make_header, save_lut
 from lutsr.metrics import y_psnr
 from lutsr.runtime import upscale
@@ -166,13 +167,6 @@ class FitResult:
     seconds: float = 0.0
 
 
-def _pass(op: LinearLut, data, vec: np.ndarray, grads: np.ndarray) -> None:
-    """``grads[:] = A^T A vec`` over the data set (in accumulator units, T-buffered)."""
-    grads[:] = 0.0
-    for lr, _ in data:
-        op.adjoint(lr, op.forward(lr, vec), grads)
-
-
 def _threads() -> int:
     return numba.get_num_threads()
 
@@ -196,7 +190,8 @@ def _save_state(path: Path, **arrays) -> None:
 
 def cg_solve(op: LinearLut, data, prior: np.ndarray, ridge: float, iterations: int,
              state_path: Path | None = None, config_json: str = "",
-             callback: Callable[[int, np.ndarray, dict], None] | None = None) -> FitResult:
+             callback: Callable[[int, np.ndarray, dict], None] | None = None,
+             passes=None) -> FitResult:
     """Preconditioned conjugate gradients on ``(A^T A + lam I) v = A^T b + lam prior``.
 
     Units: with ``a = gain`` (``1 / (q*divisor)``), the model is ``a A v + bias`` and
@@ -204,13 +199,17 @@ def cg_solve(op: LinearLut, data, prior: np.ndarray, ridge: float, iterations: i
     per cell). The quadratic objective ``f(v) = ||a A v - b||^2 + lam ||v - prior||^2`` is
     tracked exactly through the iteration (``f`` drops by ``alpha * r.z`` each step) and
     reported per pixel. ``state_path``: resume from / save to this ``.npz`` after every
-    iteration. ``callback(iteration, v, record)`` runs after each iteration.
+    iteration. ``callback(iteration, v, record)`` runs after each iteration. ``passes``:
+    who runs the passes (default :class:`LocalPasses`; ``lutsr.fit.distributed.DaskPasses``
+    runs them on a Dask cluster with the same partitions and summation order, bit for bit).
+    ``data`` must support ``len`` and indexing (a list of pairs) or be a ``TrainingSet``.
     """
     t_start = time.perf_counter()
     a = op.gain
     lam = ridge * (a * op.q) ** 2
     nt = _threads()
-    grads = np.zeros((nt, op.size), dtype=np.float64)
+    if passes is None:
+        passes = LocalPasses(op, data, nt)
     state = _state_arrays(state_path) if state_path is not None else None
     if state is not None and str(state["config"]) != config_json:
         log.warning("fit state %s was made with other options; starting over", state_path)
@@ -223,23 +222,13 @@ def cg_solve(op: LinearLut, data, prior: np.ndarray, ridge: float, iterations: i
         log.info("resuming the fit at iteration %d from %s", it0, state_path)
     else:
         # one pass: A^T b, diag(A^T A) and ||b||^2
-        bias = op.stage.bias
-        c_buf = np.zeros((nt, op.size), dtype=np.float64)
-        bb = 0.0
-        npix = 0
-        for lr, hr in data:
-            b = hr.astype(np.float64) - bias
-            bb += float(np.dot(b.ravel(), b.ravel()))
-            npix += b.size
-            op.adjoint(lr, b, c_buf)
-            op.adjoint(lr, np.ones_like(b), grads, square=True)
-        c = c_buf.sum(axis=0) * a + lam * prior
-        del c_buf
-        dg = grads.sum(axis=0) * a * a + lam
+        c_raw, d_raw, bb, npix = passes.first()
+        c = c_raw * a + lam * prior
+        dg = d_raw * a * a + lam
+        del c_raw, d_raw
         # r = c - M v at v = prior
         v = prior.copy()
-        _pass(op, data, v, grads)
-        mv = grads.sum(axis=0) * a * a + lam * v
+        mv = passes.ata(v) * a * a + lam * v
         r = c - mv
         # f(v) = v.M v - 2 c.v + ||b||^2 + lam ||prior||^2, with M v = c - r
         f = float(v @ (c - r) - 2 * (c @ v) + bb + lam * (prior @ prior))
@@ -254,8 +243,7 @@ def cg_solve(op: LinearLut, data, prior: np.ndarray, ridge: float, iterations: i
             callback(0, v, history[-1])
     for it in range(it0 + 1, iterations + 1):
         t0 = time.perf_counter()
-        _pass(op, data, p, grads)
-        mp = grads.sum(axis=0) * a * a + lam * p
+        mp = passes.ata(p) * a * a + lam * p
         pmp = float(p @ mp)
         if not pmp > 0:
             log.info("conjugate gradients converged at iteration %d", it - 1)
@@ -302,7 +290,7 @@ def train_psnr(op: LinearLut, data, vec: np.ndarray, tables: list[np.ndarray]) -
 
 def fit(config: FitConfig, data: TrainingSet, out: str | Path, val: str | Path | None = None,
         init: Lut | None = None, state_path: str | Path | None = None, resume: bool = True,
-        progress: Callable[[str], None] | None = None) -> FitResult:
+        progress: Callable[[str], None] | None = None, dask: str | None = None) -> FitResult:
     """Fit the tables of ``config.method`` to ``data`` and write the LUT file ``out``.
 
     Args:
@@ -314,6 +302,8 @@ def fit(config: FitConfig, data: TrainingSet, out: str | Path, val: str | Path |
         state_path: resume state (default ``out`` + ``.fitstate.npz``), deleted on success.
         resume: continue from ``state_path`` when it matches the options.
         progress: called with one line per iteration.
+        dask: ``"local:N"`` or a scheduler address: run the passes on a Dask cluster
+            (``lutsr.fit.distributed``); the result is bit-identical to the local fit.
     """
     out = Path(out)
     op = LinearLut(config.method, config.scale, config.interval)
@@ -346,7 +336,13 @@ def fit(config: FitConfig, data: TrainingSet, out: str | Path, val: str | Path |
 
     log.info("fitting %s x%d interval %d: %d unknowns, ridge %g, %d threads", op.method.name, op.scale,
              op.interval, op.size, config.ridge, _threads())
-    result = cg_solve(op, data, prior, config.ridge, config.iterations, state, config_json, report)
+    if dask:
+        from lutsr.fit.distributed import dask_passes  # lazy: importing lutsr.fit never imports dask
+        with dask_passes(dask, op, data, _threads()) as passes:
+            result = cg_solve(op, data, prior, config.ridge, config.iterations, state, config_json, report,
+                              passes=passes)
+    else:
+        result = cg_solve(op, data, prior, config.ridge, config.iterations, state, config_json, report)
     tables, clipped = quantize(op, result.vec)
     result.tables, result.clipped = tables, clipped
     result.train_psnr_float, result.train_psnr_quantized = train_psnr(op, data, result.vec, tables)
