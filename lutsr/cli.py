@@ -617,7 +617,7 @@ def _format_table(rows: list[list[str]], header: list[str]) -> str:
                    "(gray read as R=G=B, Y by BT.601).")
 @click.option("--label", "labels", multiple=True,
               help="Row label for the LUT in the same position (repeat; default: file name, parent folder when two clash).")
-@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True,
+@click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True,
               help="Timed runs per image after one untimed warm-up; the ms column is the best.")
 @_friendly
 def eval_cmd(lut_paths, datasets, scale, lr_dir, lr_rounding, no_bicubic, per_image, json_path, csv_path, save_dir,

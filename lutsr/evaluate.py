@@ -227,7 +227,7 @@ def evaluate(luts: list[Lut], datasets: list[str | Path], lr_dir: str | Path | N
              scale: int | None = None, lr_rounding: str = "double", baseline: bool = True,
              save_dir: str | Path | None = None, threads: int | None = None,
              progress: Callable[[int, int, str], None] | None = None, gray_as_y: bool = False,
-             labels: list[str | None] | None = None, repeats: int = 3) -> EvalResult:
+             labels: list[str | None] | None = None, repeats: int = 1) -> EvalResult:
     """Evaluate LUTs on benchmark folders.
 
     Args:

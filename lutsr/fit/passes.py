@@ -82,8 +82,7 @@ class LocalPasses:
 
     def first(self) -> tuple[np.ndarray, np.ndarray, float, int]:
         """Summed ``A^T b``, diagonal, ``||b||^2``, pixel count."""
-        res = [partition_first(self.op, self.data, p, self.nt) for p in self.parts]
-        return reduce_first(res)
+        return reduce_first(partition_first(self.op, self.data, p, self.nt) for p in self.parts)
 
     def ata(self, vec: np.ndarray) -> np.ndarray:
         """``A^T A vec`` over the whole data set."""
@@ -91,15 +90,16 @@ class LocalPasses:
 
 
 def reduce_first(res) -> tuple[np.ndarray, np.ndarray, float, int]:
-    """Combine per-partition first-pass results in partition order."""
-    res = list(res)
-    c = ordered_sum(r[0] for r in res)
-    d = ordered_sum(r[1] for r in res)
+    """Combine per-partition first-pass results in partition order, as they arrive (an iterable:
+    only the running sums are held, not every partition's vectors)."""
+    c = d = None
     bb = 0.0
     npix = 0
-    for r in res:
-        bb += r[2]
-        npix += r[3]
+    for rc, rd, rbb, rnpix in res:
+        c = np.array(rc, dtype=np.float64, copy=True) if c is None else c.__iadd__(rc)
+        d = np.array(rd, dtype=np.float64, copy=True) if d is None else d.__iadd__(rd)
+        bb += rbb
+        npix += rnpix
     if npix == 0:
         raise LutsrError("no usable training images")
     return c, d, bb, npix
