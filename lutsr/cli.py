@@ -17,7 +17,7 @@ import click
 
 from lutsr._version import __version__
 from lutsr.errors import LutsrError
-from lutsr.spec import fittable_methods, importable_methods, trainable_methods
+from lutsr.spec import NETWORK_FAMILIES, fittable_methods, importable_methods, trainable_methods
 
 log = logging.getLogger("lutsr")
 
@@ -562,26 +562,35 @@ def fit_cmd(method, scale, data, val, init_path, interval, iterations, ridge, fl
 
 @main.command("import")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--method", required=True, type=click.Choice(importable_methods()),
-              help="Method the tables belong to; shapes are checked against it.")
-@click.option("--scale", type=click.IntRange(2, 8), default=None, help="Expected scale (default: inferred).")
+@click.option("--method", required=True, type=click.Choice(importable_methods() + tuple(NETWORK_FAMILIES)),
+              help="Method the tables belong to; shapes are checked against it. ShiftLUT, TinyLUT and HKLUT "
+                   "take the published folder.")
+@click.option("--scale", type=click.IntRange(1, 8), default=None, help="Expected scale (default: inferred).")
 @click.option("--interval", type=click.IntRange(0, 8), default=None, help="Expected interval (default: inferred).")
 @click.option("-o", "--output", "output", type=click.Path(path_type=Path), required=True, help="LUT file to write.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file (never an input).")
 @_friendly
 def import_cmd(files: tuple[Path, ...], method: str, scale: int | None, interval: int | None, output: Path,
                overwrite: bool) -> None:
-    """Convert published .npy tables (SR-LUT, MuLUT) into a lutsr LUT file.
+    """Convert published tables (SR-LUT and MuLUT .npy files; ShiftLUT, TinyLUT, HKLUT folders) into a lutsr LUT file.
 
     \b
     Examples:
       lutsr import --method srlut-s Model_S_x4_4bit_int8.npy -o srlut_s_x4.lut
       lutsr import --method mulut-sdy-x2 LUT_ft_x4_4bit_int8_s{1,2}_{s,d,y}.npy -o mulut_x4.lut
+      lutsr import --method shiftlut ShiftLUT_sr_s0_int/ -o shiftlut_s_x4.lut
+      lutsr import --method tinylut TinyLUT/ -o tinylut_s_x4.lut
     """
     from lutsr.lut.importer import import_to_file
 
     _check_output(output, files, overwrite)
     lut = import_to_file(method, list(files), output, scale=scale, interval=interval)
+    if lut.is_network:
+        net = lut.network
+        click.echo(f"wrote {output}: {lut.header['method']} x{lut.scale} LUT network ({len(lut.tables)} arrays, "
+                   f"{net.table_bytes()} table bytes, {net.lookups_per_pixel()} lookups per pixel), "
+                   f"{output.stat().st_size} bytes", err=True)
+        return
     shapes = ", ".join(f"{t['name']} {t['shape']}" for t in lut.header["tables"])
     click.echo(f"wrote {output}: {lut.header['method']} x{lut.scale} interval {lut.interval} ({shapes}), "
                f"{output.stat().st_size} bytes", err=True)

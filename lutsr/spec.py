@@ -35,6 +35,8 @@ __all__ = [
     "trainable_methods",
     "importable_methods",
     "fittable_methods",
+    "NetworkFamily",
+    "NETWORK_FAMILIES",
 ]
 
 
@@ -326,6 +328,34 @@ METHODS: dict[str, MethodSpec] = {
             ),
             "int8", 127.0, 4, "MuLUT SDY-X2: S, D, Y kernels in two stages, int8, 4-simplex",
         ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class NetworkFamily:
+    """A family of LUT networks (format version 2): the file holds its whole description (``lutsr.net``).
+
+    Attributes:
+        name: the ``method`` written in LUT headers and given to ``lutsr import --method``.
+        description: one line for ``lutsr info`` and the docs.
+        shippable: False where the published tables' licence forbids redistributing conversions.
+    """
+
+    name: str
+    description: str
+    shippable: bool = True
+
+
+NETWORK_FAMILIES: dict[str, NetworkFamily] = {
+    f.name: f
+    for f in (
+        NetworkFamily("shiftlut", "ShiftLUT (CVPR'26): stacks of depthwise/pointwise 1-D tables over the 6 high bits, "
+                                  "learned per-channel shifts, interpolated tables (S/M/L, x4; x1 denoise/deblock)"),
+        NetworkFamily("tinylut", "TinyLUT (NeurIPS'24): separable depthwise/pointwise 1-D tables on 6 high and 2 low "
+                                 "bits with per-channel float32 requantisation (S, x4)"),
+        NetworkFamily("hklut", "HKLUT (IJCAI'24): MSB H/D/B and LSB H/D 4-bit direct tables, two x2 stages "
+                               "(CC BY-NC-ND: convert your own download; never redistributed)", shippable=False),
     )
 }
 

@@ -29,15 +29,18 @@ import numpy as np
 from lutsr._version import __version__
 from lutsr.errors import LutFormatError
 from lutsr.imageio import atomic_write_bytes
-from lutsr.spec import METHODS, MethodSpec, get_method, levels_for_interval
+from lutsr.spec import METHODS, NETWORK_FAMILIES, MethodSpec, get_method, levels_for_interval
 
-__all__ = ["Lut", "load_lut", "save_lut", "make_header", "make_eclut_header", "validate_header", "MAGIC",
-           "FORMAT_VERSION"]
+__all__ = ["Lut", "load_lut", "save_lut", "make_header", "make_eclut_header", "make_network_header",
+           "network_lut", "validate_header", "MAGIC", "FORMAT_VERSION", "NETWORK_FORMAT_VERSION"]
 
 log = logging.getLogger(__name__)
 
 MAGIC = b"\x89LUTSR\r\n"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # stages of simplex units (``lutsr.spec.METHODS``)
+NETWORK_FORMAT_VERSION = 2  # LUT networks: the header carries the description (``lutsr.net``)
+_TABLE_DTYPES = ("int8", "uint8", "int16", "int32")
+_MAX_TABLES = 4096
 _MAX_HEADER = 1 << 20
 _COMPRESSIONS = ("none", "zlib")
 
@@ -61,7 +64,25 @@ class Lut:
     _compiled: dict = field(default_factory=dict, repr=False)
 
     @property
+    def is_network(self) -> bool:
+        """True for a LUT network (format version 2), whose header describes the whole computation."""
+        return self.header.get("format_version") == NETWORK_FORMAT_VERSION
+
+    @property
+    def network(self):
+        """The validated :class:`lutsr.net.graph.Network` of a format-2 LUT (built once, cached)."""
+        if "network" not in self._compiled:
+            from lutsr.net.graph import Network
+
+            names = [t["name"] for t in self.header["tables"]]
+            net = Network(self.header["network"]["ops"], dict(zip(names, self.tables)), self.scale)
+            self._compiled["network"] = net.validate()
+        return self._compiled["network"]
+
+    @property
     def method(self) -> MethodSpec:
+        if self.is_network:
+            raise LutFormatError(f"{self.header['method']} is a LUT network: it has no stage description")
         return get_method(self.header["method"])
 
     @property
@@ -79,8 +100,9 @@ class Lut:
         return int(self.header["scale"])
 
     @property
-    def interval(self) -> int:
-        return int(self.header["interval"])
+    def interval(self) -> int | None:
+        """Sampling interval of a stage LUT; None for a LUT network (its tables say their own steps)."""
+        return None if self.is_network else int(self.header["interval"])
 
     def __getstate__(self) -> dict:
         # Pickle header, tables and path only: the compiled caches (``_compiled``, several
@@ -96,6 +118,8 @@ class Lut:
 
     def __str__(self) -> str:
         src = f" ({self.path.name})" if self.path else ""
+        if self.is_network:
+            return f"{self.header['method']} x{self.scale} LUT network{src}"
         return f"{self.header['method']} x{self.scale} interval {self.interval} LUT{src}"
 
 
@@ -117,6 +141,63 @@ def make_header(method: str, scale: int, interval: int | None = None, source: di
         "source": source or {},
         "lutsr_version": __version__,
     }
+
+
+def make_network_header(family: str, net, source: dict | None = None) -> dict:
+    """Header of a LUT network (format version 2) of ``family`` (``spec.NETWORK_FAMILIES``) for ``net``."""
+    if family not in NETWORK_FAMILIES:
+        raise LutFormatError(f"unknown LUT network family {family!r}; expected one of {', '.join(NETWORK_FAMILIES)}")
+    return {
+        "format": "lutsr-lut",
+        "format_version": NETWORK_FORMAT_VERSION,
+        "method": family,
+        "scale": int(net.scale),
+        "network": json.loads(json.dumps(net.to_json())),
+        "tables": [{"name": n, "shape": list(t.shape), "dtype": t.dtype.name} for n, t in net.tables.items()],
+        "source": source or {},
+        "lutsr_version": __version__,
+    }
+
+
+def network_lut(family: str, net, source: dict | None = None) -> Lut:
+    """An in-memory :class:`Lut` holding ``net`` (what ``save_lut`` writes and ``load_lut`` reads back)."""
+    h = make_network_header(family, net, source)
+    lut = Lut(header=h, tables=[net.tables[t["name"]] for t in h["tables"]])
+    lut._compiled["network"] = net
+    return lut
+
+
+def _validate_network_header(header: dict, path, payload: bool) -> None:
+    _expect(path, header, "method", str, tuple(NETWORK_FAMILIES))
+    scale = _expect(path, header, "scale", int)
+    if not 1 <= scale <= 8:
+        _fail(path, f"scale {scale} is out of range 1..8")
+    net = _expect(path, header, "network", dict)
+    if not isinstance(net.get("ops"), list) or net.get("scale") != scale:
+        _fail(path, "header field 'network' must hold 'ops' (a list) and the file's 'scale'")
+    tables = _expect(path, header, "tables", list)
+    if not 1 <= len(tables) <= _MAX_TABLES:
+        _fail(path, f"{len(tables)} tables, expected 1..{_MAX_TABLES}")
+    names = set()
+    for t in tables:
+        if not isinstance(t, dict) or not isinstance(t.get("name"), str) or t["name"] in names:
+            _fail(path, f"table entry {str(t)[:60]!r} is not an object with a unique name")
+        names.add(t["name"])
+        shape = t.get("shape")
+        if not (isinstance(shape, list) and 1 <= len(shape) <= 4 and all(type(x) is int and 0 < x < 1 << 28
+                                                                          for x in shape)):
+            _fail(path, f"table {t['name']}: shape {shape!r} is not a list of 1..4 positive integers")
+        if int(np.prod(shape)) > 1 << 28:
+            _fail(path, f"table {t['name']}: {int(np.prod(shape))} cells is too many")
+        if t.get("dtype") not in _TABLE_DTYPES:
+            _fail(path, f"table {t['name']}: dtype {t.get('dtype')!r}, expected one of {list(_TABLE_DTYPES)}")
+        if payload and not (isinstance(t.get("sha256"), str) and len(t["sha256"]) == 64):
+            _fail(path, f"table {t['name']}: sha256 is missing or malformed")
+    if payload:
+        _expect(path, header, "compression", str, _COMPRESSIONS)
+        _expect(path, header, "payload_bytes", int)
+    _expect(path, header, "source", dict)
+    _expect(path, header, "lutsr_version", str)
 
 
 def make_eclut_header(scale: int, interval: int = 0, source: dict | None = None) -> dict:
@@ -147,8 +228,11 @@ def validate_header(header: dict, path=None, payload: bool = True) -> None:
         _fail(path, "header is not a JSON object")
     _expect(path, header, "format", str, ("lutsr-lut",))
     version = _expect(path, header, "format_version", int)
+    if version == NETWORK_FORMAT_VERSION:
+        return _validate_network_header(header, path, payload)
     if version != FORMAT_VERSION:
-        _fail(path, f"format version {version} is not supported (this lutsr reads version {FORMAT_VERSION})")
+        _fail(path, f"format version {version} is not supported (this lutsr reads versions {FORMAT_VERSION} "
+                    f"and {NETWORK_FORMAT_VERSION})")
     method = _expect(path, header, "method", str, tuple(METHODS))
     scale = _expect(path, header, "scale", int)
     if not 1 <= scale <= 8:
@@ -262,4 +346,12 @@ def load_lut(path: str | os.PathLike) -> Lut:
         if hashlib.sha256(chunk).hexdigest() != t["sha256"]:
             _fail(p, f"table {t['name']}: checksum (sha256) does not match the header: the file is corrupt")
         tables.append(np.frombuffer(chunk, dtype=np.dtype(t["dtype"])).reshape(t["shape"]))
-    return Lut(header=header, tables=tables, path=p)
+    lut = Lut(header=header, tables=tables, path=p)
+    if lut.is_network:
+        try:
+            lut.network  # noqa: B018 - validates the description against the tables (ranges, bounds)
+        except LutFormatError as e:
+            _fail(p, str(e))
+        except (TypeError, KeyError, ValueError, IndexError, AttributeError) as e:
+            _fail(p, f"malformed network description ({e.__class__.__name__}: {str(e)[:80]})")
+    return lut

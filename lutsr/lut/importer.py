@@ -1,4 +1,5 @@
-"""Turn published LUTs (``.npy`` arrays of SR-LUT and MuLUT) into self-describing lutsr LUT files.
+"""Turn published LUTs (``.npy`` arrays of SR-LUT and MuLUT; folders of ShiftLUT, TinyLUT, HKLUT via
+``lutsr.lut.frontier``) into self-describing lutsr LUT files.
 
 The user names the method; lutsr checks every array's shape and dtype against what the
 method, scale and interval imply, and refuses mismatches with a message naming the file,
@@ -15,10 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from lutsr.errors import LutFormatError
-from lutsr.lut.file import Lut, load_lut, make_header, save_lut
-from lutsr.spec import get_method, levels_for_interval
+from lutsr.lut.file import Lut, load_lut, make_header, network_lut, save_lut
+from lutsr.spec import NETWORK_FAMILIES, get_method, levels_for_interval
 
-__all__ = ["import_tables", "load_npy"]
+__all__ = ["import_tables", "import_network", "import_to_file", "load_npy"]
 
 log = logging.getLogger(__name__)
 
@@ -109,9 +110,32 @@ def import_tables(method: str, files: list[str | Path], scale: int | None = None
     return make_header(m.name, scale, interval, source=source), tables
 
 
+def import_network(family: str, folder: str | Path, scale: int | None = None) -> Lut:
+    """Convert a published LUT-network folder (``spec.NETWORK_FAMILIES``) into an in-memory :class:`Lut`."""
+    from lutsr.lut.frontier import FAMILIES
+
+    folder = Path(folder)
+    net = FAMILIES[family](folder)
+    if scale is not None and scale != net.scale:
+        raise LutFormatError(f"{folder}: the tables are x{net.scale}, not x{scale}")
+    files = sorted(f for f in folder.rglob("*") if f.is_file() and f.suffix in (".npy", ".npz", ".json"))
+    source = {"imported_from": folder.name,
+              "files": {str(f.relative_to(folder)): hashlib.sha256(f.read_bytes()).hexdigest() for f in files}}
+    return network_lut(family, net, source)
+
+
 def import_to_file(method: str, files: list[str | Path], out: str | Path, scale: int | None = None,
                    interval: int | None = None, compress: bool = True) -> Lut:
-    """``import_tables`` + ``save_lut``; returns the loaded result."""
+    """``import_tables`` (or ``import_network`` for a LUT-network family and one folder) + ``save_lut``;
+    returns the loaded result."""
+    if method in NETWORK_FAMILIES:
+        if len(files) != 1:
+            raise LutFormatError(f"{method} tables are one folder (as published); got {len(files)} paths")
+        if interval is not None:
+            raise LutFormatError(f"{method} has no single interval: each of its tables has its own step")
+        lut = import_network(method, files[0], scale)
+        save_lut(out, lut.header, lut.tables, compress=compress)
+        return load_lut(out)
     header, tables = import_tables(method, files, scale, interval)
     save_lut(out, header, tables, compress=compress)
     return load_lut(out)

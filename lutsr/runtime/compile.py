@@ -388,6 +388,10 @@ def compile_lut(lut: Lut, route: str | None = None) -> CompiledLut:
     Returns:
         The ``CompiledLut``; its ``nbytes`` is the memory it holds.
     """
+    if lut.is_network:
+        from lutsr.runtime.netrun import compile_network
+
+        return compile_network(lut)
     if route is not None and route not in ROUTES:
         raise ValueError(f"unknown route {route!r}; expected one of {', '.join(ROUTES)}")
     key = ("compiled", route)

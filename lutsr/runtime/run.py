@@ -72,6 +72,10 @@ def run(compiled: CompiledLut, image: np.ndarray, bands: int | None = None) -> n
     Returns:
         ``(H*s, W*s, C)`` uint8.
     """
+    from lutsr.runtime.netrun import CompiledNet, run_net
+
+    if isinstance(compiled, CompiledNet):
+        return run_net(compiled, image, bands)
     x = image
     for p in compiled.stages:
         out = np.empty((x.shape[0] * p.scale, x.shape[1] * p.scale, x.shape[2]), dtype=np.uint8)
