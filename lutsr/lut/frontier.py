@@ -130,8 +130,13 @@ def _as_int_table(path: Path, key: str, a: np.ndarray) -> np.ndarray:
 _TAPS3 = [(i // 3 - 1, i % 3 - 1) for i in range(9)]  # F.unfold 3x3 order, centred
 
 
-def _shift_layer(folder: Path, stem: str, n_in_expected: set[int], n_out_expected: int | None = None):
-    """Load one ShiftLUT layer ``stem.{npz,json}``: (IN, OUT, {(i, o): (int16 table, step)})."""
+def _shift_layer(folder: Path, stem: str, n_in_expected: set[int], n_out_expected: int | None = None,
+                 span: int = 64):
+    """Load one ShiftLUT layer ``stem.{npz,json}``: (IN, OUT, {(i, o): (int16 table, step)}).
+
+    ``span``: how many input values the layer sees (64 for the 6-bit MSB, 4 for the 2-bit LSB); a
+    table sampled at ``step`` needs ``ceil((span - 1) / step) + 1`` entries.
+    """
     meta_path, arr_path = folder / f"{stem}.json", folder / f"{stem}.npz"
     meta, arrs = _json(meta_path), _npz(arr_path)
     n_in, n_out = meta.get("IN"), meta.get("OUT")
@@ -153,7 +158,12 @@ def _shift_layer(folder: Path, stem: str, n_in_expected: set[int], n_out_expecte
             step = steps.get((i, o), 1)
             if step not in (1, 2, 4, 8, 16, 32):
                 _fail(meta_path, f"table {key}: step {step}, expected a power of two up to 32")
-            tables[(i, o)] = (_as_int_table(arr_path, key, arrs[key]), step)
+            t = _as_int_table(arr_path, key, arrs[key])
+            need = -(-(span - 1) // step) + 1
+            if t.size < need:
+                _fail(arr_path, f"table {key}: {t.size} entries, expected at least {need} for step {step} "
+                                f"over {span} values")
+            tables[(i, o)] = (t, step)
     return n_in, n_out, tables
 
 
@@ -209,7 +219,7 @@ def import_shiftlut(folder: str | Path, scale: int | None = None) -> Network:
     body: list = []
     xl = b.op(body, "mask", src="x", bits=2)
     xh = b.op(body, "rshift", src="x", bits=2)
-    lsb = _shift_layer(folder, "DW0_LSB", {9}, 16)
+    lsb = _shift_layer(folder, "DW0_LSB", {9}, 16, span=4)
     cnt = 0
     for i in range(stacks + 1):
         for kind in ("DW", "PW"):

@@ -173,11 +173,11 @@ class Network:
             kind = op.get("op")
             if kind not in OPS:
                 _fail(f"unknown op {kind!r}; expected one of {', '.join(OPS)}")
+            if kind == "ensemble" and not top:
+                _fail("an ensemble body cannot hold another ensemble")
             for key in OPS[kind]:
                 if op.get(key) not in planes:
                     _fail(f"op {kind!r} -> {op.get('out')!r}: reads plane {op.get(key)!r}, which no earlier op writes")
-            if kind == "ensemble" and not top:
-                _fail("an ensemble body cannot hold another ensemble")
             if kind == "output":
                 if not top:
                     _fail("'output' is only allowed at the top level")

@@ -1,0 +1,90 @@
+"""The Numba runtime of LUT networks equals the NumPy reference bit for bit: every op (random networks),
+every thread and band count, adversarial images; and the published families (when ../shared is here)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import SHARED, adversarial_images, needs_shared
+from netgen import random_network
+
+import lutsr
+from lutsr.lut.file import network_lut
+from lutsr.net.reference import run_network
+from lutsr.runtime.netrun import compile_network, run_net
+
+
+def _reference(net, img: np.ndarray) -> np.ndarray:
+    img3 = img if img.ndim == 3 else img[..., None]
+    out = np.stack([run_network(net, img3[..., c]) for c in range(img3.shape[2])], -1)
+    return out if img.ndim == 3 else out[..., 0]
+
+
+@pytest.mark.parametrize("seed,scale", [(0, 2), (1, 3), (2, 1)])
+def test_random_network_runtime_equals_reference(seed, scale):
+    rng = np.random.default_rng(seed)
+    net = random_network(rng, scale)
+    lut = network_lut("shiftlut", net)
+    comp = compile_network(lut)
+    for img in adversarial_images(rng):
+        img3 = img if img.ndim == 3 else img[..., None]
+        ref = _reference(net, img3)
+        assert ref.shape == (img3.shape[0] * scale, img3.shape[1] * scale, img3.shape[2])
+        for threads in (1, 2):
+            for bands in (1, 2, 3, img3.shape[0]):
+                out = run_net(comp, np.ascontiguousarray(img3), bands=bands, threads=threads)
+                np.testing.assert_array_equal(out, ref, err_msg=f"{img.shape} threads {threads} bands {bands}")
+
+
+def test_random_network_through_upscale_and_banding():
+    rng = np.random.default_rng(5)
+    net = random_network(rng, 2)
+    lut = network_lut("shiftlut", net)
+    img = rng.integers(0, 256, (23, 17, 3), dtype=np.uint8)
+    ref = _reference(net, img)
+    np.testing.assert_array_equal(lutsr.upscale(img, lut), ref)
+    # bands of the public API (a few rows each, with the network's halo) change nothing
+    np.testing.assert_array_equal(lutsr.upscale(img, lut, band_samples=3 * 17 * 2), ref)
+    np.testing.assert_array_equal(lutsr.upscale(img[..., 0], lut, threads=1), ref[..., 0])
+
+
+def test_halo_is_enough_and_needed():
+    """Bands with the declared halo are exact; the halo is not larger than the receptive field needs."""
+    rng = np.random.default_rng(9)
+    net = random_network(rng, 2)
+    comp = compile_network(network_lut("shiftlut", net))
+    img = rng.integers(0, 256, (40, 9, 1), dtype=np.uint8)
+    whole = run_net(comp, img, bands=1, threads=1)
+    np.testing.assert_array_equal(run_net(comp, img, bands=8, threads=2), whole)
+    comp.halo = 0  # without a halo, band edges are padded as if they were the image's edges
+    assert not np.array_equal(run_net(comp, img, bands=8, threads=1), whole)
+
+
+FAMILY_FOLDERS = {
+    "shiftlut-s": ("shiftlut", "ShiftLUT/ShiftLUT_sr_s0_int"),
+    "shiftlut-m": ("shiftlut", "ShiftLUT/ShiftLUT_sr_s1_int"),
+    "shiftlut-l": ("shiftlut", "ShiftLUT/ShiftLUT_sr_s7_int"),
+    "tinylut-s": ("tinylut", "TinyLUT"),
+    "hklut-s": ("hklut", "HKLUT/msb-hdb_lsb-hd_relu_nf64_2x2"),
+}
+
+
+def imported(name: str):
+    from lutsr.lut.importer import import_network
+
+    family, folder = FAMILY_FOLDERS[name]
+    return import_network(family, SHARED / "luts" / folder)
+
+
+@needs_shared
+@pytest.mark.parametrize("name", list(FAMILY_FOLDERS))
+def test_published_family_runtime_equals_reference(name):
+    rng = np.random.default_rng(3)
+    lut = imported(name)
+    comp = compile_network(lut)
+    imgs = [rng.integers(0, 256, (6, 5, 2), dtype=np.uint8), np.zeros((1, 1, 1), np.uint8),
+            np.full((3, 4, 1), 255, np.uint8), (rng.integers(0, 2, (5, 7, 1), dtype=np.uint8) * 255)]
+    for img in imgs:
+        ref = _reference(lut.network, img)
+        for threads, bands in ((1, 1), (2, 2), (2, img.shape[0])):
+            np.testing.assert_array_equal(run_net(comp, img, bands=bands, threads=threads), ref)
