@@ -134,6 +134,7 @@ class Network:
     tables: dict
     scale: int
     _info: dict = field(default_factory=dict, repr=False)
+    _inputs: dict = field(default_factory=dict, repr=False)
 
     # ------------------------------------------------------------------ validation
     def validate(self) -> "Network":
@@ -151,6 +152,7 @@ class Network:
                       f"{getattr(t, 'dtype', type(t).__name__)}")
         planes = {"x": PlaneInfo(1, 1, "int", 0, 255)}
         self._info = {}
+        self._inputs = {}
         out = self._walk(self.ops, planes, top=True)
         if out is None:
             _fail("network has no 'output' op")
@@ -186,6 +188,7 @@ class Network:
             name = op.get("out")
             if not isinstance(name, str) or not name or name == "x":
                 _fail(f"op {kind!r}: 'out' must be a plane name other than 'x', got {name!r}")
+            self._inputs[id(op)] = {key: planes[op[key]] for key in OPS[kind]}
             info = getattr(self, "_infer_" + kind)(op, planes)
             if info.channels < 1 or info.channels > _MAX_CHANNELS:
                 _fail(f"op {kind!r} -> {name!r}: {info.channels} channels")
@@ -198,6 +201,10 @@ class Network:
     def plane_info(self, op: dict) -> PlaneInfo:
         """The inferred :class:`PlaneInfo` of the plane ``op`` writes (after :meth:`validate`)."""
         return self._info[id(op)]
+
+    def input_info(self, op: dict, key: str = "src") -> PlaneInfo:
+        """The inferred :class:`PlaneInfo` of the plane ``op`` reads as ``key`` (after :meth:`validate`)."""
+        return self._inputs[id(op)][key]
 
     def _need(self, op, planes, key, kind="int") -> PlaneInfo:
         p = planes[op[key]]

@@ -20,8 +20,9 @@ import numba
 import numpy as np
 
 from lutsr.lut.file import Lut
-from lutsr.net.graph import TERM_FIXED, Network
-from lutsr.runtime.kernels.net import ROUND_CODES, lut_direct_kernel, lut_linear_kernel, remap_kernel, shift_kernel
+from lutsr.net.graph import Network
+from lutsr.runtime.kernels.net import (ROUND_CODES, lut_direct_kernel, lut_pass_kernel, magic_divisor, remap_kernel,
+                                      shift_kernel)
 
 __all__ = ["CompiledNet", "compile_network", "run_net"]
 
@@ -65,19 +66,130 @@ class CompiledNet:
         return ("network",)
 
 
+def _narrow(a: np.ndarray) -> np.ndarray:
+    """int16 when every value fits (half the cache footprint), else int32."""
+    if a.size == 0 or (a.min() >= -32768 and a.max() <= 32767):
+        return np.ascontiguousarray(a, dtype=np.int16)
+    return np.ascontiguousarray(a, dtype=np.int32)
+
+
+def _linear_passes(op: dict, net: Network) -> dict:
+    """Passes of a linear-index ``lut`` op (see ``kernels.net``): tables expanded to every input value."""
+    table = net.tables[op["table"]].ravel().astype(np.int64)
+    terms = net.tables[op["terms"]].astype(np.int64)
+    info = net.input_info(op)
+    n_out = int(op["n_out"])
+    big = int(terms[:, 5].max())
+    vlo = info.lo.astype(np.int64)
+    vhi = info.hi.astype(np.int64)
+
+    def expanded(t) -> tuple[int, np.ndarray]:
+        out, off, stride, cell, lo, step, ch = (int(v) for v in t[:7])
+        v = np.arange(vlo[ch], vhi[ch] + 1)
+        u = v - lo
+        row, f = u // step, u % step
+        val = table[off + row * stride + cell] * (step - f) + table[off + np.where(f > 0, row + 1, row) * stride + cell] * f
+        return int(vlo[ch]), val * (big // step)
+
+    groups: dict = {}
+    for i, t in enumerate(terms):
+        groups.setdefault((int(t[7]), int(t[8]), int(t[6])), []).append(i)
+    # (kind, dy, dx, [(term, channel)]) with distinct outputs per pass
+    passes = []
+    pool: dict = {}
+    for (dy, dx, ch), idx in groups.items():
+        if len(idx) == 1 and n_out > 1:
+            pool.setdefault((dy, dx), []).append(idx[0])
+            continue
+        while idx:
+            seen, take, rest = set(), [], []
+            for i in idx:
+                (rest if int(terms[i, 0]) in seen else take).append(i)
+                seen.add(int(terms[i, 0]))
+            passes.append((0, dy, dx, take))
+            idx = rest
+    for (dy, dx), idx in pool.items():
+        while idx:
+            seen, take, rest = set(), [], []
+            for i in idx:
+                (rest if int(terms[i, 0]) in seen else take).append(i)
+                seen.add(int(terms[i, 0]))
+            passes.append((1 if len(take) > 1 else 0, dy, dx, take))
+            idx = rest
+    lanes = 4 if n_out <= 4 else -(-n_out // 16) * 16  # rows padded for the vector adds
+    meta, cmaps, blocks, pos = [], [], [], 0
+    for kind, dy, dx, take in passes:
+        chans = sorted({int(terms[i, 6]) for i in take})
+        base = int(min(vlo[c] for c in chans))
+        top = int(max(vhi[c] for c in chans))
+        block = np.zeros((top - base + 1, lanes), np.int64)
+        cmap = np.full(n_out, chans[0], np.int64)
+        for i in take:
+            lo_c, vals = expanded(terms[i])
+            o = int(terms[i, 0])
+            block[lo_c - base : lo_c - base + len(vals), o] += vals
+            cmap[o] = int(terms[i, 6])
+        meta.append([kind, dy, dx, chans[0], base, pos])
+        cmaps.append(cmap)
+        blocks.append(block.ravel())
+        pos += block.size
+    taps = terms[:, 7:9]
+    return {"passes": np.array(meta, np.int64), "cmap": np.array(cmaps, np.int64),
+            "table": _narrow(np.concatenate(blocks)), "r": int(np.abs(taps).max()), "d": big * int(op["divisor"]),
+            "lanes": lanes}
+
+
+def _direct_passes(op: dict, net: Network) -> dict:
+    """Passes of a direct-index ``lut`` op: terms sharing a row index (same table block and taps) form one."""
+    terms = net.tables[op["terms"]].astype(np.int64)
+    k = int(op["k"])
+    n_out = int(op["n_out"])
+    groups: dict = {}
+    for t in terms:
+        key = (int(t[1]), int(t[2]), int(t[4]), tuple(int(v) for v in t[6:]))
+        groups.setdefault(key, []).append((int(t[0]), int(t[3])))
+    taps, cells, offs, strides, los = [], [], [], [], []
+    for (off, stride, lo, tp), outs in groups.items():
+        while outs:
+            row = np.full(n_out, -1, np.int64)
+            rest = []
+            for o, cl in outs:
+                if row[o] >= 0:
+                    rest.append((o, cl))
+                else:
+                    row[o] = cl
+            taps.append(np.array(tp, np.int64).reshape(k, 3))
+            cells.append(row)
+            offs.append(off)
+            strides.append(stride)
+            los.append(lo)
+            outs = rest
+    taps = np.array(taps, np.int64)
+    return {"taps": taps, "cells": np.array(cells, np.int64), "base_off": np.array(offs, np.int64),
+            "stride": np.array(strides, np.int64), "lo": np.array(los, np.int64),
+            "table": _narrow(net.tables[op["table"]].ravel()), "r": int(np.abs(taps[:, :, 1:]).max()),
+            "d": int(op["divisor"])}
+
+
+def _magic(d: int, net: Network, op: dict) -> np.ndarray:
+    """The exact multiply that replaces ``// d`` for this op's accumulator range (zeros: none fits)."""
+    info = net.plane_info(op)
+    bound = int(max(abs(info.lo.min()), abs(info.hi.max())) + 1) * d  # |acc| <= that (before dividing)
+    try:
+        return np.array(magic_divisor(d, bound), np.int64)
+    except ValueError:
+        return np.zeros(3, np.int64)
+
+
 def _prepare(ops: list, net: Network) -> list:
     steps = []
     for op in ops:
         kind = op["op"]
         prep = None
         if kind == "lut":
-            terms = np.ascontiguousarray(net.tables[op["terms"]], dtype=np.int32)
-            k = int(op["k"])
-            taps = terms[:, TERM_FIXED:].reshape(len(terms), k, 3)[:, :, 1:]
-            prep = {"table": np.ascontiguousarray(net.tables[op["table"]].ravel(), dtype=np.int32),
-                    "terms": terms, "r": int(np.abs(taps).max()), "reflect": op["border"] == "reflect",
-                    "mode": ROUND_CODES[op["rounding"]], "k": k,
-                    "big": int(terms[:, 5].max()) if op["index"] == "linear" else 1}
+            prep = _linear_passes(op, net) if op["index"] == "linear" else _direct_passes(op, net)
+            prep.update(reflect=op["border"] == "reflect", mode=ROUND_CODES[op["rounding"]],
+                        magic=_magic(prep["d"], net, op))
         elif kind == "remap":
             prep = {"table": np.ascontiguousarray(net.tables[op["table"]], dtype=np.int32)}
         elif kind == "shift":
@@ -100,12 +212,14 @@ def compile_network(lut: Lut) -> CompiledNet:
 
 
 def _pixel_shuffle(a: np.ndarray, s: int) -> np.ndarray:
-    c, h, w = a.shape
-    return np.ascontiguousarray(a.reshape(c // (s * s), s, s, h, w).transpose(0, 3, 1, 4, 2)).reshape(
-        c // (s * s), h * s, w * s)
+    """(H, W, C*s*s) -> (H*s, W*s, C); channel ``c*s*s + i*s + j`` goes to sub-pixel (i, j) (PyTorch order)."""
+    h, w, c = a.shape
+    n = c // (s * s)
+    return np.ascontiguousarray(a.reshape(h, w, n, s, s).transpose(0, 3, 1, 4, 2)).reshape(h * s, w * s, n)
 
 
 def _exec(steps: list, planes: dict) -> str | None:
+    """Run compiled steps on channel-last planes ``(H, W, C)`` (int32, or float32 for the f-ops)."""
     result = None
     for op, prep in steps:
         kind = op["op"]
@@ -115,12 +229,13 @@ def _exec(steps: list, planes: dict) -> str | None:
             continue
         if kind == "lut":
             src = g(op["src"])
-            if op["index"] == "linear":
-                v = lut_linear_kernel(src, prep["table"], prep["terms"], int(op["n_out"]), prep["r"], prep["big"],
-                                      int(op["divisor"]), prep["mode"], prep["reflect"])
+            if "passes" in prep:
+                v = lut_pass_kernel(src, prep["r"], prep["reflect"], prep["passes"], prep["cmap"], prep["table"],
+                                    int(op["n_out"]), prep["lanes"], prep["d"], prep["mode"], prep["magic"])
             else:
-                v = lut_direct_kernel(src, prep["table"], prep["terms"], prep["k"], int(op["levels"]),
-                                      int(op["n_out"]), prep["r"], int(op["divisor"]), prep["mode"], prep["reflect"])
+                v = lut_direct_kernel(src, prep["r"], prep["reflect"], prep["taps"], prep["cells"], prep["table"],
+                                      prep["base_off"], prep["stride"], int(op["levels"]), prep["lo"],
+                                      int(op["n_out"]), prep["d"], prep["mode"])
         elif kind == "add_const":
             v = g(op["src"]) + np.int32(op["value"])
         elif kind == "add":
@@ -139,15 +254,15 @@ def _exec(steps: list, planes: dict) -> str | None:
             v = _pixel_shuffle(g(op["src"]), int(op["scale"]))
         elif kind == "upsample":
             s = int(op["scale"])
-            v = g(op["src"]).repeat(s, axis=1).repeat(s, axis=2)
+            v = g(op["src"]).repeat(s, axis=0).repeat(s, axis=1)
         elif kind == "ensemble":
             src = g(op["src"])
             total = None
             cl = op.get("clamp")
             for r in op["rotations"]:
-                inner = {"x": np.ascontiguousarray(np.rot90(src, r, axes=(1, 2)))}
+                inner = {"x": np.ascontiguousarray(np.rot90(src, r, axes=(0, 1)))}
                 _exec(prep["body"], inner)
-                y = np.rot90(inner[op["body_out"]], -r, axes=(1, 2))
+                y = np.rot90(inner[op["body_out"]], -r, axes=(0, 1))
                 if cl is not None:
                     y = np.clip(y, np.int32(cl[0]), np.int32(cl[1]))
                 total = y.copy() if total is None else total + y
@@ -175,9 +290,9 @@ def _exec(steps: list, planes: dict) -> str | None:
 
 
 def _run_plane(comp: CompiledNet, plane: np.ndarray) -> np.ndarray:
-    planes = {"x": np.ascontiguousarray(plane[None], dtype=np.int32)}
+    planes = {"x": np.ascontiguousarray(plane[..., None], dtype=np.int32)}
     out = _exec(comp.steps, planes)
-    return planes[out][0].astype(np.uint8)
+    return planes[out][..., 0].astype(np.uint8)
 
 
 def run_net(comp: CompiledNet, image: np.ndarray, bands: int | None = None, threads: int | None = None) -> np.ndarray:

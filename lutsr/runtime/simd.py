@@ -20,7 +20,7 @@ from numba.extending import intrinsic
 
 from lutsr.spec import rotate_cells
 
-__all__ = ["prefetch", "patch4_add", "emit_u8", "vertices_block_add"]
+__all__ = ["prefetch", "patch4_add", "emit_u8", "vertices_block_add", "row_add"]
 
 
 def _i64(builder, v):
@@ -211,6 +211,29 @@ def patch4_add(typingctx, win, wofs, stride, tab, t0, t1, t2, t3, p, width):
             v = builder.add(builder.shuffle_vector(f, ir.Constant(wvec, None), fwd),
                             builder.shuffle_vector(b, ir.Constant(wvec, None), back))
             _add_into(builder, warr, wty.dtype.bitwidth, builder.add(wofs, builder.mul(stride, i64(pr))), v)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic(prefer_literal=True)
+def row_add(typingctx, acc, aofs, tab, tofs, width):
+    """``acc.flat[aofs + i] += tab.flat[tofs + i]`` for ``i < width`` (sign-extended to ``acc``'s type):
+    one vector load, add and store. ``width`` must be a literal int; 1-D arrays."""
+    if not _literals(width):
+        return None
+    V = width.literal_value
+    sig = types.void(acc, aofs, tab, tofs, width)
+
+    def codegen(context, builder, signature, args):
+        aty, _, tty = signature.args[:3]
+        aarr = context.make_array(aty)(context, builder, args[0])
+        tarr = context.make_array(tty)(context, builder, args[2])
+        tbits = tty.dtype.bitwidth
+        tvec = ir.VectorType(ir.IntType(tbits), V)
+        tptr = builder.gep(tarr.data, [_i64(builder, args[3])])
+        tv = builder.load(builder.bitcast(tptr, tvec.as_pointer()), align=tbits // 8)
+        _add_into(builder, aarr, aty.dtype.bitwidth, _i64(builder, args[1]), tv)
         return context.get_dummy_value()
 
     return sig, codegen
