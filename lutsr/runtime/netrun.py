@@ -21,8 +21,11 @@ import numpy as np
 
 from lutsr.lut.file import Lut
 from lutsr.net.graph import Network
-from lutsr.runtime.kernels.net import (ROUND_CODES, lut_direct_kernel, lut_pass_kernel, magic_divisor, remap_kernel,
-                                      shift_kernel)
+from lutsr.net.graph import OPS
+from lutsr.runtime.kernels.net import (ROUND_CODES, add_clamp, ensemble_add, lut_direct_kernel, lut_pass_kernel,
+                                      magic_divisor, remap_kernel, shift_kernel)
+
+_DUMMY = np.zeros((1, 1, 1), np.int32)
 
 __all__ = ["CompiledNet", "compile_network", "run_net"]
 
@@ -181,22 +184,86 @@ def _magic(d: int, net: Network, op: dict) -> np.ndarray:
         return np.zeros(3, np.int64)
 
 
-def _prepare(ops: list, net: Network) -> list:
-    steps = []
+def _reads(ops: list, extra: tuple = ()) -> dict:
+    """How many times each plane is read in one scope (ops' inputs, plus ``extra`` names)."""
+    n: dict = {}
     for op in ops:
+        for key in OPS[op["op"]]:
+            n[op[key]] = n.get(op[key], 0) + 1
+    for name in extra:
+        n[name] = n.get(name, 0) + 1
+    return n
+
+
+def _fuse_epilogue(ops: list, i: int, reads: dict, net: Network, n_out: int) -> tuple[int, dict]:
+    """Fold the ops after the ``lut`` op ``ops[i]`` into its epilogue while each reads only the
+    previous result and nothing else reads that: [clamp] [add R1] [add R2] [clamp] [pixel_shuffle].
+    Returns the index of the last op folded and the epilogue fields."""
+    epi = np.zeros(10, np.int64)
+    res = {"r1": None, "r2": None, "s": 1}
+    cur, j, stage = ops[i]["out"], i, 0  # stage: 0 start, 1 after clamp0, 2 after r1, 3 after r2, 4 after clamp1
+
+    def single(name):
+        return reads.get(name, 0) == 1
+
+    while j + 1 < len(ops) and single(cur):
+        nxt = ops[j + 1]
+        kind = nxt["op"]
+        if kind == "clamp" and nxt["src"] == cur and stage in (0, 2, 3):
+            k = 0 if stage == 0 else 7
+            epi[k : k + 3] = (1, int(nxt["lo"]), int(nxt["hi"]))
+            stage = 1 if stage == 0 else 4
+        elif kind == "add" and stage < 3 and cur in (nxt["a"], nxt["b"]) and nxt["a"] != nxt["b"]:
+            other = nxt["b"] if nxt["a"] == cur else nxt["a"]
+            c_other = net.input_info(nxt, "b" if nxt["a"] == cur else "a").channels
+            if c_other not in (1, n_out) or net.input_info(nxt, "a" if nxt["a"] == cur else "b").channels != n_out:
+                break
+            slot = "r1" if stage < 2 else "r2"
+            res[slot] = other
+            k = 3 if slot == "r1" else 5
+            epi[k : k + 2] = (1, 1 if c_other > 1 else 0)
+            stage = 2 if slot == "r1" else 3
+        elif kind == "pixel_shuffle" and nxt["src"] == cur and n_out % (int(nxt["scale"]) ** 2) == 0:
+            res["s"] = int(nxt["scale"])
+            cur, j = nxt["out"], j + 1
+            break
+        else:
+            break
+        cur, j = nxt["out"], j + 1
+    res["epi"] = epi
+    res["out"] = cur
+    return j, res
+
+
+def _prepare(ops: list, net: Network, extra: tuple = ()) -> list:
+    """Compiled steps of one scope (``extra``: planes read from outside it, e.g. the body output)."""
+    steps = []
+    reads = _reads(ops, extra)
+    i = 0
+    while i < len(ops):
+        op = ops[i]
         kind = op["op"]
         prep = None
         if kind == "lut":
             prep = _linear_passes(op, net) if op["index"] == "linear" else _direct_passes(op, net)
             prep.update(reflect=op["border"] == "reflect", mode=ROUND_CODES[op["rounding"]],
                         magic=_magic(prep["d"], net, op))
+            i, fused = _fuse_epilogue(ops, i, reads, net, int(op["n_out"]))
+            prep.update(fused)
+        elif kind == "add":
+            nxt = ops[i + 1] if i + 1 < len(ops) else None
+            prep = {"clamp": None, "out": op["out"]}
+            if nxt is not None and nxt["op"] == "clamp" and nxt["src"] == op["out"] and reads.get(op["out"]) == 1:
+                prep = {"clamp": (int(nxt["lo"]), int(nxt["hi"])), "out": nxt["out"]}
+                i += 1
         elif kind == "remap":
             prep = {"table": np.ascontiguousarray(net.tables[op["table"]], dtype=np.int32)}
         elif kind == "shift":
             prep = {"offsets": np.ascontiguousarray(net.tables[op["offsets"]], dtype=np.int64)}
         elif kind == "ensemble":
-            prep = {"body": _prepare(op["body"], net)}
+            prep = {"body": _prepare(op["body"], net, (op["body_out"],))}
         steps.append((op, prep))
+        i += 1
     return steps
 
 
@@ -229,17 +296,27 @@ def _exec(steps: list, planes: dict) -> str | None:
             continue
         if kind == "lut":
             src = g(op["src"])
+            r1 = g(prep["r1"]) if prep["r1"] else _DUMMY
+            r2 = g(prep["r2"]) if prep["r2"] else _DUMMY
             if "passes" in prep:
                 v = lut_pass_kernel(src, prep["r"], prep["reflect"], prep["passes"], prep["cmap"], prep["table"],
-                                    int(op["n_out"]), prep["lanes"], prep["d"], prep["mode"], prep["magic"])
+                                    int(op["n_out"]), prep["lanes"], prep["d"], prep["mode"], prep["magic"],
+                                    prep["epi"], r1, r2, prep["s"])
             else:
                 v = lut_direct_kernel(src, prep["r"], prep["reflect"], prep["taps"], prep["cells"], prep["table"],
                                       prep["base_off"], prep["stride"], int(op["levels"]), prep["lo"],
-                                      int(op["n_out"]), prep["d"], prep["mode"])
+                                      int(op["n_out"]), prep["d"], prep["mode"], prep["magic"], prep["epi"], r1, r2,
+                                      prep["s"])
+            planes[prep["out"]] = v
+            continue
         elif kind == "add_const":
             v = g(op["src"]) + np.int32(op["value"])
         elif kind == "add":
-            v = g(op["a"]) + g(op["b"])
+            cl = prep["clamp"]
+            v = add_clamp(g(op["a"]), g(op["b"]), np.int32(cl[0] if cl else 0), np.int32(cl[1] if cl else 0),
+                          cl is not None)
+            planes[prep["out"]] = v
+            continue
         elif kind == "clamp":
             v = np.clip(g(op["src"]), np.int32(op["lo"]), np.int32(op["hi"]))
         elif kind == "rshift":
@@ -258,14 +335,15 @@ def _exec(steps: list, planes: dict) -> str | None:
         elif kind == "ensemble":
             src = g(op["src"])
             total = None
-            cl = op.get("clamp")
+            cl = op.get("clamp") or (-(1 << 30), 1 << 30)
             for r in op["rotations"]:
                 inner = {"x": np.ascontiguousarray(np.rot90(src, r, axes=(0, 1)))}
                 _exec(prep["body"], inner)
-                y = np.rot90(inner[op["body_out"]], -r, axes=(0, 1))
-                if cl is not None:
-                    y = np.clip(y, np.int32(cl[0]), np.int32(cl[1]))
-                total = y.copy() if total is None else total + y
+                y = inner[op["body_out"]]
+                if total is None:
+                    hy, wy = y.shape[:2]
+                    total = np.empty((wy, hy, y.shape[2]) if r % 2 else y.shape, np.int32)
+                ensemble_add(total, y, r, np.int32(cl[0]), np.int32(cl[1]), r == op["rotations"][0])
             v = total
         elif kind == "fdiv":
             v = g(op["src"]).astype(np.float32) / np.float32(op["value"])

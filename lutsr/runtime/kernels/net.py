@@ -23,7 +23,11 @@ from lutsr.runtime.kernels.common import pad_at
 from lutsr.runtime.kernels.jit import inline, kernel
 from lutsr.runtime.simd import row_add
 
-__all__ = ["lut_pass_kernel", "lut_direct_kernel", "pad_hwc", "remap_kernel", "shift_kernel", "ROUND_CODES"]
+__all__ = ["lut_pass_kernel", "lut_direct_kernel", "pad_hwc", "remap_kernel", "shift_kernel", "ensemble_add",
+           "add_clamp", "magic_divisor", "ROUND_CODES", "NO_EPILOGUE"]
+
+#: an epilogue that does nothing (``_epilogue``)
+NO_EPILOGUE = np.zeros(10, np.int64)
 
 #: rounding name -> code the kernels take
 ROUND_CODES = {"half_even": 0, "half_up": 1, "floor": 2}
@@ -86,17 +90,73 @@ def pad_hwc(src, r, reflect):  # pragma: no cover - compiled
 
 
 @inline
-def _emit(out, y, acc, w, n_out, lanes, d, inv_d, mode, magic):  # pragma: no cover - compiled
-    """``out[y, x, o] = round(acc[x*lanes + o] / d)`` (``magic``: ``magic_divisor``, or m = 0: none)."""
-    orow = out[y].reshape(-1)
+def _round_row(rowv, acc, w, n_out, lanes, d, inv_d, mode, magic):  # pragma: no cover - compiled
+    """``rowv[x*n_out + o] = round(acc[x*lanes + o] / d)`` (``magic``: ``magic_divisor``, or m = 0: none)."""
     m, k, kk = magic[0], magic[1], magic[2]
     if m > 0 and lanes == n_out:
         for i in range(w * n_out):
-            orow[i] = _round_magic(np.int64(acc[i]), d, m, k, kk, mode)
+            rowv[i] = _round_magic(np.int64(acc[i]), d, m, k, kk, mode)
     else:
         for x in range(w):
             for o in range(n_out):
-                orow[x * n_out + o] = _round_div(acc[x * lanes + o], d, inv_d, mode)
+                rowv[x * n_out + o] = _round_div(acc[x * lanes + o], d, inv_d, mode)
+
+
+@inline
+def _add_row(rowv, r, y, w, n_out, per_channel):  # pragma: no cover - compiled
+    if per_channel:
+        rr = r[y].reshape(-1)
+        for i in range(w * n_out):
+            rowv[i] += rr[i]
+    else:
+        for x in range(w):
+            v = r[y, x, 0]
+            for o in range(n_out):
+                rowv[x * n_out + o] += v
+
+
+@inline
+def _clamp_row(rowv, n, lo, hi):  # pragma: no cover - compiled
+    for i in range(n):
+        rowv[i] = min(max(rowv[i], lo), hi)
+
+
+@inline
+def _epilogue(out, y, rowv, w, n_out, epi, r1, r2, s):  # pragma: no cover - compiled
+    """The ops fused after a ``lut`` op, on one row: clamp, residual adds, clamp, pixel shuffle.
+
+    ``epi``: [clamp0, lo0, hi0, add r1, r1 per-channel, add r2, r2 per-channel, clamp1, lo1, hi1];
+    ``r1``/``r2`` (H, W, 1 or n_out) residual planes; ``s`` the pixel-shuffle factor (1: none), output
+    channel ``o`` going to sub-pixel ``((o // s) % s, o % s)`` of channel ``o // (s*s)``.
+    """
+    n = w * n_out
+    if epi[0]:
+        _clamp_row(rowv, n, np.int32(epi[1]), np.int32(epi[2]))
+    if epi[3]:
+        _add_row(rowv, r1, y, w, n_out, epi[4])
+    if epi[5]:
+        _add_row(rowv, r2, y, w, n_out, epi[6])
+    if epi[7]:
+        _clamp_row(rowv, n, np.int32(epi[8]), np.int32(epi[9]))
+    if s == 1:
+        orow = out[y].reshape(-1)
+        for i in range(n):
+            orow[i] = rowv[i]
+        return
+    ss = s * s
+    nc = n_out // ss
+    for i in range(s):
+        orow = out[y * s + i].reshape(-1)
+        if nc == 1:
+            for x in range(w):
+                b = x * n_out + i * s
+                for j in range(s):
+                    orow[x * s + j] = rowv[b + j]
+        else:
+            for x in range(w):
+                for j in range(s):
+                    for cc in range(nc):
+                        orow[(x * s + j) * nc + cc] = rowv[x * n_out + cc * ss + i * s + j]
 
 
 @inline
@@ -110,7 +170,8 @@ def _uniform_rows(acc, p, yy, x0, ch, base, off, table, w, lanes, width):  # pra
 
 
 @kernel()
-def lut_pass_kernel(src, r, reflect, passes, cmap, table, n_out, lanes, d, mode, magic):  # pragma: no cover - compiled
+def lut_pass_kernel(src, r, reflect, passes, cmap, table, n_out, lanes, d, mode, magic, epi, r1, r2,
+                    s):  # pragma: no cover - compiled
     """Linear-index ``lut`` op: ``src`` int32 (H, W, C) -> int32 (H, W, n_out).
 
     ``passes`` int64 (n, 6): kind (0 uniform, 1 gather), dy, dx, channel (uniform), base value,
@@ -120,8 +181,9 @@ def lut_pass_kernel(src, r, reflect, passes, cmap, table, n_out, lanes, d, mode,
     """
     h, w, c = src.shape
     p = pad_hwc(src, r, reflect)
-    out = np.empty((h, w, n_out), np.int32)
+    out = np.empty((h * s, w * s, n_out // (s * s)), np.int32)
     acc = np.zeros(w * lanes, np.int32)
+    rowv = np.empty(w * n_out, np.int32)
     inv_d = 1.0 / d
     for y in range(h):
         acc[:] = 0
@@ -140,13 +202,14 @@ def lut_pass_kernel(src, r, reflect, passes, cmap, table, n_out, lanes, d, mode,
                     a = x * lanes
                     for o in range(n_out):
                         acc[a + o] += table[off + (p[yy, x0 + x, cmap[k, o]] - base) * lanes + o]
-        _emit(out, y, acc, w, n_out, lanes, d, inv_d, mode, magic)
+        _round_row(rowv, acc, w, n_out, lanes, d, inv_d, mode, magic)
+        _epilogue(out, y, rowv, w, n_out, epi, r1, r2, s)
     return out
 
 
 @kernel()
 def lut_direct_kernel(src, r, reflect, taps, cells, table, base_off, stride, levels, lo, n_out, d,
-                      mode):  # pragma: no cover - compiled
+                      mode, magic, epi, r1, r2, s):  # pragma: no cover - compiled
     """Direct-index ``lut`` op: ``src`` int32 (H, W, C) -> int32 (H, W, n_out).
 
     Pass ``k`` builds ``row = sum_i (src[y+dy_i, x+dx_i, ch_i] - lo[k]) * levels**(K-1-i)`` from
@@ -156,8 +219,9 @@ def lut_direct_kernel(src, r, reflect, taps, cells, table, base_off, stride, lev
     h, w, c = src.shape
     p = pad_hwc(src, r, reflect)
     kk = taps.shape[1]
-    out = np.empty((h, w, n_out), np.int32)
-    acc = np.zeros((w, n_out), np.int32)
+    out = np.empty((h * s, w * s, n_out // (s * s)), np.int32)
+    acc = np.zeros(w * n_out, np.int32)
+    rowv = np.empty(w * n_out, np.int32)
     idx = np.empty(w, np.int64)
     inv_d = 1.0 / d
     for y in range(h):
@@ -175,10 +239,9 @@ def lut_direct_kernel(src, r, reflect, taps, cells, table, base_off, stride, lev
                 for o in range(n_out):
                     cl = cells[k, o]
                     if cl >= 0:
-                        acc[x, o] += table[e + cl]
-        for x in range(w):
-            for o in range(n_out):
-                out[y, x, o] = _round_div(acc[x, o], d, inv_d, mode)
+                        acc[x * n_out + o] += table[e + cl]
+        _round_row(rowv, acc, w, n_out, n_out, d, inv_d, mode, magic)
+        _epilogue(out, y, rowv, w, n_out, epi, r1, r2, s)
     return out
 
 
@@ -204,4 +267,47 @@ def shift_kernel(src, offsets, reflect):  # pragma: no cover - compiled
         for x in range(w):
             for ch in range(c):
                 out[y, x, ch] = src[pad_at(y + offsets[ch, 0], h, reflect), pad_at(x + offsets[ch, 1], w, reflect), ch]
+    return out
+
+
+@kernel()
+def ensemble_add(total, y, r, lo, hi, first):  # pragma: no cover - compiled
+    """``total += clip(rot90(y, -r), lo, hi)`` (``first``: ``total =``); ``y`` is (W', H', C) for odd ``r``."""
+    h, w, c = total.shape
+    hy, wy = y.shape[0], y.shape[1]
+    for i in range(h):
+        for j in range(w):
+            # rot90(y, -r)[i, j]: r = 0: y[i, j]; 1: y[hy-1-j, i]; 2: y[hy-1-i, wy-1-j]; 3: y[j, wy-1-i]
+            if r == 0:
+                a, b = i, j
+            elif r == 1:
+                a, b = hy - 1 - j, i
+            elif r == 2:
+                a, b = hy - 1 - i, wy - 1 - j
+            else:
+                a, b = j, wy - 1 - i
+            for ch in range(c):
+                v = min(max(y[a, b, ch], lo), hi)
+                if first:
+                    total[i, j, ch] = v
+                else:
+                    total[i, j, ch] += v
+
+
+@kernel()
+def add_clamp(a, b, lo, hi, clamp):  # pragma: no cover - compiled
+    """``a + b`` (a 1-channel operand broadcasts), clipped to ``lo..hi`` when ``clamp``; int32 (H, W, C)."""
+    h, w, ca = a.shape
+    cb = b.shape[2]
+    c = max(ca, cb)
+    sa = 1 if ca > 1 else 0
+    sb = 1 if cb > 1 else 0
+    out = np.empty((h, w, c), np.int32)
+    for y in range(h):
+        for x in range(w):
+            for ch in range(c):
+                v = a[y, x, ch * sa] + b[y, x, ch * sb]
+                if clamp:
+                    v = min(max(v, lo), hi)
+                out[y, x, ch] = v
     return out
