@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from lutsr.lut.file import Lut
 from lutsr.runtime.compile import compile_lut
-from lutsr.spec import MethodSpec, levels_for_interval, receptive_field
+from lutsr.spec import NETWORK_FAMILIES, MethodSpec, levels_for_interval, receptive_field
 
-__all__ = ["lut_info", "table_bytes", "render", "format_bytes"]
+__all__ = ["lut_info", "network_info", "table_bytes", "render", "format_bytes"]
 
 
 def table_bytes(method: MethodSpec, scale: int, interval: int) -> int:
@@ -27,12 +27,52 @@ def _per_pixel_cost(method: MethodSpec, scale: int, interval: int) -> float:
     return reads
 
 
+def network_info(lut: Lut) -> dict:
+    """Facts about a LUT network (format 2): family, ops, tables, bytes, reads per pixel, receptive field."""
+    net = lut.network
+    counts: dict = {}
+
+    def visit(ops):
+        for op in ops:
+            counts[op["op"]] = counts.get(op["op"], 0) + 1
+            if op["op"] == "ensemble":
+                visit(op["body"])
+
+    visit(net.ops)
+    ens = [op for op in net.ops if op["op"] == "ensemble"]
+    rf = net.receptive_field()
+    reads = net.lookups_per_pixel()
+    fam = NETWORK_FAMILIES[lut.header["method"]]
+    return {
+        "file": str(lut.path) if lut.path else None,
+        "method": fam.name,
+        "description": fam.description,
+        "format_version": lut.header["format_version"],
+        "scale": lut.scale,
+        "ops": counts,
+        "rotations": len(ens[0]["rotations"]) if ens else 1,
+        "arrays": len(lut.tables),
+        "table_bytes": net.table_bytes(),
+        "value_map_bytes": net.table_bytes(("remap",)),
+        "receptive_field": {"height": rf[0], "width": rf[1], "pixels": rf[2]},
+        "bytes_on_disk": lut.path.stat().st_size if lut.path else None,
+        "bytes_in_memory": int(sum(t.nbytes for t in lut.tables)),
+        "bytes_compiled": compile_lut(lut).nbytes,
+        "table_reads_per_input_pixel": reads,
+        "table_reads_per_output_pixel": reads / (lut.scale * lut.scale),
+        "source": lut.header.get("source", {}),
+    }
+
+
 def lut_info(lut: Lut) -> dict:
     """Facts about a loaded LUT (method, shapes, receptive field, sizes, per-pixel cost).
 
     ``bytes_compiled`` is what the runtime holds once the LUT is compiled (``CompiledLut.nbytes``:
     the stored tables plus folded patches, side rows and packed copies); it compiles the LUT.
+    LUT networks (format 2) are described by :func:`network_info`.
     """
+    if lut.is_network:
+        return network_info(lut)
     m = lut.method
     rf = receptive_field(m)
     reads = madds = _per_pixel_cost(m, lut.scale, lut.interval)
@@ -80,7 +120,24 @@ def format_bytes(n: float | None) -> str:
 def render(info: dict) -> str:
     """Human-readable text of an info dict."""
     lines = []
-    if "method" in info:
+    if "ops" in info:
+        lines.append(f"{info['file'] or 'LUT'}: {info['method']} x{info['scale']} LUT network (format "
+                     f"{info['format_version']})")
+        lines.append(f"  {info['description']}")
+        ops = ", ".join(f"{n} {k}" for k, n in sorted(info["ops"].items(), key=lambda kv: -kv[1]))
+        rot = (f"rotation ensemble of {info['rotations']}" if "ensemble" in info["ops"]
+               else "rotations unrolled into the lookup terms")
+        lines.append(f"  ops: {ops}; {rot}")
+        maps = f" + {format_bytes(info['value_map_bytes'])} of value maps" if info["value_map_bytes"] else ""
+        lines.append(f"  tables: {format_bytes(info['table_bytes'])} of lookup tables{maps}, in {info['arrays']} arrays")
+        rf = info["receptive_field"]
+        lines.append(f"  receptive field: {rf['height']}x{rf['width']} LR pixels ({rf['pixels']} pixels)")
+        lines.append(f"  size: {format_bytes(info['bytes_on_disk'])} on disk, {format_bytes(info['bytes_in_memory'])} "
+                     f"in memory, {format_bytes(info['bytes_compiled'])} compiled (tables expanded to every input "
+                     "value, interpolation folded in)")
+        lines.append(f"  per input pixel: {info['table_reads_per_input_pixel']:g} table reads "
+                     f"({info['table_reads_per_output_pixel']:g} per output pixel)")
+    elif "method" in info:
         lines.append(f"{info['file'] or 'LUT'}: {info['method']} x{info['scale']}, interval {info['interval']} "
                      f"({info['levels']} levels per input), {info['value_encoding']}")
         if info["description"]:

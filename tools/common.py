@@ -30,6 +30,30 @@ def published_luts(scales=(2, 3, 4)) -> list[tuple[str, Lut]]:
     if len(mu) == 6 and 4 in scales:
         h, t = import_tables("mulut-sdy-x2", mu)
         out.append(("MuLUT SDY-X2 x4 (published, imported)", Lut(h, t)))
+    return out + network_luts(scales)
+
+
+#: the published LUT networks: label -> (family, folder under ../shared/data/luts)
+NETWORKS = {
+    "ShiftLUT-S": ("shiftlut", "ShiftLUT/ShiftLUT_sr_s0_int"),
+    "ShiftLUT-M": ("shiftlut", "ShiftLUT/ShiftLUT_sr_s1_int"),
+    "ShiftLUT-L": ("shiftlut", "ShiftLUT/ShiftLUT_sr_s7_int"),
+    "TinyLUT-S": ("tinylut", "TinyLUT"),
+    "HKLUT-S": ("hklut", "HKLUT/msb-hdb_lsb-hd_relu_nf64_2x2"),
+}
+
+
+def network_luts(scales=(4,)) -> list[tuple[str, Lut]]:
+    """The published LUT networks ../shared holds, imported in memory: ``[(label, Lut)]``."""
+    from lutsr.lut.importer import import_network
+
+    out = []
+    for label, (family, folder) in NETWORKS.items():
+        path = SHARED / "luts" / folder
+        if path.is_dir():
+            lut = import_network(family, path)
+            if lut.scale in scales:
+                out.append((f"{label} x{lut.scale} (published, imported)", lut))
     return out
 
 

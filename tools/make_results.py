@@ -127,7 +127,8 @@ def main() -> None:
             rows.append([f"bicubic (MATLAB) x{lut.scale}", *cells, "-", "-", "-"])
         cells = [f"{means[(d.name, lut_label)]['psnr']:.2f} / {means[(d.name, lut_label)]['ssim']:.4f}" for d in datasets]
         points.append((label, lut.scale, means[(datasets[0].name, lut_label)]["psnr"], t_lut / t_cv, (disk or size) / 1024))
-        rows.append([f"{label}, interval {lut.interval}", *cells, f"{size / 1024:.0f} KiB",
+        kind = "LUT network" if lut.is_network else f"interval {lut.interval}"
+        rows.append([f"{label}, {kind}", *cells, f"{size / 1024:.0f} KiB",
                      f"{disk / 1024:.0f} KiB" if disk else "-", f"{t_lut / t_cv:.1f}x"])
     head = ["LUT", *[f"{d.name} PSNR / SSIM" for d in datasets], "tables in memory", "file", "time vs cv2 bicubic"]
     lines += ["## Quality, size and speed", "",

@@ -456,6 +456,47 @@ class Network:
                 res_of[op["out"]] = cur
         return r
 
+    def receptive_field(self) -> tuple[int, int, int]:
+        """Input pixels one output pixel can depend on: ``(height, width, pixels)`` of the footprint
+        (every rotation, interpolation and sub-pixel position counted; an upper bound for HR taps)."""
+        fp = self._footprint(self.ops, {(0, 0)}, 1)
+        ys = [y for y, _ in fp]
+        xs = [x for _, x in fp]
+        return max(ys) - min(ys) + 1, max(xs) - min(xs) + 1, len(fp)
+
+    def _footprint(self, ops, start: set, res: int, result: str | None = None) -> set:
+        fps = {"x": (frozenset(start), res)}
+        out = None
+
+        def taps_at(fp, r, offsets):
+            if r == 1:
+                return {(y + dy, x + dx) for y, x in fp for dy, dx in offsets}
+            return {(y + (u + dy) // r, x + (v + dx) // r) for y, x in fp for dy, dx in offsets
+                    for u in range(r) for v in range(r)}
+
+        for op in ops:
+            kind = op["op"]
+            if kind == "output":
+                out = op["src"]
+                continue
+            ins = [fps[op[k]] for k in OPS[kind]]
+            fp = set().union(*[f for f, _ in ins])
+            r = max(rr for _, rr in ins)
+            if kind == "lut":
+                t = self.tables[op["terms"]][:, TERM_FIXED:].reshape(-1, int(op["k"]), 3)[:, :, 1:]
+                fp = taps_at(fp, r, {(int(a), int(b)) for a, b in t.reshape(-1, 2)})
+            elif kind == "shift":
+                fp = taps_at(fp, r, {(int(a), int(b)) for a, b in self.tables[op["offsets"]]})
+            elif kind in ("pixel_shuffle", "upsample"):
+                r *= int(op["scale"])
+            elif kind == "ensemble":
+                body = self._footprint(op["body"], {(0, 0)}, 1, op["body_out"])
+                rot = {rot_offset(dy, dx, k) for k in op["rotations"] for dy, dx in body}
+                fp = taps_at(fp, r, rot)
+                r *= self.scale
+            fps[op["out"]] = (frozenset(fp), r)
+        return set(fps[result or out][0])
+
     def lookups_per_pixel(self) -> int:
         """Table reads per input pixel (per channel), counting every rotation and interpolation vertex."""
         return self._reads(self.ops)
@@ -472,13 +513,14 @@ class Network:
                 n += len(op["rotations"]) * self._reads(op["body"])
         return n
 
-    def table_bytes(self) -> int:
-        """Bytes of the lookup tables proper (``lut``/``remap`` tables, not term lists or offsets)."""
+    def table_bytes(self, kinds: tuple = ("lut",)) -> int:
+        """Bytes of the lookup tables of ``kinds`` ops (default the ``lut`` tables proper: not value maps,
+        term lists or offsets)."""
         names = set()
 
         def visit(ops):
             for op in ops:
-                if op["op"] in ("lut", "remap"):
+                if op["op"] in kinds:
                     names.add(op["table"])
                 elif op["op"] == "ensemble":
                     visit(op["body"])

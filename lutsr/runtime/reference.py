@@ -110,8 +110,16 @@ def stage_accumulate_reference(channel: np.ndarray, tables: list[np.ndarray], me
 def upscale_reference(image: np.ndarray, lut) -> np.ndarray:
     """Upscale a uint8 ``(H, W)`` or ``(H, W, C)`` image with a ``Lut`` (any method, any interval).
 
-    Returns uint8 ``(H*s, W*s[, C])``; every channel is processed independently.
+    Returns uint8 ``(H*s, W*s[, C])``; every channel is processed independently. LUT networks
+    (format 2) run through ``lutsr.net.reference.run_network``.
     """
+    if lut.is_network:
+        from lutsr.net.reference import run_network
+
+        img = np.asarray(image)
+        if img.ndim == 2:
+            return run_network(lut.network, img)
+        return np.stack([run_network(lut.network, img[..., c]) for c in range(img.shape[2])], axis=-1)
     method = lut.method
     q, _ = levels_for_interval(lut.interval)
     img = np.asarray(image)

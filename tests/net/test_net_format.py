@@ -207,3 +207,46 @@ def test_builder_output_is_json_clean():
     text = json.dumps(net.to_json())
     again = Network(json.loads(text)["ops"], net.tables, net.scale).validate()
     assert again.halo() == net.halo()
+
+
+def _tiny_net(taps, rotations=None, scale=1):
+    """x -> [ensemble] lut over ``taps`` (direct, 256 levels, identity table on the first tap) -> output."""
+    from lutsr.lut.frontier import NetBuilder
+
+    b = NetBuilder()
+    ops = [] if rotations else None
+    k = len(taps)
+    terms = [[0, 0, 1, 0, 0, 1] + [v for dy, dx in taps for v in (0, dy, dx)]]
+    levels = 256 if k == 1 else 2
+    src = "x" if k == 1 else b.op(ops, "rshift", src="x", bits=7)
+    y = b.lut(ops, src, np.arange(levels ** k) % 256 if k == 1 else np.zeros(levels ** k), terms, 1, k=k,
+              index="direct", levels=levels)
+    if rotations:
+        y = b.op(None, "ensemble", src="x", body=ops, body_out=y, rotations=rotations, clamp=[0, 63])
+    b.op(None, "output", src=y, out="_")
+    return b.network(scale)
+
+
+def test_receptive_field_and_halo():
+    assert _tiny_net([(0, 0)]).receptive_field() == (1, 1, 1)
+    assert _tiny_net([(0, 0), (0, 2)]).receptive_field() == (1, 3, 2)
+    net = _tiny_net([(0, 0), (0, 1)], rotations=[0, 1, 2, 3])
+    assert net.receptive_field() == (3, 3, 5)  # the pixel and its 4 neighbours
+    assert net.halo() == 1
+
+
+def test_info_describes_networks(tmp_path):
+    from lutsr.info import lut_info, render
+
+    lut = network_lut("tinylut", _net(9))
+    path = tmp_path / "n.lut"
+    save_lut(path, lut.header, lut.tables)
+    info = lut_info(load_lut(path))
+    assert info["method"] == "tinylut" and info["format_version"] == 2 and info["scale"] == 2
+    assert info["ops"]["lut"] == 4 and info["ops"]["ensemble"] == 1 and info["rotations"] == 4
+    assert info["table_bytes"] > 0 and info["bytes_compiled"] > info["bytes_in_memory"] > 0
+    assert info["receptive_field"]["pixels"] > 9 and info["table_reads_per_input_pixel"] > 0
+    text = render(info)
+    assert "LUT network" in text and "receptive field" in text
+    r = CliRunner().invoke(main, ["info", str(path), "--json"])
+    assert r.exit_code == 0 and json.loads(r.output)["method"] == "tinylut"
