@@ -22,7 +22,8 @@ import numpy as np
 from lutsr.lut.file import Lut
 from lutsr.net.graph import Network
 from lutsr.net.graph import OPS
-from lutsr.runtime.kernels.net import (ROUND_CODES, add_clamp, ensemble_add, lut_direct_kernel, lut_pass_kernel,
+from lutsr.runtime.kernels.net import (ROUND_CODES, add_clamp, ensemble_add, lut_direct_kernel, lut_gather_kernel,
+                                      lut_pass_kernel,
                                       magic_divisor, remap_kernel, shift_kernel)
 
 _DUMMY = np.zeros((1, 1, 1), np.int32)
@@ -137,8 +138,13 @@ def _linear_passes(op: dict, net: Network) -> dict:
         blocks.append(block.ravel())
         pos += block.size
     taps = terms[:, 7:9]
-    return {"passes": np.array(meta, np.int64), "cmap": np.array(cmaps, np.int64),
-            "table": _narrow(np.concatenate(blocks)), "r": int(np.abs(taps).max()), "d": big * int(op["divisor"]),
+    meta, cmaps = np.array(meta, np.int64), np.array(cmaps, np.int64)
+    flat = np.concatenate(blocks)
+    # depthwise: every pass gathers output o from channel o of a 16-channel plane: 16 lanes at once
+    gather = (info.channels == 16 and n_out == 16 and lanes == 16 and bool(np.all(meta[:, 0] == 1))
+              and bool(np.all(cmaps == np.arange(16))))
+    return {"passes": meta, "cmap": cmaps, "gather": gather,
+            "table": np.ascontiguousarray(flat, dtype=np.int32) if gather else _narrow(flat), "r": int(np.abs(taps).max()), "d": big * int(op["divisor"]),
             "lanes": lanes}
 
 
@@ -298,7 +304,10 @@ def _exec(steps: list, planes: dict) -> str | None:
             src = g(op["src"])
             r1 = g(prep["r1"]) if prep["r1"] else _DUMMY
             r2 = g(prep["r2"]) if prep["r2"] else _DUMMY
-            if "passes" in prep:
+            if prep.get("gather"):
+                v = lut_gather_kernel(src, prep["r"], prep["reflect"], prep["passes"], prep["table"], int(op["n_out"]),
+                                      prep["d"], prep["mode"], prep["magic"], prep["epi"], r1, r2, prep["s"])
+            elif "passes" in prep:
                 v = lut_pass_kernel(src, prep["r"], prep["reflect"], prep["passes"], prep["cmap"], prep["table"],
                                     int(op["n_out"]), prep["lanes"], prep["d"], prep["mode"], prep["magic"],
                                     prep["epi"], r1, r2, prep["s"])

@@ -20,7 +20,7 @@ from numba.extending import intrinsic
 
 from lutsr.spec import rotate_cells
 
-__all__ = ["prefetch", "patch4_add", "emit_u8", "vertices_block_add", "row_add"]
+__all__ = ["prefetch", "patch4_add", "emit_u8", "vertices_block_add", "row_add", "pixel_passes", "pixel_gathers"]
 
 
 def _i64(builder, v):
@@ -234,6 +234,104 @@ def row_add(typingctx, acc, aofs, tab, tofs, width):
         tptr = builder.gep(tarr.data, [_i64(builder, args[3])])
         tv = builder.load(builder.bitcast(tptr, tvec.as_pointer()), align=tbits // 8)
         _add_into(builder, aarr, aty.dtype.bitwidth, _i64(builder, args[1]), tv)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic(prefer_literal=True)
+def pixel_passes(typingctx, acc, aofs, tab, src, sofs, pofs, toff, base, npass, width):
+    """One pixel of a uniform-pass ``lut`` op with the accumulator in registers:
+
+    for ``k < npass``: ``v = src[sofs + pofs[k]]``, ``e = toff[k] + (v - base[k]) * width``, and
+    ``sum += tab[e : e + width]`` (sign-extended to int32); then ``acc[aofs : aofs + width] = sum``.
+    ``width`` must be a literal int; 1-D arrays; ``pofs``, ``toff``, ``base`` int64.
+    """
+    if not _literals(width):
+        return None
+    V = width.literal_value
+    sig = types.void(acc, aofs, tab, src, sofs, pofs, toff, base, npass, width)
+
+    def codegen(context, builder, signature, args):
+        aty, _, tty, sty, _, pty, oty, bty = signature.args[:8]
+        aarr = context.make_array(aty)(context, builder, args[0])
+        tarr = context.make_array(tty)(context, builder, args[2])
+        sarr = context.make_array(sty)(context, builder, args[3])
+        parr = context.make_array(pty)(context, builder, args[5])
+        oarr = context.make_array(oty)(context, builder, args[6])
+        barr = context.make_array(bty)(context, builder, args[7])
+        i64 = ir.IntType(64)
+        tbits, abits = tty.dtype.bitwidth, aty.dtype.bitwidth
+        tvec, avec = ir.VectorType(ir.IntType(tbits), V), ir.VectorType(ir.IntType(abits), V)
+        sofs, n = _i64(builder, args[4]), _i64(builder, args[8])
+        total = cgutils.alloca_once_value(builder, ir.Constant(avec, [0] * V))
+        with cgutils.for_range(builder, n) as loop:
+            k = loop.index
+            po = builder.load(builder.gep(parr.data, [k]))
+            v = _i64(builder, builder.load(builder.gep(sarr.data, [builder.add(sofs, po)])))
+            e = builder.add(builder.load(builder.gep(oarr.data, [k])),
+                            builder.mul(builder.sub(v, builder.load(builder.gep(barr.data, [k]))), i64(V)))
+            row = builder.load(builder.bitcast(builder.gep(tarr.data, [e]), tvec.as_pointer()), align=tbits // 8)
+            if abits > tbits:
+                row = builder.sext(row, avec)
+            builder.store(builder.add(builder.load(total), row), total)
+        ap = builder.bitcast(builder.gep(aarr.data, [_i64(builder, args[1])]), avec.as_pointer())
+        builder.store(builder.load(total), ap, align=abits // 8)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic(prefer_literal=True)
+def pixel_gathers(typingctx, acc, aofs, tab, src, sofs, pofs, toff, base, npass, width):
+    """One pixel of a depthwise (gather) ``lut`` op with the accumulator in registers: lane ``o`` of
+    pass ``k`` reads channel ``o`` of the pixel at ``sofs + pofs[k]`` (``v = src[sofs + pofs[k] + o]``)
+    and adds ``tab[toff[k] + (v - base[k]) * width + o]``; then ``acc[aofs : aofs + width] = sum``.
+    ``width`` must be a literal int; 1-D arrays; ``tab`` and ``src`` int32; ``pofs``, ``toff``, ``base`` int64.
+    """
+    if not _literals(width):
+        return None
+    V = width.literal_value
+    sig = types.void(acc, aofs, tab, src, sofs, pofs, toff, base, npass, width)
+
+    def codegen(context, builder, signature, args):
+        aty, _, tty, sty, _, pty, oty, bty = signature.args[:8]
+        aarr = context.make_array(aty)(context, builder, args[0])
+        tarr = context.make_array(tty)(context, builder, args[2])
+        sarr = context.make_array(sty)(context, builder, args[3])
+        parr = context.make_array(pty)(context, builder, args[5])
+        oarr = context.make_array(oty)(context, builder, args[6])
+        barr = context.make_array(bty)(context, builder, args[7])
+        i32, i64 = ir.IntType(32), ir.IntType(64)
+        v32, v64 = ir.VectorType(i32, V), ir.VectorType(i64, V)
+        sofs, n = _i64(builder, args[4]), _i64(builder, args[8])
+        lanes = ir.Constant(v64, list(range(V)))
+
+        def splat(x):
+            vec = builder.insert_element(ir.Constant(v64, None), x, i32(0))
+            return builder.shuffle_vector(vec, ir.Constant(v64, None), ir.Constant(ir.VectorType(i32, V), [0] * V))
+
+        ptr_t = tarr.data.type
+        vptr = ir.VectorType(ptr_t, V)
+        gname = f"llvm.masked.gather.v{V}i32.v{V}p0"
+        gfn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(v32, [vptr, i32, ir.VectorType(ir.IntType(1), V), v32]), gname)
+        mask = ir.Constant(ir.VectorType(ir.IntType(1), V), [1] * V)
+        tbase = builder.ptrtoint(tarr.data, i64)
+        total = cgutils.alloca_once_value(builder, ir.Constant(v32, [0] * V))
+        with cgutils.for_range(builder, n) as loop:
+            k = loop.index
+            po = builder.add(sofs, builder.load(builder.gep(parr.data, [k])))
+            vp = builder.bitcast(builder.gep(sarr.data, [po]), v32.as_pointer())
+            v = builder.sext(builder.load(vp, align=4), v64)
+            idx = builder.add(builder.mul(builder.sub(v, splat(builder.load(builder.gep(barr.data, [k])))),
+                                          ir.Constant(v64, [V] * V)),
+                              builder.add(splat(builder.load(builder.gep(oarr.data, [k]))), lanes))
+            addr = builder.add(splat(tbase), builder.mul(idx, ir.Constant(v64, [4] * V)))
+            ptrs = builder.inttoptr(addr, vptr)
+            g = builder.call(gfn, [ptrs, i32(4), mask, ir.Constant(v32, [0] * V)])
+            builder.store(builder.add(builder.load(total), g), total)
+        ap = builder.bitcast(builder.gep(aarr.data, [_i64(builder, args[1])]), v32.as_pointer())
+        builder.store(builder.load(total), ap, align=4)
         return context.get_dummy_value()
 
     return sig, codegen

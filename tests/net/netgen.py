@@ -29,6 +29,17 @@ def random_network(rng: np.random.Generator, scale: int = 2, channels: int = 3) 
               rounding=str(rng.choice(["half_even", "half_up", "floor"])))
     h = b.op(body, "clamp", src=b.op(body, "add", a=d, b=hi), lo=-32, hi=31)
     h = b.op(body, "remap", src=h, lo=-32, table=b.table("rq", rng.integers(-32, 32, (c, 64))))
+    # depthwise 3x3 (output o reads channel o at 9 taps; the gather kernel for 16 channels), residual, clamp
+    flat, terms, pos = [], [], 0
+    for o in range(c):
+        for i in range(9):
+            step = int(rng.choice([1, 2, 8]))
+            n = 63 // step + 1 + (1 if 63 % step else 0)
+            flat.append(rng.integers(-128, 128, n))
+            terms.append([o, pos, 1, 0, -32, step, o, i // 3 - 1, i % 3 - 1])
+            pos += n
+    dw = b.lut(body, h, np.concatenate(flat), terms, c, border="reflect", divisor=9)
+    h = b.op(body, "clamp", src=b.op(body, "add", a=dw, b=h), lo=-32, hi=31)
     h = b.op(body, "shift", src=h, offsets=b.table("off", rng.integers(-2, 3, (c, 2)).astype(np.int32)),
              border=str(rng.choice(["edge", "reflect"])))
     # direct 2-input over (h + 32) >> 3 (8 levels) and lo (4 levels; stored as 8)

@@ -20,12 +20,16 @@ def _reference(net, img: np.ndarray) -> np.ndarray:
     return out if img.ndim == 3 else out[..., 0]
 
 
-@pytest.mark.parametrize("seed,scale", [(0, 2), (1, 3), (2, 1)])
-def test_random_network_runtime_equals_reference(seed, scale):
+@pytest.mark.parametrize("seed,scale,channels", [(0, 2, 3), (1, 3, 3), (2, 1, 3), (3, 4, 16)])
+def test_random_network_runtime_equals_reference(seed, scale, channels):
     rng = np.random.default_rng(seed)
-    net = random_network(rng, scale)
+    net = random_network(rng, scale, channels)
     lut = network_lut("shiftlut", net)
     comp = compile_network(lut)
+    kinds = {("gather" if prep.get("gather") else "passes" if "passes" in prep else "direct")
+             for _, body in comp.steps if isinstance(body, dict) and "body" in body
+             for op, prep in body["body"] if op["op"] == "lut"}
+    assert kinds == ({"gather", "passes", "direct"} if channels == 16 else {"passes", "direct"})
     for img in adversarial_images(rng):
         img3 = img if img.ndim == 3 else img[..., None]
         ref = _reference(net, img3)

@@ -21,9 +21,9 @@ import numpy as np
 
 from lutsr.runtime.kernels.common import pad_at
 from lutsr.runtime.kernels.jit import inline, kernel
-from lutsr.runtime.simd import row_add
+from lutsr.runtime.simd import pixel_gathers, pixel_passes, row_add
 
-__all__ = ["lut_pass_kernel", "lut_direct_kernel", "pad_hwc", "remap_kernel", "shift_kernel", "ensemble_add",
+__all__ = ["lut_pass_kernel", "lut_gather_kernel", "lut_direct_kernel", "pad_hwc", "remap_kernel", "shift_kernel", "ensemble_add",
            "add_clamp", "magic_divisor", "ROUND_CODES", "NO_EPILOGUE"]
 
 #: an epilogue that does nothing (``_epilogue``)
@@ -185,6 +185,32 @@ def lut_pass_kernel(src, r, reflect, passes, cmap, table, n_out, lanes, d, mode,
     acc = np.zeros(w * lanes, np.int32)
     rowv = np.empty(w * n_out, np.int32)
     inv_d = 1.0 / d
+    npass = passes.shape[0]
+    uniform = True
+    for k in range(npass):
+        if passes[k, 0] != 0:
+            uniform = False
+    if uniform and (lanes == 4 or lanes == 16):
+        # every pass reads one value per pixel: sum all passes of a pixel in registers
+        wp = w + 2 * r
+        pflat = p.reshape(-1)
+        pofs = np.empty(npass, np.int64)
+        toff = np.empty(npass, np.int64)
+        base = np.empty(npass, np.int64)
+        for k in range(npass):
+            pofs[k] = (passes[k, 1] * wp + passes[k, 2]) * c + passes[k, 3]
+            toff[k] = passes[k, 5]
+            base[k] = passes[k, 4]
+        for y in range(h):
+            for x in range(w):
+                so = ((y + r) * wp + x + r) * c
+                if lanes == 4:
+                    pixel_passes(acc, x * 4, table, pflat, so, pofs, toff, base, npass, 4)
+                else:
+                    pixel_passes(acc, x * 16, table, pflat, so, pofs, toff, base, npass, 16)
+            _round_row(rowv, acc, w, n_out, lanes, d, inv_d, mode, magic)
+            _epilogue(out, y, rowv, w, n_out, epi, r1, r2, s)
+        return out
     for y in range(h):
         acc[:] = 0
         for k in range(passes.shape[0]):
@@ -203,6 +229,34 @@ def lut_pass_kernel(src, r, reflect, passes, cmap, table, n_out, lanes, d, mode,
                     for o in range(n_out):
                         acc[a + o] += table[off + (p[yy, x0 + x, cmap[k, o]] - base) * lanes + o]
         _round_row(rowv, acc, w, n_out, lanes, d, inv_d, mode, magic)
+        _epilogue(out, y, rowv, w, n_out, epi, r1, r2, s)
+    return out
+
+
+@kernel()
+def lut_gather_kernel(src, r, reflect, passes, table, n_out, d, mode, magic, epi, r1, r2, s):  # pragma: no cover
+    """A depthwise ``lut`` op (every pass a gather pass, output ``o`` reading channel ``o``; 16
+    channels): ``lut_pass_kernel``'s meaning, the 16 lanes of a pass gathered at once (int32 ``table``)."""
+    h, w, c = src.shape
+    p = pad_hwc(src, r, reflect)
+    out = np.empty((h * s, w * s, n_out // (s * s)), np.int32)
+    acc = np.zeros(w * 16, np.int32)
+    rowv = np.empty(w * n_out, np.int32)
+    inv_d = 1.0 / d
+    npass = passes.shape[0]
+    wp = w + 2 * r
+    pflat = p.reshape(-1)
+    pofs = np.empty(npass, np.int64)
+    toff = np.empty(npass, np.int64)
+    base = np.empty(npass, np.int64)
+    for k in range(npass):
+        pofs[k] = (passes[k, 1] * wp + passes[k, 2]) * c
+        toff[k] = passes[k, 5]
+        base[k] = passes[k, 4]
+    for y in range(h):
+        for x in range(w):
+            pixel_gathers(acc, x * 16, table, pflat, ((y + r) * wp + x + r) * c, pofs, toff, base, npass, 16)
+        _round_row(rowv, acc, w, n_out, 16, d, inv_d, mode, magic)
         _epilogue(out, y, rowv, w, n_out, epi, r1, r2, s)
     return out
 
@@ -262,11 +316,20 @@ def remap_kernel(src, table, lo):  # pragma: no cover - compiled
 def shift_kernel(src, offsets, reflect):  # pragma: no cover - compiled
     """Per-channel shift: ``out[y, x, c] = src[pad(y + dy_c), pad(x + dx_c), c]``."""
     h, w, c = src.shape
+    r = 0
+    for ch in range(c):
+        r = max(r, abs(offsets[ch, 0]), abs(offsets[ch, 1]))
+    p = pad_hwc(src, r, reflect)
     out = np.empty((h, w, c), src.dtype)
+    oy = np.empty(c, np.int64)
+    ox = np.empty(c, np.int64)
+    for ch in range(c):
+        oy[ch] = r + offsets[ch, 0]
+        ox[ch] = r + offsets[ch, 1]
     for y in range(h):
         for x in range(w):
             for ch in range(c):
-                out[y, x, ch] = src[pad_at(y + offsets[ch, 0], h, reflect), pad_at(x + offsets[ch, 1], w, reflect), ch]
+                out[y, x, ch] = p[y + oy[ch], x + ox[ch], ch]
     return out
 
 
