@@ -243,7 +243,7 @@ def test_info_describes_networks(tmp_path):
     save_lut(path, lut.header, lut.tables)
     info = lut_info(load_lut(path))
     assert info["method"] == "tinylut" and info["format_version"] == 2 and info["scale"] == 2
-    assert info["ops"]["lut"] == 4 and info["ops"]["ensemble"] == 1 and info["rotations"] == 4
+    assert info["ops"]["lut"] == 5 and info["ops"]["ensemble"] == 1 and info["rotations"] == 4
     assert info["table_bytes"] > 0 and info["bytes_compiled"] > info["bytes_in_memory"] > 0
     assert info["receptive_field"]["pixels"] > 9 and info["table_reads_per_input_pixel"] > 0
     text = render(info)
