@@ -393,8 +393,8 @@ def run_net(comp: CompiledNet, image: np.ndarray, bands: int | None = None, thre
     h, w, c = image.shape
     s = comp.scale
     threads = int(threads or numba.get_num_threads() or os.cpu_count() or 1)
-    if bands is None:
-        bands = max(1, min(h, -(-threads // c) if h * w >= 4096 else 1))
+    if bands is None:  # channels x bands tasks, a multiple of the threads, bands no thinner than 4 halos
+        bands = threads if h * w >= 4096 and h >= 8 * comp.halo * threads else 1
     bands = max(1, min(int(bands), h))
     rows = -(-h // bands)
     out = np.empty((h * s, w * s, c), np.uint8)
