@@ -22,7 +22,7 @@ ROOT = SHARED / "luts" / "ShiftLUT"
 MODELS = {"denoising": "ShiftLUT_ultra_sigma=15_int", "deblocking": "ShiftLUT_ultra_qf=10_dncnn_v3_int4"}
 
 pytestmark = pytest.mark.skipif(not all((ROOT / f).is_dir() for f in MODELS.values()),
-                                reason="../shared/data/luts/ShiftLUT is absent (published tables are not in the repository)")
+                                reason="../shared/data/luts/ShiftLUT is absent (published tables are not in the repo)")
 
 _NETS: dict = {}
 
