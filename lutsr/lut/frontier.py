@@ -156,8 +156,8 @@ def _shift_layer(folder: Path, stem: str, n_in_expected: set[int], n_out_expecte
             if key not in arrs:
                 _fail(arr_path, f"table {key} is missing")
             step = steps.get((i, o), 1)
-            if step not in (1, 2, 4, 8, 16, 32):
-                _fail(meta_path, f"table {key}: step {step}, expected a power of two up to 32")
+            if step not in (1, 2, 4, 8, 16, 32, 64):
+                _fail(meta_path, f"table {key}: step {step}, expected a power of two up to 64")
             t = _as_int_table(arr_path, key, arrs[key])
             need = -(-(span - 1) // step) + 1
             if t.size < need:
@@ -189,13 +189,33 @@ def _shift_lut(b: NetBuilder, ops, src: str, layer, depthwise: bool, lo: int, di
 def import_shiftlut(folder: str | Path, scale: int | None = None) -> Network:
     """ShiftLUT (Sailor-t/ShiftLUT ``LUT_test``): a folder of ``{DW,PW}{i}_MSB``, ``DW0_LSB``, ``UP_MSB``, ``offset.npy``.
 
-    The stack count comes from the files present; ``scale`` from ``UP_MSB``'s OUT (16 -> x4, 1 -> x1:
-    the denoising and deblocking models). Arithmetic of ``model_LUT.py``: the input ``x - 128`` is
-    split into ``x >> 2`` (MSB) and ``x & 3``; each DW layer sums 9 taps (replicate borders) of 1-D
-    tables sampled at a step with linear interpolation and divides by 9, each PW layer sums 16
-    channels and divides by 16, both rounding half to even, with residuals and clamps to -32..31;
-    before the first 8 PW layers every channel is shifted by its learned offset (replicate borders).
-    The rotation ensemble sums the four outputs clamped to -128..127, plus 128.
+    The stack count comes from the files present; ``scale`` from ``UP_MSB``'s OUT (16 -> x4, the
+    ``sr`` models; 1 -> x1, the ``denoising`` and ``deblocking`` models, whose ``model_LUT.py`` is
+    one file). Arithmetic of ``model_LUT.py``: the input ``x - 128`` is split into ``x >> 2`` (MSB)
+    and ``x & 3``; each DW layer sums 9 taps (replicate borders) of 1-D tables sampled at a step
+    (1..64) with linear interpolation and divides by 9, each PW layer sums 16 channels and divides
+    by 16, both rounding half to even, with residuals and clamps to -32..31; before the first 8 PW
+    layers every channel is shifted by its learned offset (replicate borders). Then:
+
+    * x4 (``sr/``): the UP layer (/16) plus the MSB residual, clamped to -128..127, pixel-shuffled;
+      the rotation ensemble sums the four outputs clamped to -128..127, plus 128, clamped to 0..255
+      (``sr/eval_LUT.py``).
+    * x1 (``denoising/``, ``deblocking/``): the UP layer's one channel (/16) with no residual and no
+      clamp of its own; the ensemble sums the four outputs clamped to -128..127 (no +128), and
+      ``eval_LUT.py`` adds the input image and clamps to 0..255: ``clamp(x + sum_r clamp(UP_r,
+      -128, 127), 0, 255)`` for the uint8 input ``x``.
+
+    The x1 input. ``eval_LUT.py`` feeds ``q = torch.round(val_L * 255)`` (float32, half to even),
+    ``val_L`` its benchmark loader's float32 image. Deblocking (``DBBenchmark``): ``val_L =
+    float32(jpeg_u8) / 255``, so ``q`` is the decoded JPEG's uint8 value exactly and this network
+    reproduces the authors' output bit for bit. Denoising (``DNBenchmark``): ``val_L =
+    float32(hr / 255 + N(0, sigma / 255))`` (float64 noise, no clipping), so ``q`` is an integer
+    that can fall outside 0..255. The LUTs read ``clamp(q, 0, 255)`` (``inference``'s ``LUTclip``
+    of ``q - 128``), but the residual adds the unclamped ``q``. lutsr's input is the uint8 image
+    ``u = clamp(q, 0, 255)``, and the network computes ``clamp(u + S(u), 0, 255)``, with ``S`` the
+    ensemble sum. That equals the authors' ``clamp(q + S(u), 0, 255)`` wherever ``0 <= q <= 255``.
+    At the saturated pixels it can differ, since a uint8 input cannot carry ``q``. So it is bit-exact
+    on every uint8 input, and on noisy data only where the noisy value stays inside 0..255.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -236,15 +256,17 @@ def import_shiftlut(folder: str | Path, scale: int | None = None) -> Network:
                 xl = b.op(body, "clamp", src=b.op(body, "add", a=tl, b=xl), lo=0, hi=3)
                 xh = b.op(body, "add", a=xh, b=xl)
             xh = b.op(body, "clamp", src=xh, lo=-32, hi=31)
-    t = _shift_lut(b, body, xh, up, False, -32, 16)
-    y = b.op(body, "clamp", src=b.op(body, "add", a=t, b=xh), lo=-128, hi=127)
-    if s > 1:
+    y = _shift_lut(b, body, xh, up, False, -32, 16)
+    if s > 1:  # sr/model_LUT.py: residual and LUTclip, pixel shuffle
+        y = b.op(body, "clamp", src=b.op(body, "add", a=y, b=xh), lo=-128, hi=127)
         y = b.op(body, "pixel_shuffle", src=y, scale=s)
     x = b.op(None, "clamp", src=b.op(None, "add_const", src="x", value=-128), lo=-128, hi=127)
     e = b.op(None, "ensemble", src=x, body=body, body_out=y, rotations=[0, 1, 2, 3], clamp=[-128, 127])
-    out = b.op(None, "clamp", src=b.op(None, "add_const", src=e, value=128), lo=0, hi=255)
+    # x4: inference() adds 128; x1: eval_LUT.py adds the input image (a residual restorer)
+    e = b.op(None, "add_const", src=e, value=128) if s > 1 else b.op(None, "add", a=e, b="x")
+    out = b.op(None, "clamp", src=e, lo=0, hi=255)
     b.op(None, "output", src=out, out="_")
-    log.info("ShiftLUT: %d stacks, x%d, %s", stacks, s, folder)
+    log.info("ShiftLUT: %d stacks, x%d%s, %s", stacks, s, " (restoration: input + residual)" if s == 1 else "", folder)
     return b.network(s)
 
 

@@ -12,6 +12,7 @@ that the network reads).
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.util
 import sys
 import types
@@ -40,22 +41,35 @@ def _load(name: str, path: Path):
     return mod
 
 
-def shiftlut(folder: str, task: str, img: np.ndarray) -> np.ndarray:
-    """ShiftLUT's ``inference`` (``reference/{sr,denoising,deblocking}/model_LUT.py``) on uint8 (C, H, W)."""
-    import torch
-
+@functools.lru_cache(maxsize=8)
+def _shiftlut_model(folder: str, task: str):
+    """The authors' module and ``LUT`` model for a tables folder (loaded once: loading takes seconds)."""
     _stub("PIL", Image=None)
     mod = _load(f"shiftlut_ref_{task}", LUTS / "ShiftLUT" / "reference" / task / "model_LUT.py")
     path = LUTS / "ShiftLUT" / folder
     stacks = 0
     while (path / f"DW{stacks + 1}_MSB.json").is_file():
         stacks += 1
-    scale = 4 if task == "sr" else 1
-    model = mod.LUT(str(path), stacks, scale)
-    x = torch.from_numpy(img.astype(np.float32) - 128.0)[None]
+    return mod, mod.LUT(str(path), stacks, 4 if task == "sr" else 1)
+
+
+def shiftlut(folder: str, task: str, img: np.ndarray) -> np.ndarray:
+    """ShiftLUT's ``inference`` (``reference/{sr,denoising,deblocking}/model_LUT.py``) on (C, H, W).
+
+    ``sr``: ``img`` uint8, returns ``inference(x - 128).clamp(0, 255)`` (float32, as ``sr/eval_LUT.py``).
+    ``denoising`` / ``deblocking``: as their ``eval_LUT.py``, ``q = img`` (uint8, or whole numbers
+    of any range: the script's ``torch.round(val_L * 255)``), returns ``round(clamp(inference(q -
+    128) + q, 0, 255))`` as uint8.
+    """
+    import torch
+
+    mod, model = _shiftlut_model(folder, task)
+    q = torch.from_numpy(np.asarray(img).astype(np.float32))[None]
     with torch.no_grad():
-        out = mod.inference(model, x).clamp(0, 255)
-    return out[0].numpy()
+        if task == "sr":
+            return mod.inference(model, q - 128.0).clamp(0, 255)[0].numpy()
+        out = torch.clamp(mod.inference(model, q - 128.0) + q, 0, 255)
+    return out[0].numpy().round().astype(np.uint8)
 
 
 def tinylut(img: np.ndarray) -> np.ndarray:
