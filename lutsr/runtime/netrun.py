@@ -382,31 +382,43 @@ def _run_plane(comp: CompiledNet, plane: np.ndarray) -> np.ndarray:
     return planes[out][..., 0].astype(np.uint8)
 
 
-def run_net(comp: CompiledNet, image: np.ndarray, bands: int | None = None, threads: int | None = None) -> np.ndarray:
+
+
+def run_net(comp: CompiledNet, image: np.ndarray, bands: int | None = None, threads: int | None = None,
+            tile: int | None = None) -> np.ndarray:
     """Run a compiled network on ``(H, W, C)`` uint8 (every channel independently) -> ``(H*s, W*s, C)`` uint8.
 
+    The image is cut into tiles (each with the network's halo on every side) that run as
+    independent tasks on a thread pool; the output does not depend on the tiling.
+
     Args:
-        bands: bands of rows per channel (default: enough for every thread); the output does not
-            depend on it.
+        bands: bands of rows per channel (full-width tiles). Default: as many as threads when each
+            stays thicker than 8 halos, else 1 (measured: square tiles small enough for L2 lose more
+            to their halos than they gain, for ShiftLUT-L's 17-pixel halo by 2x).
         threads: worker threads (default: Numba's thread count).
+        tile: square tiles of this side instead of bands (at least 4 halos).
     """
     h, w, c = image.shape
     s = comp.scale
     threads = int(threads or numba.get_num_threads() or os.cpu_count() or 1)
-    if bands is None:  # channels x bands tasks, a multiple of the threads, bands no thinner than 4 halos
-        bands = threads if h * w >= 4096 and h >= 8 * comp.halo * threads else 1
-    bands = max(1, min(int(bands), h))
-    rows = -(-h // bands)
-    out = np.empty((h * s, w * s, c), np.uint8)
     halo = comp.halo
+    if tile is not None:
+        side = max(int(tile), 4 * halo)
+        rows, cols = min(h, side), min(w, side)
+    else:
+        if bands is None:
+            bands = threads if h * w >= 4096 and h >= 8 * halo * threads else 1
+        rows, cols = -(-h // max(1, min(int(bands), h))), w
+    out = np.empty((h * s, w * s, c), np.uint8)
 
-    def task(ch: int, y0: int) -> None:
-        y1 = min(h, y0 + rows)
+    def task(ch: int, y0: int, x0: int) -> None:
+        y1, x1 = min(h, y0 + rows), min(w, x0 + cols)
         a, b = max(0, y0 - halo), min(h, y1 + halo)
-        res = _run_plane(comp, image[a:b, :, ch])
-        out[y0 * s : y1 * s, :, ch] = res[(y0 - a) * s : (y1 - a) * s]
+        l, r = max(0, x0 - halo), min(w, x1 + halo)
+        res = _run_plane(comp, image[a:b, l:r, ch])
+        out[y0 * s : y1 * s, x0 * s : x1 * s, ch] = res[(y0 - a) * s : (y1 - a) * s, (x0 - l) * s : (x1 - l) * s]
 
-    jobs = [(ch, y0) for ch in range(c) for y0 in range(0, h, rows)]
+    jobs = [(ch, y0, x0) for ch in range(c) for y0 in range(0, h, rows) for x0 in range(0, w, cols)]
     if threads == 1 or len(jobs) == 1:
         for j in jobs:
             task(*j)

@@ -20,7 +20,7 @@ from numba.extending import intrinsic
 
 from lutsr.spec import rotate_cells
 
-__all__ = ["prefetch", "patch4_add", "emit_u8", "vertices_block_add", "row_add", "pixel_passes", "pixel_gathers"]
+__all__ = ["prefetch", "patch4_add", "emit_u8", "vertices_block_add", "row_add", "pixel_passes", "pixel_gathers", "lane_gather", "lane_lookup"]
 
 
 def _i64(builder, v):
@@ -332,6 +332,85 @@ def pixel_gathers(typingctx, acc, aofs, tab, src, sofs, pofs, toff, base, npass,
             builder.store(builder.add(builder.load(total), g), total)
         ap = builder.bitcast(builder.gep(aarr.data, [_i64(builder, args[1])]), v32.as_pointer())
         builder.store(builder.load(total), ap, align=4)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+def _gather_fn(builder, V, eltype):
+    vt = ir.VectorType(eltype, V)
+    vptr = ir.VectorType(eltype.as_pointer(), V)
+    bits = eltype.width
+    name = f"llvm.masked.gather.v{V}i{bits}.v{V}p0"
+    fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(
+        vt, [vptr, ir.IntType(32), ir.VectorType(ir.IntType(1), V), vt]), name)
+    return fn, vt, vptr
+
+
+def _splat64(builder, x, V):
+    v64 = ir.VectorType(ir.IntType(64), V)
+    vec = builder.insert_element(ir.Constant(v64, None), x, ir.IntType(32)(0))
+    return builder.shuffle_vector(vec, ir.Constant(v64, None), ir.Constant(ir.VectorType(ir.IntType(32), V), [0] * V))
+
+
+@intrinsic(prefer_literal=True)
+def lane_gather(typingctx, dst, dofs, src, sofs, offs, width):
+    """``dst[dofs + i] = src[sofs + offs[i]]`` for ``i < width`` (one vector gather and store).
+    ``width`` literal; 1-D ``dst``/``src`` of the same int dtype; ``offs`` int64."""
+    if not _literals(width):
+        return None
+    V = width.literal_value
+    sig = types.void(dst, dofs, src, sofs, offs, width)
+
+    def codegen(context, builder, signature, args):
+        dty, _, sty, _, oty = signature.args[:5]
+        darr = context.make_array(dty)(context, builder, args[0])
+        sarr = context.make_array(sty)(context, builder, args[2])
+        oarr = context.make_array(oty)(context, builder, args[4])
+        i64 = ir.IntType(64)
+        el = ir.IntType(sty.dtype.bitwidth)
+        fn, vt, vptr = _gather_fn(builder, V, el)
+        v64 = ir.VectorType(i64, V)
+        ov = builder.load(builder.bitcast(oarr.data, v64.as_pointer()), align=8)
+        start = builder.add(builder.ptrtoint(sarr.data, i64), builder.mul(_i64(builder, args[3]), i64(el.width // 8)))
+        addr = builder.add(_splat64(builder, start, V), builder.mul(ov, ir.Constant(v64, [el.width // 8] * V)))
+        g = builder.call(fn, [builder.inttoptr(addr, vptr), ir.IntType(32)(el.width // 8),
+                              ir.Constant(ir.VectorType(ir.IntType(1), V), [1] * V), ir.Constant(vt, [0] * V)])
+        dp = builder.bitcast(builder.gep(darr.data, [_i64(builder, args[1])]), vt.as_pointer())
+        builder.store(g, dp, align=el.width // 8)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic(prefer_literal=True)
+def lane_lookup(typingctx, dst, dofs, tab, toff, src, sofs, width):
+    """``dst[dofs + i] = tab[toff[i] + src[sofs + i]]`` for ``i < width``: a per-lane table lookup
+    (one vector load, one gather, one store). ``width`` literal; ``dst``, ``src`` and ``tab`` int32;
+    ``toff`` int64."""
+    if not _literals(width):
+        return None
+    V = width.literal_value
+    sig = types.void(dst, dofs, tab, toff, src, sofs, width)
+
+    def codegen(context, builder, signature, args):
+        dty, _, tty, oty, sty = signature.args[:5]
+        darr = context.make_array(dty)(context, builder, args[0])
+        tarr = context.make_array(tty)(context, builder, args[2])
+        oarr = context.make_array(oty)(context, builder, args[3])
+        sarr = context.make_array(sty)(context, builder, args[4])
+        i32, i64 = ir.IntType(32), ir.IntType(64)
+        fn, vt, vptr = _gather_fn(builder, V, i32)
+        v64 = ir.VectorType(i64, V)
+        ov = builder.load(builder.bitcast(oarr.data, v64.as_pointer()), align=8)
+        sp = builder.bitcast(builder.gep(sarr.data, [_i64(builder, args[5])]), vt.as_pointer())
+        idx = builder.add(ov, builder.sext(builder.load(sp, align=4), v64))
+        addr = builder.add(_splat64(builder, builder.ptrtoint(tarr.data, i64), V),
+                           builder.mul(idx, ir.Constant(v64, [4] * V)))
+        g = builder.call(fn, [builder.inttoptr(addr, vptr), i32(4), ir.Constant(ir.VectorType(ir.IntType(1), V), [1] * V),
+                              ir.Constant(vt, [0] * V)])
+        dp = builder.bitcast(builder.gep(darr.data, [_i64(builder, args[1])]), vt.as_pointer())
+        builder.store(g, dp, align=4)
         return context.get_dummy_value()
 
     return sig, codegen

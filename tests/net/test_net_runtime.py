@@ -60,6 +60,8 @@ def test_halo_is_enough_and_needed():
     img = rng.integers(0, 256, (40, 9, 1), dtype=np.uint8)
     whole = run_net(comp, img, bands=1, threads=1)
     np.testing.assert_array_equal(run_net(comp, img, bands=8, threads=2), whole)
+    for tile in (1, 5, 7, 64):  # square tiles (at least 4 halos) with halos on every side
+        np.testing.assert_array_equal(run_net(comp, img, tile=tile, threads=2), whole)
     comp.halo = 0  # without a halo, band edges are padded as if they were the image's edges
     assert not np.array_equal(run_net(comp, img, bands=8, threads=1), whole)
 

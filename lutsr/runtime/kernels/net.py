@@ -21,7 +21,7 @@ import numpy as np
 
 from lutsr.runtime.kernels.common import pad_at
 from lutsr.runtime.kernels.jit import inline, kernel
-from lutsr.runtime.simd import pixel_gathers, pixel_passes, row_add
+from lutsr.runtime.simd import lane_gather, lane_lookup, pixel_gathers, pixel_passes, row_add
 
 __all__ = ["lut_pass_kernel", "lut_gather_kernel", "lut_direct_kernel", "pad_hwc", "remap_kernel", "shift_kernel", "ensemble_add",
            "add_clamp", "magic_divisor", "ROUND_CODES", "NO_EPILOGUE"]
@@ -304,11 +304,20 @@ def remap_kernel(src, table, lo):  # pragma: no cover - compiled
     """Per-channel value map: ``out[y, x, c] = table[c or 0, src[y, x, c] - lo]`` (int32)."""
     h, w, c = src.shape
     out = np.empty((h, w, c), np.int32)
+    n = table.shape[1]
     one = table.shape[0] == 1
-    for y in range(h):
-        for x in range(w):
+    tf = np.ascontiguousarray(table).reshape(-1)
+    toff = np.empty(c, np.int64)
+    for ch in range(c):
+        toff[ch] = (0 if one else ch) * n - lo
+    sf = src.reshape(-1)
+    of = out.reshape(-1)
+    for i in range(h * w):
+        if c == 16:
+            lane_lookup(of, i * 16, tf, toff, sf, i * 16, 16)
+        else:
             for ch in range(c):
-                out[y, x, ch] = table[0 if one else ch, src[y, x, ch] - lo]
+                of[i * c + ch] = tf[toff[ch] + sf[i * c + ch]]
     return out
 
 
@@ -320,16 +329,21 @@ def shift_kernel(src, offsets, reflect):  # pragma: no cover - compiled
     for ch in range(c):
         r = max(r, abs(offsets[ch, 0]), abs(offsets[ch, 1]))
     p = pad_hwc(src, r, reflect)
+    wp = w + 2 * r
     out = np.empty((h, w, c), src.dtype)
-    oy = np.empty(c, np.int64)
-    ox = np.empty(c, np.int64)
+    offs = np.empty(c, np.int64)  # element offset of channel ch's source from the pixel's padded position
     for ch in range(c):
-        oy[ch] = r + offsets[ch, 0]
-        ox[ch] = r + offsets[ch, 1]
+        offs[ch] = (offsets[ch, 0] * wp + offsets[ch, 1]) * c + ch
+    pf = p.reshape(-1)
+    of = out.reshape(-1)
     for y in range(h):
         for x in range(w):
-            for ch in range(c):
-                out[y, x, ch] = p[y + oy[ch], x + ox[ch], ch]
+            base = ((y + r) * wp + x + r) * c
+            if c == 16:
+                lane_gather(of, (y * w + x) * 16, pf, base, offs, 16)
+            else:
+                for ch in range(c):
+                    of[(y * w + x) * c + ch] = pf[base + offs[ch]]
     return out
 
 
