@@ -429,6 +429,8 @@ class Network:
         if acc >= _INT_LIMIT:
             _fail(f"op 'lut' -> {name!r}: sums may reach {acc}, beyond int32")
         d = op_scale * divisor
+        if acc + abs(bias) * d >= _INT_LIMIT:
+            _fail(f"op 'lut' -> {name!r}: bias {bias} times {d} may take the sums beyond int32")
         return PlaneInfo(n_out, p.res, "int", lo_o // d + bias, -((-hi_o) // d) + bias)
 
     def _infer_ensemble(self, op, planes):

@@ -327,3 +327,65 @@ def test_simplex_bias_and_range():
     assert net.plane_info(net.ops[0]).lo[0] == 127 and net.plane_info(net.ops[0]).hi[0] == 128
     img = np.random.default_rng(2).integers(0, 256, (4, 5), dtype=np.uint8)
     assert np.all(run_network(net, img) == 128)  # round(3/6 + 127) = round(127.5) = 128
+
+
+# ------------------------------------------------------------------------------------------ simplex kernel
+
+def _simplex_kernel_run(op: dict, net: Network, src: np.ndarray) -> np.ndarray:
+    """``lut_simplex_kernel`` as the network runtime calls it (int32 tables and terms)."""
+    from lutsr.runtime.kernels.net import ROUND_CODES
+    from lutsr.runtime.kernels.simplex import lut_simplex_kernel
+
+    terms = np.ascontiguousarray(net.tables[op["terms"]], np.int32)
+    k = int(op["k"])
+    r = int(np.abs(terms[:, 6:].reshape(len(terms), k, 3)[:, :, 1:]).max())
+    return lut_simplex_kernel(np.ascontiguousarray(src, np.int32),
+                              np.ascontiguousarray(net.tables[op["table"]].ravel(), np.int32), terms, k,
+                              int(op["levels"]), int(op["n_out"]), r, int(terms[:, 5].max()), int(op["divisor"]),
+                              int(op.get("bias", 0)), ROUND_CODES[op["rounding"]], op["border"] == "reflect")
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4])
+def test_simplex_kernel_matches_reference(k):
+    from lutsr.net.reference import _lut
+
+    rng = np.random.default_rng(20 + k)
+    for trial in range(6):
+        c = int(rng.integers(1, 3))
+        step = int(rng.choice([2, 4, 16] if k > 2 else [1, 2, 4, 16]))
+        lo = int(rng.integers(-3, 1))
+        vmax = 255 if trial % 2 else 40
+        while (-(-(vmax - lo) // max(1, step // 2)) + 2) ** k > 1 << 20:
+            vmax //= 2
+        levels = -(-(vmax - lo) // max(1, step // 2)) + 1 + int(rng.integers(0, 2))  # room for the half step
+        n_out = int(rng.integers(1, 4))
+        terms, pos = [], 0
+        for t in range(int(rng.integers(1, 5))):
+            taps = [(int(rng.integers(0, c)), int(rng.integers(-2, 3)), int(rng.integers(-2, 3))) for _ in range(k)]
+            terms.append([int(rng.integers(0, n_out)), pos, n_out, int(rng.integers(0, n_out)), lo,
+                          step if t or trial < 3 else max(1, step // 2)] + [v for tap in taps for v in tap])
+        b = NetBuilder()
+        rows = levels ** k * n_out
+        y = b.lut(None, "x", rng.integers(-128, 128, rows), terms, n_out, k=k, index="simplex", levels=levels,
+                  border=str(rng.choice(["edge", "reflect"])), divisor=int(rng.integers(1, 13)),
+                  rounding=str(rng.choice(["half_even", "half_up", "floor"])), bias=int(rng.integers(-5, 130)))
+        b.op(None, "output", src=y, out="_")
+        net = Network(b.ops, b.tables, 1)  # not validated: its source is not "x" 0..255 but lo..vmax below;
+        op = net.ops[0]  # the levels above hold every vertex (the reference would raise IndexError otherwise)
+        for h, w in ((1, 1), (3, 7), (6, 5), (2, 9)):
+            src = rng.integers(lo, vmax + 1, (c, h, w))
+            if h == 6:
+                src[:, :2] = lo
+                src[:, 2:4] = vmax
+            ref = _lut(op, src, net)
+            assert np.array_equal(_simplex_kernel_run(op, net, src), ref), (trial, h, w)
+
+
+@needs_lerf
+def test_simplex_kernel_on_lerf_tables(lerf_net):
+    from lutsr.net.reference import _lut
+
+    img = np.random.default_rng(4).integers(0, 256, (1, 9, 11))
+    img[0, :3] = 255
+    for op in (o for o in lerf_net.ops if o["op"] == "lut"):
+        assert np.array_equal(_simplex_kernel_run(op, lerf_net, img), _lut(op, img, lerf_net))
