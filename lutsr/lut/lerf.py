@@ -1,4 +1,4 @@
-"""Importer of LeRF-G (ddlee-cn/LeRF-PyTorch, MIT): published tables -> :class:`~lutsr.net.graph.Network`.
+"""Importer of LeRF-G and LeRF-L (ddlee-cn/LeRF-PyTorch, MIT): published tables -> :class:`~lutsr.net.graph.Network`.
 
 LeRF-G resamples to any size: two stages of MuLUT-style 4-input tables sampled at interval 4
 (``17**4 = 83521`` rows) predict, per LR pixel, the three hyper-parameters of a steered Gaussian
@@ -19,6 +19,9 @@ by the kernels they carry. Arithmetic of ``resample/eval_lut_sr.py`` (options at
    ``sigma_x``, ``sigma_y`` in [0, 1].
 3. ``resample`` the stage-1 output (not the input) with those parameters: kernel
    ``steered_gaussian``, support 2, ``max_sigma`` 10, zero padding; ``np.round``; clip 0..255.
+
+LeRF-L (``--linear``) is the same with one stage-2 output, ``alpha``, and the kernel
+``amplified_linear`` (``AmplifiedLinearResize2dNumpy``: support 2, ``max_sigma`` 1).
 
 The rounding of ``x / 48`` and ``x / 192 + 127`` in float64 equals the exact rational rounding
 (an exact tie is representable and every non-tie is at least 1/192 from one), so both stages
@@ -68,8 +71,10 @@ def _simplex_stage(b: NetBuilder, src: str, tables: dict, n_out: int, divisor: i
 
 
 def import_lerf(folder: str | Path) -> Network:
-    """LeRF-G: a folder of ``LUTft_s1_{s,c,t}r0.npy`` (int8 (83521, 1)) and ``LUTft_s2_{s,c,t}r{0,1}.npy``
-    (int8 (83521, 3)), as published in ``models/lerf-g``. Returns a network of scale ``None``."""
+    """LeRF-G or LeRF-L: a folder of ``LUTft_s1_{s,c,t}r0.npy`` (int8 (83521, 1)) and
+    ``LUTft_s2_{s,c,t}r{0,1}.npy`` (int8 (83521, 3) for LeRF-G, ``models/lerf-g``; (83521, 1) for
+    LeRF-L, ``models/lerf-l``: kernel ``amplified_linear``, ``max_sigma`` 1, the ``--linear``
+    evaluation). Returns a network of scale ``None``."""
     folder = Path(folder)
     if not folder.is_dir():
         raise LutFormatError(f"{folder}: not a folder (LeRF tables are a folder of LUTft_*.npy files)")
@@ -78,21 +83,23 @@ def import_lerf(folder: str | Path) -> Network:
         t = _npy(folder / f"LUTft_s1_{mode}r0.npy", (_ROWS, 1), np.int8)
         for r in range(4):
             s1[(mode, r)] = t
-    s2 = {}
+    s2, n_out = {}, None
     for mode in LERF_MODES:
         for half in (0, 1):
             path = folder / f"LUTft_s2_{mode}r{half}.npy"
             t = _npy(path, (_ROWS, None), np.int8)
-            if t.shape[1] != 3:
-                raise LutFormatError(f"{path}: shape {t.shape}, expected ({_ROWS}, 3): LeRF-G's three Gaussian "
-                                     "parameters (a LeRF-L folder has 1; LeRF-L is not supported)")
+            if t.shape[1] not in (1, 3) or (n_out is not None and t.shape[1] != n_out):
+                raise LutFormatError(f"{path}: shape {t.shape}, expected ({_ROWS}, {n_out or 3}): 3 Gaussian "
+                                     "parameters (LeRF-G) or 1 linear one (LeRF-L) in every stage-2 table")
+            n_out = t.shape[1]
             s2[(mode, half)] = s2[(mode, half + 2)] = t
     b = NetBuilder()
     feat = _simplex_stage(b, "x", s1, 1, divisor=3, bias=0)
-    hyper = _simplex_stage(b, feat, s2, 3, divisor=12, bias=127)
+    hyper = _simplex_stage(b, feat, s2, n_out, divisor=12, bias=127)
     params = b.op(None, "fdiv", src=hyper, value=255.0)
-    y = b.op(None, "resample", src=feat, params=params, kernel="steered_gaussian", support=2, max_sigma=10,
+    kernel, max_sigma = ("steered_gaussian", 10) if n_out == 3 else ("amplified_linear", 1)
+    y = b.op(None, "resample", src=feat, params=params, kernel=kernel, support=2, max_sigma=max_sigma,
              border="zero")
     b.op(None, "output", src=b.op(None, "clamp", src=y, lo=0, hi=255), out="_")
-    log.info("LeRF-G: %s", folder)
+    log.info("LeRF-%s: %s", "G" if n_out == 3 else "L", folder)
     return b.network(None)

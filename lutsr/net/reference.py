@@ -153,7 +153,7 @@ def run_ops(ops: list, planes: dict, net: Network, geom: ResampleGeometry | None
             v = np.round(g(op["src"])).astype(np.int64)
         elif kind == "resample":
             v = resample_reference(g(op["src"]), g(op["params"]), geom, op["max_sigma"], op["border"],
-                                   int(op["support"]))
+                                   int(op["support"]), op["kernel"])
         else:  # pragma: no cover - validate() refuses unknown ops
             raise ValueError(f"unknown op {kind!r}")
         if isinstance(v, np.ndarray) and v.dtype.kind == "f":

@@ -29,6 +29,11 @@ the sum taken in order ``((w0 + w1) + w2) + w3``; the output is ``sum_k v_k * (w
 the same order, ``v_k`` the neighbour's value (0 outside the plane with ``border: "zero"``, the
 authors' constant padding; edge-replicated with ``border: "edge"``), rounded half to even.
 
+Kernel ``amplified_linear`` (LeRF-L; one parameter channel per source channel): float32
+``alpha = (p0 * 2 - 1) * max_sigma``; per axis ``l(t) = alpha*t + 1`` for ``-1 <= t < 0``,
+``1 - alpha*t`` for ``0 <= t <= 1``, else 0 (float64), clipped below at 0; ``w = l(x) * l(y)``;
+normalised and summed as above.
+
 ``exp`` is :func:`exp_f64`, fdlibm's algorithm written with basic IEEE float64 operations only,
 so the NumPy reference, the Numba kernel (``lutsr.runtime.kernels.resample``) and any other
 backend compute the same bits on every platform. (The authors' ``np.exp`` is a platform's
@@ -47,11 +52,13 @@ import numpy as np
 
 from lutsr.errors import LutsrError
 
-__all__ = ["KERNELS", "ResampleGeometry", "resample_geometry", "axis_taps", "exp_f64", "steered_params",
+__all__ = ["KERNELS", "ResampleGeometry", "resample_geometry", "axis_taps", "exp_f64", "steered_params", "linear_params",
            "resample_reference", "resample_float_reference", "lr_rows_needed", "infer_resample"]
 
 #: kernel name -> number of parameter channels per source channel
-KERNELS = {"steered_gaussian": 3}
+KERNELS = {"steered_gaussian": 3, "amplified_linear": 1}
+#: kernel name -> largest ``max_sigma`` for which the weights cannot all vanish (params within 0..1.01)
+_MAX_SIGMA = {"steered_gaussian": 16.0, "amplified_linear": 1.9}
 EPS32 = float(np.finfo(np.float32).eps)  # the authors' ``self.eps``
 MAX_OUT = 1 << 16  # output pixels per side
 
@@ -164,12 +171,29 @@ def steered_params(params: np.ndarray, max_sigma) -> tuple[np.ndarray, np.ndarra
     return p[0::3] * np.float32(2) - np.float32(1), p[1::3] * ms, p[2::3] * ms
 
 
+def linear_params(params: np.ndarray, max_sigma) -> np.ndarray:
+    """float32 ``(C, H, W)`` -> float32 ``alpha = (p*2 - 1) * max_sigma``."""
+    p = np.asarray(params, np.float32)
+    return (p * np.float32(2) - np.float32(1)) * np.float32(max_sigma)
+
+
+def _amplified_linear(alpha: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """LeRF-L's ``linear_alpha`` clipped at 0 (float64; only the sign of a zero can differ from theirs)."""
+    at = alpha * t
+    v = np.where((t >= -1) & (t < 0), at + 1, np.where((t >= 0) & (t <= 1), 1 - at, 0.0))
+    return np.maximum(v, 0.0)
+
+
 def resample_float_reference(src: np.ndarray, params: np.ndarray, geom: ResampleGeometry, max_sigma=10,
-                             border: str = "zero", support: int = 2) -> np.ndarray:
+                             border: str = "zero", support: int = 2, kernel: str = "steered_gaussian") -> np.ndarray:
     """The float64 resampled planes ``(C, OH, OW)`` before rounding (module docstring)."""
     src = np.asarray(src)
     c, h, w = src.shape
-    rho, sx, sy = steered_params(params, max_sigma)
+    if kernel == "amplified_linear":
+        alpha = linear_params(params, max_sigma)
+        rho = sx = sy = alpha
+    else:
+        rho, sx, sy = steered_params(params, max_sigma)
     ri, rd = axis_taps(h, geom.out_h, geom.scale_h, support)
     ci, cd = axis_taps(w, geom.out_w, geom.scale_w, support)
     rc, cc = np.clip(ri, 0, h - 1), np.clip(ci, 0, w - 1)
@@ -181,16 +205,20 @@ def resample_float_reference(src: np.ndarray, params: np.ndarray, geom: Resample
             for b in range(support):
                 R, C = np.ix_(rc[:, b], cc[:, a])
                 x, y = rd[:, b][:, None], cd[:, a][None, :]
+                v = src[ch][R, C].astype(np.float64)
+                if border == "zero":
+                    v = np.where(inside[:, :, b, a], v, 0.0)
+                vs.append(v)
+                if kernel == "amplified_linear":
+                    f_alpha = alpha[ch][R, C].astype(np.float64)
+                    ws.append(_amplified_linear(f_alpha, x) * _amplified_linear(f_alpha, y))
+                    continue
                 f_rho = rho[ch][R, C].astype(np.float64)
                 f_sx = sx[ch][R, C].astype(np.float64)
                 f_sy = sy[ch][R, C].astype(np.float64)
                 tx, ty = f_sx * x, f_sy * y
                 q = (tx * tx - (2 * f_rho) * ((tx * f_sy) * y)) + ty * ty
                 ws.append(exp_f64(-0.5 * q))
-                v = src[ch][R, C].astype(np.float64)
-                if border == "zero":
-                    v = np.where(inside[:, :, b, a], v, 0.0)
-                vs.append(v)
         total = ws[0]
         for wk in ws[1:]:
             total = total + wk
@@ -202,10 +230,10 @@ def resample_float_reference(src: np.ndarray, params: np.ndarray, geom: Resample
 
 
 def resample_reference(src: np.ndarray, params: np.ndarray, geom: ResampleGeometry, max_sigma=10,
-                       border: str = "zero", support: int = 2) -> np.ndarray:
-    """The ``resample`` op: int ``(C, H, W)`` and float32 ``(3C, H, W)`` -> int64 ``(C, OH, OW)``,
+                       border: str = "zero", support: int = 2, kernel: str = "steered_gaussian") -> np.ndarray:
+    """The ``resample`` op: int ``(C, H, W)`` and float32 ``(nC, H, W)`` -> int64 ``(C, OH, OW)``,
     ``np.round`` (half to even) of :func:`resample_float_reference`."""
-    return np.round(resample_float_reference(src, params, geom, max_sigma, border, support)).astype(np.int64)
+    return np.round(resample_float_reference(src, params, geom, max_sigma, border, support, kernel)).astype(np.int64)
 
 
 def infer_resample(op: dict, src, params, fail) -> tuple[int, float, float]:
@@ -216,9 +244,9 @@ def infer_resample(op: dict, src, params, fail) -> tuple[int, float, float]:
         fail(f"op 'resample' -> {name!r}: kernel {op.get('kernel')!r}, expected one of {list(KERNELS)}")
     if op.get("support") != 2 or isinstance(op.get("support"), bool):
         fail(f"op 'resample' -> {name!r}: support {op.get('support')!r}, expected 2 (the only size implemented)")
-    ms = op.get("max_sigma")
-    if isinstance(ms, bool) or not isinstance(ms, (int, float)) or not 0 < ms <= 16:
-        fail(f"op 'resample' -> {name!r}: max_sigma {ms!r}, expected a number in (0, 16]")
+    ms, top = op.get("max_sigma"), _MAX_SIGMA[op["kernel"]]
+    if isinstance(ms, bool) or not isinstance(ms, (int, float)) or not 0 < ms <= top:
+        fail(f"op 'resample' -> {name!r}: max_sigma {ms!r}, expected a number in (0, {top:g}]")
     if op.get("border") not in ("zero", "edge"):
         fail(f"op 'resample' -> {name!r}: border {op.get('border')!r}, expected 'zero' or 'edge'")
     if src.kind != "int" or params.kind != "f32":
@@ -229,7 +257,8 @@ def infer_resample(op: dict, src, params, fail) -> tuple[int, float, float]:
         fail(f"op 'resample' -> {name!r}: {params.channels} parameter channels for {src.channels} source "
              f"channel(s), expected {KERNELS[op['kernel']] * src.channels}")
     # params in [0, 1] (a little slack for float32 rounding): then |rho| <= 1.02 and sigma <= 16.2, the
-    # exponent stays above -1100 * 0.5, no weight underflows to 0 and the normalising sum is > 0
+    # exponent stays above -1100 * 0.5, no weight underflows to 0 and the normalising sum is > 0; for
+    # amplified_linear |alpha| < 2, so one of the two taps of each axis keeps a weight > 0
     if params.lo.min() < -0.01 or params.hi.max() > 1.01:
         fail(f"op 'resample' -> {name!r}: parameters may take {params.lo.min():g}..{params.hi.max():g}, "
              "outside 0..1")

@@ -79,10 +79,10 @@ def load_modules(exp=None):
     return mod, rr
 
 
-def options(exp_dir: Path, test_dir: Path, result_root: Path):
-    """The published ``lerf-g`` evaluation options (``common/option.py`` defaults)."""
+def options(exp_dir: Path, test_dir: Path, result_root: Path, linear: bool = False):
+    """The published ``lerf-g`` (``lerf-l``: ``--linear``) evaluation options (``common/option.py`` defaults)."""
     return types.SimpleNamespace(modes="sct", modes2="sct", stages=2, interval=4, suppSize=2, maxSigma=10,
-                                 linear=False, norm=255, testDir=str(test_dir), resultRoot=str(result_root),
+                                 linear=linear, norm=255, testDir=str(test_dir), resultRoot=str(result_root),
                                  expDir=str(exp_dir), lutName="LUTft")
 
 
@@ -93,7 +93,7 @@ def load_luts(opt) -> dict:
         stage = s + 1
         modes, rots, oc = opt.modes, ["0"], 1
         if stage == opt.stages:
-            modes, rots, oc = opt.modes2, ["0", "1"], 3
+            modes, rots, oc = opt.modes2, ["0", "1"], 1 if opt.linear else 3
         for mode in modes:
             for r in rots:
                 p = Path(opt.expDir) / f"{opt.lutName}_s{stage}_{mode}r{r}.npy"
@@ -101,19 +101,22 @@ def load_luts(opt) -> dict:
     return d
 
 
-def run_lerf_g(img: np.ndarray, scale, tmp: Path, exp=None) -> dict:
-    """The authors' ``eltr._worker`` on one uint8 ``(H, W, 3)`` image at ``scale`` (number or (sh, sw)).
+def run_lerf_g(img: np.ndarray, scale, tmp: Path, exp=None, linear: bool = False) -> dict:
+    """The authors' ``eltr._worker`` on one uint8 ``(H, W, 3)`` image at ``scale`` (number or (sh, sw));
+    LeRF-L (``models/lerf-l``, ``--linear``) with ``linear``.
 
     Returns ``{"out": uint8 (OH, OW, 3), "feat": uint8 (H, W, 3) (stage 1, the resampler's input),
-    "hyper": float32 (9, H, W) (stage 2 / 255: rho, sigma_x, sigma_y of each channel at 3c, 3c+1, 3c+2)}``.
+    "hyper": float32 (9, H, W) (stage 2 / 255: rho, sigma_x, sigma_y of each channel at 3c, 3c+1, 3c+2;
+    LeRF-L: (3, H, W), alpha)}``.
     """
+    variant = "lerf-l" if linear else "lerf-g"
     mod, _ = load_modules(exp)
     sh, sw = scale if isinstance(scale, (tuple, list)) else (scale, scale)
     test_dir, results = tmp / "rr", tmp / "results"
     hr = test_dir / "Set5" / "HR"
     hr.mkdir(parents=True, exist_ok=True)
     (hr / "img.png").write_bytes(b"")  # listed by eltr.run's os.listdir; its pixels come from _Store
-    opt = options(LERF / "lerf-g", test_dir, results)
+    opt = options(LERF / variant, test_dir, results, linear)
     mod.opt, mod.dataset = opt, "Set5"  # eltr.run and _worker read the globals of its __main__ block
     _Store.files.clear()
     lr_path = test_dir / "Set5" / "LR_bicubic" / f"rrLR_X{sh:.2f}_{sw:.2f}" / "img.png"
@@ -121,7 +124,7 @@ def run_lerf_g(img: np.ndarray, scale, tmp: Path, exp=None) -> dict:
     _Store.files[os.path.normpath(hr / "img.png")] = np.zeros((1, 1, 3), np.uint8)
     etr = mod.eltr(opt, load_luts(opt))
     etr.run("Set5", sh, sw)
-    res = Path(opt.resultRoot) / "lerf-g" / f"X{sh:.2f}_{sw:.2f}" / "Set5"
+    res = Path(opt.resultRoot) / variant / f"X{sh:.2f}_{sw:.2f}" / "Set5"
     out = _Store.files[os.path.normpath(res / "img_LUTft.png")]
     feat = _Store.files[os.path.normpath(res / "img_lr.png")]
     hyper = np.load(res / "img_LUTft_hyper.npy")

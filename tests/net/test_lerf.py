@@ -1,4 +1,4 @@
-"""LeRF-G (lutsr.lut.lerf): the ``simplex`` lut index, the ``resample`` op and networks of any scale.
+"""LeRF-G and LeRF-L (lutsr.lut.lerf): the ``simplex`` lut index, the ``resample`` op, networks of any scale.
 
 Against the authors' code (``tests/net/lerf_ref.py`` runs ``eval_lut_sr.py`` itself):
 
@@ -74,7 +74,8 @@ def _ours(net: Network, img: np.ndarray, scale) -> dict:
         outs.append(planes[out][0])
         feats.append(planes[rs["src"]][0])
         hyps.append(planes[rs["params"]])
-        flts.append(resample_float_reference(planes[rs["src"]], planes[rs["params"]], geom)[0])
+        flts.append(resample_float_reference(planes[rs["src"]], planes[rs["params"]], geom, rs["max_sigma"],
+                                             kernel=rs["kernel"])[0])
         assert np.array_equal(run_network(net, np.ascontiguousarray(img[:, :, c]), scale=scale), planes[out][0])
     return {"out": np.stack(outs, -1), "feat": np.stack(feats, -1), "hyper": np.concatenate(hyps, 0),
             "float": np.stack(flts, 0)}
@@ -153,14 +154,15 @@ def test_simplex_matches_authors_every_fraction_pattern():
 def test_import_errors(tmp_path):
     from lutsr.lut.lerf import import_lerf
 
-    with pytest.raises(LutFormatError, match="LeRF-L is not supported"):
-        import_lerf(LERF / "lerf-l")
     with pytest.raises(LutFormatError, match="not a folder"):
         import_lerf(tmp_path / "nothing")
     with pytest.raises(LutFormatError, match="missing file"):
         import_lerf(tmp_path)
     for f in (LERF / "lerf-g").glob("*.npy"):
         (tmp_path / f.name).write_bytes(f.read_bytes())
+    (tmp_path / "LUTft_s2_tr1.npy").write_bytes((LERF / "lerf-l" / "LUTft_s2_tr1.npy").read_bytes())
+    with pytest.raises(LutFormatError, match="every stage-2 table"):  # LeRF-G and LeRF-L tables mixed
+        import_lerf(tmp_path)
     np.save(tmp_path / "LUTft_s1_cr0.npy", np.zeros((83521, 1), np.int16))
     with pytest.raises(LutFormatError, match="dtype int16"):
         import_lerf(tmp_path)
@@ -179,38 +181,62 @@ def test_lerf_file_roundtrip(lerf_net, tmp_path):
                           run_network(lerf_net, img, out_shape=(13, 11)))
 
 
+@needs_lerf
+@pytest.mark.parametrize("h, w, scale", SIZES[:6] + [(16, 13, 2.5)])
+def test_lerf_l_bit_exact(tmp_path, h, w, scale):
+    """LeRF-L (``--linear``) has no ``exp``: bit for bit against the authors' code as it is."""
+    from lerf_ref import run_lerf_g
+
+    from lutsr.lut.lerf import import_lerf
+
+    net = import_lerf(LERF / "lerf-l")
+    assert next(op for op in net.ops if op["op"] == "resample")["kernel"] == "amplified_linear"
+    rng = np.random.default_rng(h * 10 + w)
+    img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    a = run_lerf_g(img, scale, tmp_path, linear=True)
+    b = _ours(net, img, scale)
+    assert np.array_equal(a["feat"], b["feat"]) and np.array_equal(a["hyper"], b["hyper"])
+    assert a["out"].shape == b["out"].shape and np.array_equal(a["out"], b["out"])
+
+
 # ------------------------------------------------------------------------------------------ Numba == NumPy
 
-def _planes(rng, h, w, kind):
+def _planes(rng, h, w, kind, n):
     src = rng.integers(0, 256, (1, h, w))
-    p = rng.integers(0, 256, (3, h, w)).astype(np.float32) / np.float32(255)
+    p = rng.integers(0, 256, (n, h, w)).astype(np.float32) / np.float32(255)
     if kind == "flat":
         src[:] = 128
     elif kind == "extreme":
         src = rng.integers(0, 2, (1, h, w)) * 255
-        p = rng.integers(0, 2, (3, h, w)).astype(np.float32)  # sigma 0 or 10, rho -1 or 1
+        p = rng.integers(0, 2, (n, h, w)).astype(np.float32)  # sigma 0 or 10, rho (alpha) -1 or 1
     elif kind == "zero_sigma":
-        p[1:] = 0
+        p[-2:] = 0
     return src, p
 
 
+@pytest.mark.parametrize("kernel, max_sigma", [("steered_gaussian", 10), ("amplified_linear", 1)])
 @pytest.mark.parametrize("kind", ["random", "flat", "extreme", "zero_sigma"])
 @pytest.mark.parametrize("border", ["zero", "edge"])
-def test_kernel_matches_reference(kind, border):
+def test_kernel_matches_reference(kernel, max_sigma, kind, border):
     rng = np.random.default_rng(5)
-    op = dict(OP, border=border)
+    op = dict(OP, border=border, kernel=kernel, max_sigma=max_sigma)
+    n = 3 if kernel == "steered_gaussian" else 1
+
+    def ref(src, p, g):
+        return resample_float_reference(src, p, g, max_sigma, border, kernel=kernel)
+
     for h, w, scale in SIZES + [(2, 2, 8), (4, 9, 1.01)]:
-        src, p = _planes(rng, h, w, kind)
+        src, p = _planes(rng, h, w, kind, n)
         g = resample_geometry(h, w, scale)
-        ref = resample_float_reference(src, p, g, 10, border)
-        assert np.array_equal(run_resample_float(src, p, op, g), ref)
-        assert np.array_equal(run_resample(src, p, op, g), resample_reference(src, p, g, 10, border))
+        assert np.array_equal(run_resample_float(src, p, op, g), ref(src, p, g))
+        assert np.array_equal(run_resample(src, p, op, g),
+                              resample_reference(src, p, g, max_sigma, border, kernel=kernel))
         # explicit output sizes (scale = out / in), and both given
         for oh, ow in ((h, w), (2 * h + 1, 3 * w - 1 if w > 1 else 2)):
             g2 = resample_geometry(h, w, out_shape=(oh, ow))
-            assert np.array_equal(run_resample_float(src, p, op, g2), resample_float_reference(src, p, g2, 10, border))
+            assert np.array_equal(run_resample_float(src, p, op, g2), ref(src, p, g2))
         g3 = resample_geometry(h, w, scale=2.0, out_shape=(2 * h + 1, 2 * w))
-        assert np.array_equal(run_resample_float(src, p, op, g3), resample_float_reference(src, p, g3, 10, border))
+        assert np.array_equal(run_resample_float(src, p, op, g3), ref(src, p, g3))
 
 
 def test_kernel_bands_and_channels():
@@ -273,7 +299,9 @@ def test_validate_any_scale():
     with pytest.raises(LutFormatError, match="expected 1 int channel at x2"):
         _tiny(2).validate()
     for fields, msg in ((dict(kernel="cubic"), "kernel"), (dict(support=4), "support"),
-                        (dict(max_sigma=0), "max_sigma"), (dict(border="reflect"), "border")):
+                        (dict(max_sigma=0), "max_sigma"), (dict(border="reflect"), "border"),
+                        (dict(kernel="amplified_linear", max_sigma=1), "1 source"),
+                        (dict(kernel="amplified_linear", max_sigma=2), "max_sigma")):
         with pytest.raises(LutFormatError, match=msg):
             _tiny(**fields).validate()
 

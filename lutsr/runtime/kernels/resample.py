@@ -1,4 +1,5 @@
-"""Numba kernel of the ``resample`` op of LUT networks (LeRF's steered Gaussian resampling).
+"""Numba kernel of the ``resample`` op of LUT networks (LeRF's steered Gaussian and amplified linear
+resampling).
 
 NumPy meaning: :func:`lutsr.net.resample.resample_reference` (read its module docstring for the
 arithmetic); the tests compare the two bit for bit. The geometry (per output row and column: the
@@ -19,11 +20,11 @@ import math
 import numpy as np
 
 from lutsr.errors import LutsrError
-from lutsr.net.resample import (_INV_LN2, _LN2_HI, _LN2_LO, _P1, _P2, _P3, _P4, _P5, ResampleGeometry, axis_taps,
-                                lr_rows_needed, steered_params)
+from lutsr.net.resample import (_INV_LN2, _LN2_HI, _LN2_LO, _P1, _P2, _P3, _P4, _P5, KERNELS, ResampleGeometry,
+                                axis_taps, linear_params, lr_rows_needed, steered_params)
 from lutsr.runtime.kernels.jit import inline, kernel
 
-__all__ = ["steered_gaussian_kernel", "run_resample", "run_resample_float"]
+__all__ = ["resample_kernel", "run_resample", "run_resample_float"]
 
 
 @inline
@@ -39,13 +40,28 @@ def _exp(x):  # pragma: no cover - compiled
     return math.ldexp(y, int(k))
 
 
+@inline
+def _linear(alpha, t):  # pragma: no cover - compiled
+    """``lutsr.net.resample._amplified_linear`` for one float64."""
+    at = alpha * t
+    if t >= -1.0 and t < 0.0:
+        v = at + 1.0
+    elif t >= 0.0 and t <= 1.0:
+        v = 1.0 - at
+    else:
+        v = 0.0
+    return v if v > 0.0 else 0.0
+
+
 @kernel()
-def steered_gaussian_kernel(src, rho, sx, sy, ri, rd, ci, cd, in_h, row0, zero_border, y0, out):  # pragma: no cover
-    """Steered Gaussian resampling of output rows ``y0 .. y0 + out.shape[1] - 1``.
+def resample_kernel(src, rho, sx, sy, linear, ri, rd, ci, cd, in_h, row0, zero_border, y0, out):  # pragma: no cover
+    """Resampling of output rows ``y0 .. y0 + out.shape[1] - 1`` (steered Gaussian, or amplified linear).
 
     Args:
         src: int32 ``(C, h, W)``, rows ``row0 .. row0 + h - 1`` of the ``(C, in_h, W)`` source.
-        rho, sx, sy: float32 ``(C, h, W)``, the same rows of the kernel parameters (``steered_params``).
+        rho, sx, sy: float32 ``(C, h, W)``, the same rows of the kernel parameters (``steered_params``);
+            with ``linear`` (``amplified_linear``), ``rho`` is ``alpha`` (``linear_params``) and the
+            others are not read.
         ri, rd: int64 / float64 ``(OH, 2)``: per output row the input rows read (unclamped) and the distances.
         ci, cd: the same ``(OW, 2)`` per output column.
         zero_border: read 0 outside the source (else replicate its edge). Parameters always replicate.
@@ -69,12 +85,15 @@ def steered_gaussian_kernel(src, rho, sx, sy, ri, rd, ci, cd, in_h, row0, zero_b
                         x = rd[i, b]
                         rr = min(max(row, 0), in_h - 1) - row0
                         f_rho = np.float64(rho[ch, rr, cc])
-                        f_sx = np.float64(sx[ch, rr, cc])
-                        f_sy = np.float64(sy[ch, rr, cc])
-                        tx = f_sx * x
-                        ty = f_sy * y
-                        q = (tx * tx - (2.0 * f_rho) * ((tx * f_sy) * y)) + ty * ty
-                        ws[k] = _exp(-0.5 * q)
+                        if linear:
+                            ws[k] = _linear(f_rho, x) * _linear(f_rho, y)
+                        else:
+                            f_sx = np.float64(sx[ch, rr, cc])
+                            f_sy = np.float64(sy[ch, rr, cc])
+                            tx = f_sx * x
+                            ty = f_sy * y
+                            q = (tx * tx - (2.0 * f_rho) * ((tx * f_sy) * y)) + ty * ty
+                            ws[k] = _exp(-0.5 * q)
                         if zero_border and (row < 0 or row >= in_h or col < 0 or col >= w):
                             vs[k] = 0.0
                         else:
@@ -105,10 +124,11 @@ def run_resample_float(src: np.ndarray, params: np.ndarray, op: dict, geom: Resa
     """
     src = np.asarray(src)
     params = np.asarray(params)
-    if src.ndim != 3 or params.ndim != 3 or params.shape != (3 * src.shape[0],) + src.shape[1:] \
-            or src.shape[2] != geom.in_w or op.get("kernel") != "steered_gaussian" or int(op.get("support", 0)) != 2:
-        raise LutsrError(f"resample: source {src.shape} / parameters {params.shape} / op {op.get('kernel')!r} "
-                         f"do not fit a {geom.in_h}x{geom.in_w} steered_gaussian input")
+    n = KERNELS.get(op.get("kernel"), 0)
+    if src.ndim != 3 or params.ndim != 3 or n == 0 or params.shape != (n * src.shape[0],) + src.shape[1:] \
+            or src.shape[2] != geom.in_w or int(op.get("support", 0)) != 2:
+        raise LutsrError(f"resample: source {src.shape} / parameters {params.shape} / kernel {op.get('kernel')!r} "
+                         f"do not fit a {geom.in_h}x{geom.in_w} input")
     y0, y1 = (0, geom.out_h) if rows is None else (int(rows[0]), int(rows[1]))
     if not 0 <= y0 < y1 <= geom.out_h:
         raise LutsrError(f"resample: output rows {y0}..{y1} outside 0..{geom.out_h}")
@@ -118,10 +138,14 @@ def run_resample_float(src: np.ndarray, params: np.ndarray, op: dict, geom: Resa
                          f"{src_row0}..{src_row0 + src.shape[1]}")
     ri, rd = axis_taps(geom.in_h, geom.out_h, geom.scale_h)
     ci, cd = axis_taps(geom.in_w, geom.out_w, geom.scale_w)
-    rho, sx, sy = (np.ascontiguousarray(a) for a in steered_params(params, op["max_sigma"]))
+    linear = op["kernel"] == "amplified_linear"
+    if linear:
+        rho = sx = sy = np.ascontiguousarray(linear_params(params, op["max_sigma"]))
+    else:
+        rho, sx, sy = (np.ascontiguousarray(a) for a in steered_params(params, op["max_sigma"]))
     out = np.empty((src.shape[0], y1 - y0, geom.out_w), np.float64)
-    steered_gaussian_kernel(np.ascontiguousarray(src, np.int32), rho, sx, sy, ri, rd, ci, cd, geom.in_h,
-                            src_row0, op["border"] == "zero", y0, out)
+    resample_kernel(np.ascontiguousarray(src, np.int32), rho, sx, sy, linear, ri, rd, ci, cd, geom.in_h,
+                    src_row0, op["border"] == "zero", y0, out)
     return out
 
 
