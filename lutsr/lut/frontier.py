@@ -392,7 +392,7 @@ def import_hklut(folder: str | Path) -> Network:
 
 
 def _import_lerf(folder: str | Path) -> Network:
-    """LeRF-G (:func:`lutsr.lut.lerf.import_lerf`; its module imports this one's helpers)."""
+    """LeRF-G / LeRF-L (:func:`lutsr.lut.lerf.import_lerf`; that module imports this one's helpers)."""
     from lutsr.lut.lerf import import_lerf
 
     return import_lerf(folder)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from lutsr.net.graph import TERM_FIXED, Network
 from lutsr.errors import LutsrError
+from lutsr.net.graph import TERM_FIXED, Network
 from lutsr.net.resample import ResampleGeometry, resample_geometry, resample_reference
 from lutsr.runtime.reference import simplex_reference
 from lutsr.spec import pad_index

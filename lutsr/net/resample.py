@@ -52,8 +52,8 @@ import numpy as np
 
 from lutsr.errors import LutsrError
 
-__all__ = ["KERNELS", "ResampleGeometry", "resample_geometry", "axis_taps", "exp_f64", "steered_params", "linear_params",
-           "resample_reference", "resample_float_reference", "lr_rows_needed", "infer_resample"]
+__all__ = ["KERNELS", "ResampleGeometry", "resample_geometry", "axis_taps", "exp_f64", "steered_params",
+           "linear_params", "resample_reference", "resample_float_reference", "lr_rows_needed", "infer_resample"]
 
 #: kernel name -> number of parameter channels per source channel
 KERNELS = {"steered_gaussian": 3, "amplified_linear": 1}
