@@ -203,6 +203,13 @@ def _check_budget(src: Path, scale: int, budget: int | None, max_pixels: int) ->
                          f"of {budget / 2**30:.1f} GiB (--max-memory to change it)")
 
 
+def _refuse_any_scale(lut, path) -> None:
+    """A LUT network of any scale (LeRF) does not run in the runtime yet: a clear error, not a traceback."""
+    if lut.scale is None:
+        raise LutsrError(f"{path}: a {lut.header['method']} network resamples to any size; the runtime does not "
+                         "run these yet (lutsr.net.reference.run_network does, with a scale)")
+
+
 def _upscale_one(src: Path, dst: Path, lut, threads, max_pixels: int, budget: int | None = None) -> tuple[tuple, tuple]:
     """Read, upscale, write atomically. Returns the input and output (width, height)."""
     from lutsr.imageio import load_image, save_image
@@ -312,6 +319,7 @@ def upscale(input_path: Path, output_path: Path, lut_path: Path | None, scale: i
     if not input_path.exists():
         raise LutsrError(f"{input_path}: no such file or folder")
     lut = resolve_lut(lut_path, scale=scale or 4)
+    _refuse_any_scale(lut, lut_path)
     if scale is not None and lut.scale != scale:
         raise LutsrError(f"{lut_path}: is a x{lut.scale} LUT, but --scale {scale} was asked for")
 
@@ -587,7 +595,7 @@ def import_cmd(files: tuple[Path, ...], method: str, scale: int | None, interval
     lut = import_to_file(method, list(files), output, scale=scale, interval=interval)
     if lut.is_network:
         net = lut.network
-        click.echo(f"wrote {output}: {lut.header['method']} x{lut.scale} LUT network ({len(lut.tables)} arrays, "
+        click.echo(f"wrote {output}: {lut.header['method']} x{lut.scale or 'any'} LUT network ({len(lut.tables)} arrays, "
                    f"{net.table_bytes()} table bytes, {net.lookups_per_pixel()} lookups per pixel), "
                    f"{output.stat().st_size} bytes", err=True)
         return
@@ -644,6 +652,8 @@ def eval_cmd(lut_paths, datasets, scale, lr_dir, lr_rounding, no_bicubic, per_im
     from lutsr.lut.shipped import resolve_lut
 
     luts = [resolve_lut(p) for p in lut_paths] if lut_paths else [resolve_lut(None)]
+    for lut, p in zip(luts, lut_paths or ["default"]):
+        _refuse_any_scale(lut, p)
     for d in datasets:
         if not d.is_dir():
             raise LutsrError(f"{d}: not a folder")

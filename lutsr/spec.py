@@ -356,6 +356,8 @@ NETWORK_FAMILIES: dict[str, NetworkFamily] = {
                                  "bits with per-channel float32 requantisation (S, x4)"),
         NetworkFamily("hklut", "HKLUT (IJCAI'24): MSB H/D/B and LSB H/D 4-bit direct tables, two x2 stages "
                                "(CC BY-NC-ND: convert your own download; never redistributed)", shippable=False),
+        NetworkFamily("lerf", "LeRF-G / LeRF-L (CVPR'23): 4-D simplex tables predict per-pixel steered Gaussian "
+                              "(G) or amplified linear (L) kernels; resamples to any size (two stages, interval 4)"),
     )
 }
 

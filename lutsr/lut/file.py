@@ -96,8 +96,9 @@ class Lut:
         self._compiled.clear()
 
     @property
-    def scale(self) -> int:
-        return int(self.header["scale"])
+    def scale(self) -> int | None:
+        """Output size / input size; ``None`` for a LUT network that resamples to any size (LeRF)."""
+        return None if self.header["scale"] is None else int(self.header["scale"])
 
     @property
     def interval(self) -> int | None:
@@ -119,7 +120,7 @@ class Lut:
     def __str__(self) -> str:
         src = f" ({self.path.name})" if self.path else ""
         if self.is_network:
-            return f"{self.header['method']} x{self.scale} LUT network{src}"
+            return f"{self.header['method']} x{self.scale or 'any'} LUT network{src}"
         return f"{self.header['method']} x{self.scale} interval {self.interval} LUT{src}"
 
 
@@ -151,7 +152,7 @@ def make_network_header(family: str, net, source: dict | None = None) -> dict:
         "format": "lutsr-lut",
         "format_version": NETWORK_FORMAT_VERSION,
         "method": family,
-        "scale": int(net.scale),
+        "scale": None if net.scale is None else int(net.scale),
         "network": json.loads(json.dumps(net.to_json())),
         "tables": [{"name": n, "shape": list(t.shape), "dtype": t.dtype.name} for n, t in net.tables.items()],
         "source": source or {},
@@ -169,8 +170,8 @@ def network_lut(family: str, net, source: dict | None = None) -> Lut:
 
 def _validate_network_header(header: dict, path, payload: bool) -> None:
     _expect(path, header, "method", str, tuple(NETWORK_FAMILIES))
-    scale = _expect(path, header, "scale", int)
-    if not 1 <= scale <= 8:
+    scale = _expect(path, header, "scale", (int, type(None)))  # null: resamples to any size
+    if scale is not None and (isinstance(scale, bool) or not 1 <= scale <= 8):
         _fail(path, f"scale {scale} is out of range 1..8")
     net = _expect(path, header, "network", dict)
     if not isinstance(net.get("ops"), list) or net.get("scale") != scale:

@@ -57,16 +57,19 @@ class NetBuilder:
         return out
 
     def lut(self, ops, src: str, table: np.ndarray, terms, n_out: int, *, k: int = 1, index: str = "linear",
-            levels: int | None = None, border: str = "edge", divisor: int = 1, rounding: str = "half_even") -> str:
+            levels: int | None = None, border: str = "edge", divisor: int = 1, rounding: str = "half_even",
+            bias: int = 0) -> str:
         terms = np.asarray(terms, np.int32).reshape(len(terms), -1)
         table = np.asarray(table).ravel()
         fields = dict(src=src, table=self.table("t", table.ravel()), terms=self.table("terms", terms), n_out=n_out,
                       k=k, index=index, border=border, divisor=divisor, rounding=rounding)
         if levels is not None:
             fields["levels"] = levels
+        if bias:
+            fields["bias"] = bias
         return self.op(ops, "lut", **fields)
 
-    def network(self, scale: int) -> Network:
+    def network(self, scale: int | None) -> Network:
         return Network(self.ops, self.tables, scale).validate()
 
 
@@ -420,5 +423,12 @@ def import_hklut(folder: str | Path) -> Network:
     return b.network(2 ** stages)
 
 
+def _import_lerf(folder: str | Path) -> Network:
+    """LeRF-G / LeRF-L (:func:`lutsr.lut.lerf.import_lerf`; that module imports this one's helpers)."""
+    from lutsr.lut.lerf import import_lerf
+
+    return import_lerf(folder)
+
+
 #: family -> importer (``lutsr import --method NAME``)
-FAMILIES = {"shiftlut": import_shiftlut, "tinylut": import_tinylut, "hklut": import_hklut}
+FAMILIES = {"shiftlut": import_shiftlut, "tinylut": import_tinylut, "hklut": import_hklut, "lerf": _import_lerf}

@@ -24,7 +24,11 @@ lookups per output channel, then an exact rounded division), ``shift {src, offse
 ``ensemble {src, body, body_out, rotations, clamp}`` (run ``body`` on each rotation of ``src``,
 rotate back, clamp, sum), ``fdiv {src, value}``, ``fmul {src, value}``, ``fadd {a, b}``,
 ``fclamp {src, lo, hi}``, ``floor {src}``, ``round {src}`` (float32 arithmetic, IEEE, in this
-order), ``output {src}``.
+order), ``resample {src, params, kernel, support, max_sigma, border}`` (arbitrary-scale resampling with
+per-pixel steered kernels, LeRF: :mod:`lutsr.net.resample`), ``output {src}``.
+
+A network with a ``resample`` has ``scale`` ``None``: its output size is chosen when it runs. Its
+planes after the ``resample`` have resolution ``None``; only per-pixel ops may follow it.
 
 ``lut`` terms (an int32 table ``(n_terms, 6 + 3k)``): ``[out, offset, stride, cell, lo, step,
 (channel, dy, dx) * k]``. One term adds the table element ``offset + row * stride + cell``:
@@ -33,8 +37,16 @@ order), ``output {src}``.
   ``f = u % step``; the term adds ``T[row] * (step - f) + T[row + 1] * f`` in units of ``1/step``
   (the op's accumulator counts in units of ``1/S``, ``S`` the largest step; steps are powers of 2).
 * ``index: "direct"`` (HKLUT, SR-LUT V): ``row = sum_i (v_i - lo) * levels**(k-1-i)``.
+* ``index: "simplex"`` (SR-LUT/MuLUT/LeRF 4-D interpolation; ``step`` = ``2**interval``): ``u_i = v_i - lo``
+  splits into ``m_i = u_i // step`` and ``f_i = u_i % step``; from the base row
+  ``sum_i m_i * levels**(k-1-i)`` walk to the far corner, adding the stride of the input with the
+  largest fraction first (ties: the earlier input first); vertex ``j = 0..k`` gets weight
+  ``f(j) - f(j+1)``, ``f(1) >= ... >= f(k)`` the fractions sorted, ``f(0) = step``, ``f(k+1) = 0``,
+  in units of ``1/step`` like ``linear`` (``lutsr.runtime.reference.simplex_reference``). Vertices
+  of weight 0 are not read.
 
-The output channel ``out`` gets ``round(acc / (S * divisor))`` with ``rounding`` ``half_even``,
+The optional integer ``bias`` (default 0) is added before rounding: the output channel ``out`` gets
+``round(acc / (S * divisor) + bias)``, computed exactly, with ``rounding`` ``half_even``,
 ``half_up`` or ``floor``. Taps read ``src[channel, y + dy, x + dx]`` with ``border`` ``edge``
 (replicate) or ``reflect`` at the plane's edges.
 """
@@ -66,7 +78,7 @@ class PlaneInfo:
     """
 
     channels: int
-    res: int  # size relative to the network input (1 = LR, s = HR)
+    res: int | None  # size relative to the network input (1 = LR, s = HR; None: any, after a resample)
     kind: str  # "int" or "f32"
     lo: np.ndarray
     hi: np.ndarray
@@ -116,8 +128,10 @@ OPS: dict[str, tuple[str, ...]] = {
     "add_const": ("src",), "add": ("a", "b"), "clamp": ("src",), "rshift": ("src",), "mask": ("src",),
     "remap": ("src",), "lut": ("src",), "shift": ("src",), "pixel_shuffle": ("src",), "upsample": ("src",),
     "ensemble": ("src",), "fdiv": ("src",), "fmul": ("src",), "fadd": ("a", "b"), "fclamp": ("src",),
-    "floor": ("src",), "round": ("src",), "output": ("src",),
+    "floor": ("src",), "round": ("src",), "output": ("src",), "resample": ("src", "params"),
 }
+#: ops that read neighbouring pixels or change resolution: refused on planes after a ``resample``
+_SPATIAL = ("lut", "shift", "pixel_shuffle", "upsample", "ensemble", "resample")
 
 
 @dataclass
@@ -127,12 +141,12 @@ class Network:
     Attributes:
         ops: the top-level ops, in execution order; the input plane is ``"x"`` ((1, H, W) ints 0..255).
         tables: name -> C-contiguous array (int8/int16/int32 tables and term lists, float32 never).
-        scale: output size / input size.
+        scale: output size / input size; ``None`` for a network that resamples to any size.
     """
 
     ops: list
     tables: dict
-    scale: int
+    scale: int | None
     _info: dict = field(default_factory=dict, repr=False)
     _inputs: dict = field(default_factory=dict, repr=False)
 
@@ -142,8 +156,9 @@ class Network:
 
         Raises :class:`LutFormatError` (one line) on the first problem. Returns ``self``.
         """
-        if isinstance(self.scale, bool) or not isinstance(self.scale, int) or not 1 <= self.scale <= 8:
-            _fail(f"network scale {self.scale!r} is out of range 1..8")
+        if self.scale is not None and (isinstance(self.scale, bool) or not isinstance(self.scale, int)
+                                       or not 1 <= self.scale <= 8):
+            _fail(f"network scale {self.scale!r} is out of range 1..8 (or null: any size)")
         if not isinstance(self.ops, list) or not self.ops:
             _fail("network has no ops")
         for name, t in self.tables.items():
@@ -158,8 +173,8 @@ class Network:
             _fail("network has no 'output' op")
         info = planes[out]
         if info.kind != "int" or info.channels != 1 or info.res != self.scale:
-            _fail(f"network output {out!r} is {info.channels} {info.kind} channel(s) at x{info.res}, expected "
-                  f"1 int channel at x{self.scale}")
+            _fail(f"network output {out!r} is {info.channels} {info.kind} channel(s) at x{info.res or 'any'}, "
+                  f"expected 1 int channel at x{self.scale or 'any'}")
         if info.lo.min() < 0 or info.hi.max() > 255:
             _fail(f"network output {out!r} may take values {info.lo.min():g}..{info.hi.max():g}, outside 0..255 "
                   "(add a clamp before 'output')")
@@ -180,6 +195,10 @@ class Network:
             for key in OPS[kind]:
                 if op.get(key) not in planes:
                     _fail(f"op {kind!r} -> {op.get('out')!r}: reads plane {op.get(key)!r}, which no earlier op writes")
+            if kind == "resample" and not top:
+                _fail("'resample' is only allowed at the top level")
+            if kind in _SPATIAL and any(planes[op[key]].res is None for key in OPS[kind]):
+                _fail(f"op {kind!r} -> {op.get('out')!r}: only per-pixel ops may follow a 'resample'")
             if kind == "output":
                 if not top:
                     _fail("'output' is only allowed at the top level")
@@ -334,10 +353,11 @@ class Network:
         terms = self._table(op, "terms", 2)
         k = _int(op, "k", 1, 6)
         n_out = _int(op, "n_out", 1, _MAX_CHANNELS)
-        index = _choice(op, "index", ("linear", "direct"))
+        index = _choice(op, "index", ("linear", "direct", "simplex"))
         _choice(op, "border", BORDERS)
         _choice(op, "rounding", ROUNDINGS)
         divisor = _int(op, "divisor", 1, 1 << 16)
+        bias = _int(op, "bias", -_INT_LIMIT, _INT_LIMIT) if "bias" in op else 0
         if terms.dtype != np.int32 or terms.shape[1] != TERM_FIXED + 3 * k or terms.shape[0] < 1:
             _fail(f"op 'lut' -> {name!r}: terms {op['terms']!r} is {terms.dtype}{terms.shape}, expected int32 "
                   f"(n, {TERM_FIXED + 3 * k})")
@@ -366,6 +386,22 @@ class Network:
                 _fail(f"op 'lut' -> {name!r}: steps must be powers of two")
             first = (vlo[:, 0] - lo) // step
             rows = -((lo - vhi[:, 0]) // step)  # ceil((vhi - lo) / step): the last row read, with its neighbour
+            op_scale = int(step.max())
+        elif index == "simplex":
+            levels = _int(op, "levels", 2, 1 << 12)
+            if step.min() < 1 or np.any(step & (step - 1)):
+                _fail(f"op 'lut' -> {name!r}: steps must be powers of two")
+            # a vertex of weight > 0 moves input i to row ceil(u_i / step) at most
+            top = -((lo[:, None] - vhi) // step[:, None])
+            if np.any(top >= levels):
+                bad = int(np.argmax(np.any(top >= levels, axis=1)))
+                _fail(f"op 'lut' -> {name!r}: term {bad}'s input reaches {int(vhi[bad].max())}, beyond {levels} "
+                      f"levels of step {int(step[bad])} from {int(lo[bad])}")
+            if levels ** k > (1 << 31):
+                _fail(f"op 'lut' -> {name!r}: {levels}**{k} rows")
+            w = levels ** np.arange(k - 1, -1, -1, dtype=np.int64)
+            first = (((vlo - lo[:, None]) // step[:, None]) * w).sum(axis=1)
+            rows = (top * w).sum(axis=1)
             op_scale = int(step.max())
         else:
             levels = _int(op, "levels", 1, 1 << 12)
@@ -400,7 +436,9 @@ class Network:
         if acc >= _INT_LIMIT:
             _fail(f"op 'lut' -> {name!r}: sums may reach {acc}, beyond int32")
         d = op_scale * divisor
-        return PlaneInfo(n_out, p.res, "int", lo_o // d, -((-hi_o) // d))
+        if acc + abs(bias) * d >= _INT_LIMIT:
+            _fail(f"op 'lut' -> {name!r}: bias {bias} times {d} may take the sums beyond int32")
+        return PlaneInfo(n_out, p.res, "int", lo_o // d + bias, -((-hi_o) // d) + bias)
 
     def _infer_ensemble(self, op, planes):
         p = self._need(op, planes, "src")
@@ -428,6 +466,12 @@ class Network:
         n = len(rots)
         return PlaneInfo(q.channels, p.res * q.res, "int", lo * n, hi * n)
 
+    def _infer_resample(self, op, planes):
+        from lutsr.net.resample import infer_resample
+
+        c, lo, hi = infer_resample(op, planes[op["src"]], planes[op["params"]], _fail)
+        return PlaneInfo(c, None, "int", lo, hi)
+
     # ------------------------------------------------------------------ geometry and accounting
     def halo(self) -> int:
         """Input rows/columns beyond a band that can change its output (receptive-field radius, LR pixels)."""
@@ -448,7 +492,11 @@ class Network:
                 r += float(np.abs(self.tables[op["offsets"]]).max(initial=0)) / cur
             elif kind == "ensemble":
                 r += self._radius(op["body"], cur)
-            if kind in ("pixel_shuffle", "upsample"):
+            elif kind == "resample":
+                r += int(op["support"]) // 2  # input pixels an output pixel reads beyond its position, rounded down
+            if kind == "resample":
+                res_of[op["out"]] = None  # per-pixel ops only from here on: they add no radius
+            elif kind in ("pixel_shuffle", "upsample"):
                 res_of[op["out"]] = cur * int(op["scale"])
             elif kind == "ensemble":
                 res_of[op["out"]] = cur * self.scale  # bodies upscale by the network scale at most
@@ -506,7 +554,10 @@ class Network:
         for op in ops:
             if op["op"] == "lut":
                 terms = self.tables[op["terms"]]
-                n += len(terms) * (2 if op["index"] == "linear" and terms[:, 5].max() > 1 else 1)
+                if op["index"] == "simplex":
+                    n += len(terms) * (int(op["k"]) + 1 if terms[:, 5].max() > 1 else 1)
+                else:
+                    n += len(terms) * (2 if op["index"] == "linear" and terms[:, 5].max() > 1 else 1)
             elif op["op"] == "remap":
                 n += 1
             elif op["op"] == "ensemble":

@@ -19,12 +19,14 @@ __all__ = ["simplex_reference", "rescale_reference", "stage_accumulate_reference
            "eclut_upscale_reference"]
 
 
-def simplex_reference(values: np.ndarray, interval: int) -> tuple[np.ndarray, np.ndarray]:
+def simplex_reference(values: np.ndarray, interval: int, levels: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Simplex interpolation vertices and integer weights.
 
     Args:
         values: ``(N, n)`` input values 0..255 (current pixel first).
         interval: bits dropped; ``q = 2**interval``.
+        levels: rows per input of the table (default ``2**(8-interval) + 1``; LUT networks give
+            their own, for inputs that are not 0..255).
     Returns:
         ``rows (N, n+1)`` int64 table rows and ``weights (N, n+1)`` int64 summing to ``q``.
         The interpolated value is ``sum(weights * table[rows]) / q``. At interval 0 the
@@ -35,7 +37,8 @@ def simplex_reference(values: np.ndarray, interval: int) -> tuple[np.ndarray, np
     next largest, ...; weights ``q - f(1), f(1) - f(2), ..., f(n)`` for the fractions sorted
     in descending order.
     """
-    q, levels = levels_for_interval(interval)
+    q, default_levels = levels_for_interval(interval)
+    levels = default_levels if levels is None else levels
     v = np.asarray(values, dtype=np.int64)
     n_pix, n = v.shape
     msb, frac = v // q, v % q
