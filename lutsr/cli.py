@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import os
 import sys
 import time
@@ -203,22 +204,24 @@ def _check_budget(src: Path, scale: int, budget: int | None, max_pixels: int) ->
                          f"of {budget / 2**30:.1f} GiB (--max-memory to change it)")
 
 
-def _refuse_any_scale(lut, path) -> None:
-    """A LUT network of any scale (LeRF) does not run in the runtime yet: a clear error, not a traceback."""
-    if lut.scale is None:
-        raise LutsrError(f"{path}: a {lut.header['method']} network resamples to any size; the runtime does not "
-                         "run these yet (lutsr.net.reference.run_network does, with a scale)")
+def _parse_size(text: str) -> tuple[int, int]:
+    """``"1920x1080"`` -> ``(1920, 1080)``; a one-line error otherwise."""
+    parts = text.lower().replace("*", "x").split("x")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts) or min(int(p) for p in parts) < 1:
+        raise LutsrError(f"--size {text!r}: expected WIDTHxHEIGHT, e.g. 1920x1080")
+    return int(parts[0]), int(parts[1])
 
 
-def _upscale_one(src: Path, dst: Path, lut, threads, max_pixels: int, budget: int | None = None) -> tuple[tuple, tuple]:
+def _upscale_one(src: Path, dst: Path, lut, threads, max_pixels: int, budget: int | None = None,
+                 outscale: float | None = None, size: tuple[int, int] | None = None) -> tuple[tuple, tuple]:
     """Read, upscale, write atomically. Returns the input and output (width, height)."""
     from lutsr.imageio import load_image, save_image
     from lutsr.runtime import upscale as run_upscale
 
-    _check_budget(src, lut.scale, budget, max_pixels)
+    _check_budget(src, lut.scale or math.ceil(outscale or 8), budget, max_pixels)
     img = load_image(src, max_pixels=max_pixels)
     try:
-        out = run_upscale(img.pixels, lut, threads=threads)
+        out = run_upscale(img.pixels, lut, threads=threads, outscale=outscale, size=size)
     except LutsrError as e:
         raise LutsrError(f"{src}: {e}") from None
     in_size, out_size = img.pixels.shape[1::-1], out.shape[1::-1]
@@ -282,6 +285,10 @@ def _normalize_ext(ext: str | None) -> str | None:
                    "about 10x slower).")
 @click.option("-s", "--scale", type=click.IntRange(2, 8), default=None,
               help="Scale of the shipped LUT to use (default 4); with a LUT file it must match the file.")
+@click.option("--outscale", type=click.FloatRange(1, 8), default=None,
+              help="Any output scale (e.g. 2.5) with a LUT that resamples (LeRF); others take only their own.")
+@click.option("--size", "out_size", default=None, metavar="WxH",
+              help="Output size instead of a scale (LeRF LUTs; one image).")
 @click.option("-j", "--threads", type=click.IntRange(min=1), default=None,
               help="Worker threads (default: all cores); -j maps here until parallel folder jobs land.")
 @click.option("-r", "--recursive", is_flag=True, help="Folders: include sub-folders (the tree is kept).")
@@ -295,7 +302,8 @@ def _normalize_ext(ext: str | None) -> str | None:
               help="Memory budget per image in GiB, estimated from the header before decoding "
                    "(default: 80%% of the machine's memory).")
 @_friendly
-def upscale(input_path: Path, output_path: Path, lut_path: Path | None, scale: int | None, threads: int | None,
+def upscale(input_path: Path, output_path: Path, lut_path: Path | None, scale: int | None, outscale: float | None,
+            out_size: str | None, threads: int | None,
             recursive: bool,
             suffix: str, ext: str | None, skip_existing: bool, overwrite: bool, max_pixels: int | None,
             max_memory: float | None) -> None:
@@ -319,9 +327,16 @@ def upscale(input_path: Path, output_path: Path, lut_path: Path | None, scale: i
     if not input_path.exists():
         raise LutsrError(f"{input_path}: no such file or folder")
     lut = resolve_lut(lut_path, scale=scale or 4)
-    _refuse_any_scale(lut, lut_path)
-    if scale is not None and lut.scale != scale:
+    size = _parse_size(out_size) if out_size else None
+    if lut.scale is None and scale is not None:
+        outscale = outscale or float(scale)  # an any-scale LUT takes --scale N as --outscale N
+    elif scale is not None and lut.scale != scale:
         raise LutsrError(f"{lut_path}: is a x{lut.scale} LUT, but --scale {scale} was asked for")
+    if lut.scale is None and outscale is None and size is None:
+        raise LutsrError(f"{lut_path}: a {lut.header['method']} LUT resamples to any size: give --outscale "
+                         "(e.g. 2.5), --scale or --size WxH")
+    if size is not None and input_path.is_dir():
+        raise LutsrError("--size is for one image; use --outscale for a folder")
 
     if input_path.is_file():
         dst = output_path
@@ -343,7 +358,7 @@ def upscale(input_path: Path, output_path: Path, lut_path: Path | None, scale: i
             if not overwrite:
                 raise LutsrError(f"{dst}: already exists; use --overwrite to replace it")
         t0 = time.perf_counter()
-        (w, h), (ow, oh) = _upscale_one(input_path, dst, lut, threads, max_pixels, budget)
+        (w, h), (ow, oh) = _upscale_one(input_path, dst, lut, threads, max_pixels, budget, outscale, size)
         click.echo(f"{input_path} ({w}x{h}) -> {dst} ({ow}x{oh}) with {lut} in {time.perf_counter() - t0:.2f}s",
                    err=True)
         return
@@ -385,7 +400,7 @@ def upscale(input_path: Path, output_path: Path, lut_path: Path | None, scale: i
                     if not overwrite:
                         raise LutsrError(f"{dst}: already exists; use --overwrite to replace it")
                 dst.parent.mkdir(parents=True, exist_ok=True)
-                _upscale_one(src, dst, lut, threads, max_pixels, budget)
+                _upscale_one(src, dst, lut, threads, max_pixels, budget, outscale)
                 done += 1
             except (LutsrError, OSError) as e:
                 failures.append(str(e) if isinstance(e, LutsrError) else f"{src}: {e}")
@@ -595,7 +610,7 @@ def import_cmd(files: tuple[Path, ...], method: str, scale: int | None, interval
     lut = import_to_file(method, list(files), output, scale=scale, interval=interval)
     if lut.is_network:
         net = lut.network
-        click.echo(f"wrote {output}: {lut.header['method']} x{lut.scale or 'any'} LUT network ({len(lut.tables)} arrays, "
+        click.echo(f"wrote {output}: {lut.header['method']} {'any-scale' if lut.scale is None else f'x{lut.scale}'} LUT network ({len(lut.tables)} arrays, "
                    f"{net.table_bytes()} table bytes, {net.lookups_per_pixel()} lookups per pixel), "
                    f"{output.stat().st_size} bytes", err=True)
         return
@@ -652,8 +667,6 @@ def eval_cmd(lut_paths, datasets, scale, lr_dir, lr_rounding, no_bicubic, per_im
     from lutsr.lut.shipped import resolve_lut
 
     luts = [resolve_lut(p) for p in lut_paths] if lut_paths else [resolve_lut(None)]
-    for lut, p in zip(luts, lut_paths or ["default"]):
-        _refuse_any_scale(lut, p)
     for d in datasets:
         if not d.is_dir():
             raise LutsrError(f"{d}: not a folder")

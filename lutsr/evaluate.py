@@ -231,7 +231,8 @@ def evaluate(luts: list[Lut], datasets: list[str | Path], lr_dir: str | Path | N
     """Evaluate LUTs on benchmark folders.
 
     Args:
-        luts: loaded LUTs (their scales may differ; each is evaluated at its own scale).
+        luts: loaded LUTs (their scales may differ; each is evaluated at its own scale; a LUT that
+            resamples to any size (LeRF) at ``scale``, or at the other LUTs' scales, or at x2, x3, x4).
         datasets: folders of HR images (or folders containing ``HR/``).
         lr_dir: ready-made LR images (only with a single dataset and a single scale).
         scale: only evaluate LUTs of this scale (default: every LUT's own).
@@ -247,7 +248,10 @@ def evaluate(luts: list[Lut], datasets: list[str | Path], lr_dir: str | Path | N
     """
     if not luts:
         raise LutsrError("no LUT to evaluate")
-    scales = sorted({lut.scale for lut in luts if scale is None or lut.scale == scale})
+    fixed = {lut.scale for lut in luts if lut.scale is not None and (scale is None or lut.scale == scale)}
+    if any(lut.scale is None for lut in luts):  # any-scale LUTs (LeRF): at --scale, or with the others, or x2, x3, x4
+        fixed |= {scale} if scale is not None else (fixed or {2, 3, 4})
+    scales = sorted(fixed)
     if not scales:
         raise LutsrError(f"no LUT of scale {scale} among the given LUTs")
     if lr_dir is not None and (len(datasets) != 1 or len(scales) != 1):
@@ -289,9 +293,10 @@ def evaluate(luts: list[Lut], datasets: list[str | Path], lr_dir: str | Path | N
         if baseline:
             outputs.append((BICUBIC, *_timed(lambda: bicubic_upscale(lr, s), repeats)))
         for lut, label in zip(luts, names):
-            if lut.scale != s:
+            if lut.scale is not None and lut.scale != s:
                 continue
-            outputs.append((label, *_timed(lambda: upscale(lr, lut, threads=threads), repeats)))
+            kw = {"outscale": float(s)} if lut.scale is None else {}
+            outputs.append((label, *_timed(lambda: upscale(lr, lut, threads=threads, **kw), repeats)))
         bic = None
         saved: dict[str, str] = {}
         for label, sr, dt in outputs:

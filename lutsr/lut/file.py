@@ -120,7 +120,7 @@ class Lut:
     def __str__(self) -> str:
         src = f" ({self.path.name})" if self.path else ""
         if self.is_network:
-            return f"{self.header['method']} x{self.scale or 'any'} LUT network{src}"
+            return f"{self.header['method']} {'any-scale' if self.scale is None else f'x{self.scale}'} LUT network{src}"
         return f"{self.header['method']} x{self.scale} interval {self.interval} LUT{src}"
 
 

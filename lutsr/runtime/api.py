@@ -52,8 +52,13 @@ def _check_threads(threads) -> int:
     return int(threads)
 
 
-def _upscale8(img: np.ndarray, c: CompiledLut) -> np.ndarray:
-    """uint8 (H, W, C) -> uint8 (H*s, W*s, C) through the LUT, channel by channel."""
+def _upscale8(img: np.ndarray, c: CompiledLut, **size) -> np.ndarray:
+    """uint8 (H, W, C) -> uint8 (H*s, W*s, C) through the LUT, channel by channel (``size``: the
+    ``scale`` / ``out_shape`` of a network that resamples)."""
+    if size:
+        from lutsr.runtime.netrun import run_net
+
+        return run_net(c, np.ascontiguousarray(img), **size)
     return run(c, np.ascontiguousarray(img))
 
 
@@ -76,11 +81,16 @@ def _upscale16(img: np.ndarray, c: CompiledLut) -> np.ndarray:
     return np.clip(base + np.rint(up).astype(np.int32), 0, 65535).astype(np.uint16)
 
 
-def _upscale_any(img: np.ndarray, c: CompiledLut) -> np.ndarray:
-    return _upscale16(img, c) if img.dtype == np.uint16 else _upscale8(img, c)
+def _upscale_any(img: np.ndarray, c: CompiledLut, **size) -> np.ndarray:
+    if img.dtype == np.uint16:
+        if size:
+            raise LutsrError("16-bit images do not go through networks that resample (LeRF) yet; pass "
+                             "(img >> 8).astype(np.uint8) or use an integer-scale LUT")
+        return _upscale16(img, c)
+    return _upscale8(img, c, **size)
 
 
-def _upscale_rgba(img: np.ndarray, c: CompiledLut) -> np.ndarray:
+def _upscale_rgba(img: np.ndarray, c: CompiledLut, **size) -> np.ndarray:
     """RGBA: premultiply, upscale colour and alpha with the LUT, un-premultiply.
 
     Transparent pixels' colour (often black) then cannot bleed into visible edges: colour is
@@ -90,7 +100,7 @@ def _upscale_rgba(img: np.ndarray, c: CompiledLut) -> np.ndarray:
     top = 65535 if img.dtype == np.uint16 else 255
     a = img[..., 3:].astype(np.int64)
     prem = ((img[..., :3].astype(np.int64) * a + top // 2) // top).astype(img.dtype)
-    up = _upscale_any(np.concatenate([prem, img[..., 3:]], axis=2), c).astype(np.int64)
+    up = _upscale_any(np.concatenate([prem, img[..., 3:]], axis=2), c, **size).astype(np.int64)
     ua = up[..., 3:]
     rgb = np.where(ua > 0, (up[..., :3] * top + ua // 2) // np.maximum(ua, 1), 0)
     return np.concatenate([np.clip(rgb, 0, top), ua], axis=2).astype(img.dtype)
@@ -117,8 +127,31 @@ def _upscale_banded(src: np.ndarray, comp: CompiledLut, band_samples: int) -> np
     return out
 
 
+def _resample_size(lut: Lut, outscale, size, shape) -> dict:
+    """``{}`` for an integer-scale LUT (after checking ``outscale`` / ``size`` agree with it), or the
+    ``scale`` / ``out_shape`` keywords of a network that resamples to any size (LeRF)."""
+    h, w = shape
+    if lut.scale is not None:
+        s = lut.scale
+        if outscale is not None and float(outscale) != s:
+            raise LutsrError(f"{lut.header['method']} x{s} upscales by exactly {s}; --outscale {outscale:g} needs a "
+                             "LUT that resamples to any size (LeRF: lutsr import --method lerf)")
+        if size is not None and tuple(size) != (w * s, h * s):
+            raise LutsrError(f"{lut.header['method']} x{s} makes {w * s}x{h * s} from this {w}x{h} image; --size "
+                             f"{size[0]}x{size[1]} needs a LUT that resamples to any size (LeRF)")
+        return {}
+    if outscale is None and size is None:
+        raise LutsrError(f"{lut.header['method']} resamples to any size: give outscale (e.g. 2.5) or size (W, H)")
+    if outscale is not None and size is not None:
+        raise LutsrError("give outscale or size, not both")
+    if size is not None:
+        return {"out_shape": (int(size[1]), int(size[0]))}
+    return {"scale": float(outscale)}
+
+
 def upscale(image: np.ndarray, lut: Lut | str | os.PathLike | None = None, threads: int | None = None,
-            band_samples: int | None = None) -> np.ndarray:
+            band_samples: int | None = None, outscale: float | None = None,
+            size: tuple[int, int] | None = None) -> np.ndarray:
     """Upscale an image with a LUT.
 
     Args:
@@ -132,6 +165,9 @@ def upscale(image: np.ndarray, lut: Lut | str | os.PathLike | None = None, threa
         threads: worker threads for the kernels, an int >= 1 (default: Numba's default, all cores).
         band_samples: input samples per band of rows (default: ``BAND_SAMPLES``, or the whole
             image for a one-pass LUT on 8-bit gray/RGB). The output does not depend on it.
+        outscale: any scale >= 1 (a float) for a LUT that resamples (LeRF); the output is
+            ``ceil(outscale * H) x ceil(outscale * W)``. For other LUTs it must equal their scale.
+        size: ``(W, H)`` output size instead of ``outscale`` (LeRF only, or the LUT's own size).
 
     Large images are processed in bands of rows (``BAND_SAMPLES`` input samples each) with
     the halo the method's receptive field needs, so temporaries stay bounded; the output
@@ -148,6 +184,7 @@ def upscale(image: np.ndarray, lut: Lut | str | os.PathLike | None = None, threa
     if threads is not None:
         threads = _check_threads(threads)
     lut = resolve_lut(lut)
+    resample = _resample_size(lut, outscale, size, img.shape[:2])
     src = img if img.ndim == 3 else img[..., None]
     prev = None
     if threads is not None:
@@ -155,6 +192,9 @@ def upscale(image: np.ndarray, lut: Lut | str | os.PathLike | None = None, threa
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     try:
         comp = compile_lut(lut)
+        if resample:  # any-scale networks run whole planes (their resampler maps rows unevenly)
+            out = _upscale_rgba(src, comp, **resample) if src.shape[2] == 4 else _upscale_any(src, comp, **resample)
+            return out[..., 0] if image.ndim == 2 else out
         streaming = src.dtype == np.uint8 and src.shape[2] != 4 and comp.streams
         if band_samples is None:
             band_samples = src.size if streaming else BAND_SAMPLES

@@ -19,9 +19,13 @@ from dataclasses import dataclass, field
 import numba
 import numpy as np
 
+from lutsr.errors import LutsrError
 from lutsr.lut.file import Lut
 from lutsr.net.graph import Network
 from lutsr.net.graph import OPS
+from lutsr.net.resample import resample_geometry
+from lutsr.runtime.kernels.resample import run_resample
+from lutsr.runtime.kernels.simplex import lut_simplex_kernel
 from lutsr.runtime.kernels.net import (ROUND_CODES, add_clamp, ensemble_add, lut_direct_kernel, lut_gather_kernel,
                                       lut_pass_kernel,
                                       magic_divisor, remap_kernel, shift_kernel)
@@ -181,13 +185,15 @@ def _direct_passes(op: dict, net: Network) -> dict:
 
 
 def _magic(d: int, net: Network, op: dict) -> np.ndarray:
-    """The exact multiply that replaces ``// d`` for this op's accumulator range (zeros: none fits)."""
+    """``[m, k, K, bias * d]``: the exact multiply that replaces ``// d`` for this op's accumulator
+    range (``m = 0``: none fits) and the op's bias in accumulator units."""
     info = net.plane_info(op)
-    bound = int(max(abs(info.lo.min()), abs(info.hi.max())) + 1) * d  # |acc| <= that (before dividing)
+    bd = int(op.get("bias", 0)) * d
+    bound = int(max(abs(info.lo.min()), abs(info.hi.max())) + 1) * d  # |acc + bd| <= that (before dividing)
     try:
-        return np.array(magic_divisor(d, bound), np.int64)
+        return np.array(magic_divisor(d, bound) + (bd,), np.int64)
     except ValueError:
-        return np.zeros(3, np.int64)
+        return np.array([0, 0, 0, bd], np.int64)
 
 
 def _reads(ops: list, extra: tuple = ()) -> dict:
@@ -250,7 +256,15 @@ def _prepare(ops: list, net: Network, extra: tuple = ()) -> list:
         op = ops[i]
         kind = op["op"]
         prep = None
-        if kind == "lut":
+        if kind == "lut" and op["index"] == "simplex":
+            terms = np.ascontiguousarray(net.tables[op["terms"]], dtype=np.int32)
+            k = int(op["k"])
+            prep = {"simplex": True, "terms": terms, "k": k, "table": np.ascontiguousarray(
+                        net.tables[op["table"]].ravel(), dtype=np.int32),
+                    "r": int(np.abs(terms[:, 6:].reshape(len(terms), k, 3)[:, :, 1:]).max()),
+                    "big": int(terms[:, 5].max()), "bias": int(op.get("bias", 0)),
+                    "reflect": op["border"] == "reflect", "mode": ROUND_CODES[op["rounding"]]}
+        elif kind == "lut":
             prep = _linear_passes(op, net) if op["index"] == "linear" else _direct_passes(op, net)
             prep.update(reflect=op["border"] == "reflect", mode=ROUND_CODES[op["rounding"]],
                         magic=_magic(prep["d"], net, op))
@@ -279,7 +293,8 @@ def compile_network(lut: Lut) -> CompiledNet:
     if cached is not None:
         return cached
     net = lut.network
-    out = CompiledNet(lut=lut, net=net, scale=net.scale, halo=net.halo() + 1, steps=_prepare(net.ops, net))
+    out = CompiledNet(lut=lut, net=net, scale=net.scale, halo=(net.halo() + 1) if net.scale else 0,
+                      steps=_prepare(net.ops, net))
     lut._compiled[("compiled", "network")] = out
     return out
 
@@ -291,8 +306,17 @@ def _pixel_shuffle(a: np.ndarray, s: int) -> np.ndarray:
     return np.ascontiguousarray(a.reshape(h, w, n, s, s).transpose(0, 3, 1, 4, 2)).reshape(h * s, w * s, n)
 
 
-def _exec(steps: list, planes: dict) -> str | None:
-    """Run compiled steps on channel-last planes ``(H, W, C)`` (int32, or float32 for the f-ops)."""
+def _chw(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.moveaxis(a, -1, 0))
+
+
+def _hwc(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.moveaxis(a, 0, -1))
+
+
+def _exec(steps: list, planes: dict, geom=None) -> str | None:
+    """Run compiled steps on channel-last planes ``(H, W, C)`` (int32, or float32 for the f-ops);
+    ``geom`` the output geometry of a ``resample`` op (any-scale networks)."""
     result = None
     for op, prep in steps:
         kind = op["op"]
@@ -300,7 +324,13 @@ def _exec(steps: list, planes: dict) -> str | None:
         if kind == "output":
             result = op["src"]
             continue
-        if kind == "lut":
+        if kind == "lut" and prep.get("simplex"):
+            v = _hwc(lut_simplex_kernel(_chw(g(op["src"])), prep["table"], prep["terms"], prep["k"], int(op["levels"]),
+                                        int(op["n_out"]), prep["r"], prep["big"], int(op["divisor"]), prep["bias"],
+                                        prep["mode"], prep["reflect"]))
+        elif kind == "resample":
+            v = _hwc(run_resample(_chw(g(op["src"])), _chw(g(op["params"])), op, geom))
+        elif kind == "lut":
             src = g(op["src"])
             r1 = g(prep["r1"]) if prep["r1"] else _DUMMY
             r2 = g(prep["r2"]) if prep["r2"] else _DUMMY
@@ -376,17 +406,20 @@ def _exec(steps: list, planes: dict) -> str | None:
     return result
 
 
-def _run_plane(comp: CompiledNet, plane: np.ndarray) -> np.ndarray:
+def _run_plane(comp: CompiledNet, plane: np.ndarray, geom=None) -> np.ndarray:
     planes = {"x": np.ascontiguousarray(plane[..., None], dtype=np.int32)}
-    out = _exec(comp.steps, planes)
+    out = _exec(comp.steps, planes, geom)
     return planes[out][..., 0].astype(np.uint8)
 
 
 
 
 def run_net(comp: CompiledNet, image: np.ndarray, bands: int | None = None, threads: int | None = None,
-            tile: int | None = None) -> np.ndarray:
+            tile: int | None = None, scale=None, out_shape=None) -> np.ndarray:
     """Run a compiled network on ``(H, W, C)`` uint8 (every channel independently) -> ``(H*s, W*s, C)`` uint8.
+
+    A network that resamples (LeRF, ``comp.scale is None``) needs ``scale`` (a number or ``(sh, sw)``)
+    or ``out_shape`` ``(OH, OW)`` and returns ``(OH, OW, C)``; it runs one task per channel.
 
     The image is cut into tiles (each with the network's halo on every side) that run as
     independent tasks on a thread pool; the output does not depend on the tiling.
@@ -402,6 +435,24 @@ def run_net(comp: CompiledNet, image: np.ndarray, bands: int | None = None, thre
     s = comp.scale
     threads = int(threads or numba.get_num_threads() or os.cpu_count() or 1)
     halo = comp.halo
+    if s is None:
+        geom = resample_geometry(h, w, scale, out_shape)
+        out = np.empty((geom.out_h, geom.out_w, c), np.uint8)
+
+        def whole(ch: int) -> None:
+            out[:, :, ch] = _run_plane(comp, image[:, :, ch], geom)
+
+        if threads == 1 or c == 1:
+            for ch in range(c):
+                whole(ch)
+        else:
+            with ThreadPoolExecutor(max_workers=min(threads, c)) as pool:
+                for f in [pool.submit(whole, ch) for ch in range(c)]:
+                    f.result()
+        return out
+    if scale is not None or out_shape is not None:
+        raise LutsrError(f"{comp.lut.header['method']} x{s} upscales by exactly {s}; only networks that resample "
+                         "(LeRF) take another scale or an output size")
     if tile is not None:
         side = max(int(tile), 4 * halo)
         rows, cols = min(h, side), min(w, side)

@@ -175,7 +175,7 @@ def test_lerf_file_roundtrip(lerf_net, tmp_path):
     lut = network_lut("lerf", lerf_net)
     save_lut(tmp_path / "g.lut", lut.header, lut.tables)
     back = load_lut(tmp_path / "g.lut")
-    assert back.scale is None and back.network.scale is None and "xany" in str(back)
+    assert back.scale is None and back.network.scale is None and "any-scale" in str(back)
     img = np.random.default_rng(0).integers(0, 256, (6, 5), dtype=np.uint8)
     assert np.array_equal(run_network(back.network, img, out_shape=(13, 11)),
                           run_network(lerf_net, img, out_shape=(13, 11)))

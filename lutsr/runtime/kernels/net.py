@@ -91,15 +91,16 @@ def pad_hwc(src, r, reflect):  # pragma: no cover - compiled
 
 @inline
 def _round_row(rowv, acc, w, n_out, lanes, d, inv_d, mode, magic):  # pragma: no cover - compiled
-    """``rowv[x*n_out + o] = round(acc[x*lanes + o] / d)`` (``magic``: ``magic_divisor``, or m = 0: none)."""
-    m, k, kk = magic[0], magic[1], magic[2]
+    """``rowv[x*n_out + o] = round((acc[x*lanes + o] + bd) / d)`` (``magic``: ``magic_divisor`` and
+    ``bd = magic[3]`` the op's bias times ``d``; m = 0: no multiply fits, divide)."""
+    m, k, kk, bd = magic[0], magic[1], magic[2], magic[3]
     if m > 0 and lanes == n_out:
         for i in range(w * n_out):
-            rowv[i] = _round_magic(np.int64(acc[i]), d, m, k, kk, mode)
+            rowv[i] = _round_magic(np.int64(acc[i]) + bd, d, m, k, kk, mode)
     else:
         for x in range(w):
             for o in range(n_out):
-                rowv[x * n_out + o] = _round_div(acc[x * lanes + o], d, inv_d, mode)
+                rowv[x * n_out + o] = _round_div(np.int64(acc[x * lanes + o]) + bd, d, inv_d, mode)
 
 
 @inline

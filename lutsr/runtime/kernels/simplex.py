@@ -12,10 +12,24 @@ from __future__ import annotations
 
 import numpy as np
 
+from lutsr.runtime.kernels.common import pad_at
 from lutsr.runtime.kernels.jit import kernel
-from lutsr.runtime.kernels.net import _round_div, pad_planes
+from lutsr.runtime.kernels.net import _round_div
 
 __all__ = ["lut_simplex_kernel"]
+
+
+@kernel()
+def pad_planes(src, r, reflect):  # pragma: no cover - compiled
+    """``(C, H, W)`` -> ``(C, H + 2r, W + 2r)`` padded with ``pad_at`` (edge or reflect)."""
+    c, h, w = src.shape
+    out = np.empty((c, h + 2 * r, w + 2 * r), src.dtype)
+    for ch in range(c):
+        for y in range(h + 2 * r):
+            yy = pad_at(y - r, h, reflect)
+            for x in range(w + 2 * r):
+                out[ch, y, x] = src[ch, yy, pad_at(x - r, w, reflect)]
+    return out
 
 
 @kernel()
@@ -88,5 +102,5 @@ def lut_simplex_kernel(src, table, terms, k, levels, n_out, r, big, divisor, bia
                 a[x] += s * mul
         for o in range(n_out):
             for x in range(w):
-                out[o, y, x] = _round_div(acc[o, x] + bias * d, d, mode)
+                out[o, y, x] = _round_div(acc[o, x] + bias * d, d, 1.0 / d, mode)
     return out
