@@ -59,7 +59,8 @@ def network_info(lut: Lut) -> dict:
         "bytes_in_memory": int(sum(t.nbytes for t in lut.tables)),
         "bytes_compiled": compile_lut(lut).nbytes,
         "table_reads_per_input_pixel": reads,
-        "table_reads_per_output_pixel": reads / (lut.scale * lut.scale),
+        # an any-scale network (scale None): per output pixel depends on the size asked for
+        "table_reads_per_output_pixel": None if lut.scale is None else reads / (lut.scale * lut.scale),
         "source": lut.header.get("source", {}),
     }
 
@@ -121,7 +122,8 @@ def render(info: dict) -> str:
     """Human-readable text of an info dict."""
     lines = []
     if "ops" in info:
-        lines.append(f"{info['file'] or 'LUT'}: {info['method']} x{info['scale']} LUT network (format "
+        scale = "any-scale" if info["scale"] is None else f"x{info['scale']}"
+        lines.append(f"{info['file'] or 'LUT'}: {info['method']} {scale} LUT network (format "
                      f"{info['format_version']})")
         lines.append(f"  {info['description']}")
         ops = ", ".join(f"{n} {k}" for k, n in sorted(info["ops"].items(), key=lambda kv: -kv[1]))
@@ -135,8 +137,10 @@ def render(info: dict) -> str:
         lines.append(f"  size: {format_bytes(info['bytes_on_disk'])} on disk, {format_bytes(info['bytes_in_memory'])} "
                      f"in memory, {format_bytes(info['bytes_compiled'])} compiled (tables expanded to every input "
                      "value, interpolation folded in)")
-        lines.append(f"  per input pixel: {info['table_reads_per_input_pixel']:g} table reads "
-                     f"({info['table_reads_per_output_pixel']:g} per output pixel)")
+        per_out = info["table_reads_per_output_pixel"]
+        lines.append(f"  per input pixel: {info['table_reads_per_input_pixel']:g} table reads"
+                     + (f" ({per_out:g} per output pixel)" if per_out is not None else
+                        " (then the resampler: per output pixel, 4 weighted input pixels)"))
     elif "method" in info:
         lines.append(f"{info['file'] or 'LUT'}: {info['method']} x{info['scale']}, interval {info['interval']} "
                      f"({info['levels']} levels per input), {info['value_encoding']}")

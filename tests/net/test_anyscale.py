@@ -109,3 +109,14 @@ def test_eval_any_scale_lut(tmp_path, tiny_lut):
     assert {s.scale for s in res.scores} == {3} and not res.failures
     res = evaluate([tiny_lut], [tmp_path], baseline=False)
     assert {s.scale for s in res.scores} == {2, 3, 4}
+
+
+def test_info_of_any_scale_lut(tmp_path, tiny_lut):
+    from lutsr.info import lut_info, render
+
+    path = tmp_path / "tiny.lut"
+    save_lut(path, tiny_lut.header, tiny_lut.tables)
+    r = CliRunner().invoke(main, ["info", str(path)])
+    assert r.exit_code == 0 and "any-scale LUT network" in r.output, r.output
+    info = lut_info(tiny_lut)
+    assert info["scale"] is None and info["table_reads_per_output_pixel"] is None and "resampler" in render(info)
