@@ -20,7 +20,7 @@ import numpy as np
 from lutsr.errors import LutFormatError
 from lutsr.net.graph import Network, rot_offset
 
-__all__ = ["import_shiftlut", "import_tinylut", "import_hklut", "FAMILIES", "NetBuilder"]
+__all__ = ["import_shiftlut", "import_tinylut", "import_hklut", "NetBuilder"]
 
 log = logging.getLogger(__name__)
 
@@ -421,14 +421,3 @@ def import_hklut(folder: str | Path) -> Network:
     out = b.op(None, "clamp", src=b.op(None, "round", src=b.op(None, "fmul", src=img, value=255.0)), lo=0, hi=255)
     b.op(None, "output", src=out, out="_")
     return b.network(2 ** stages)
-
-
-def _import_lerf(folder: str | Path) -> Network:
-    """LeRF-G / LeRF-L (:func:`lutsr.lut.lerf.import_lerf`; that module imports this one's helpers)."""
-    from lutsr.lut.lerf import import_lerf
-
-    return import_lerf(folder)
-
-
-#: family -> importer (``lutsr import --method NAME``)
-FAMILIES = {"shiftlut": import_shiftlut, "tinylut": import_tinylut, "hklut": import_hklut, "lerf": _import_lerf}

@@ -17,6 +17,8 @@ import numpy as np
 
 from lutsr.errors import LutFormatError
 from lutsr.lut.file import Lut, load_lut, make_header, network_lut, save_lut
+from lutsr.lut.frontier import import_hklut, import_shiftlut, import_tinylut
+from lutsr.lut.lerf import import_lerf
 from lutsr.spec import NETWORK_FAMILIES, get_method, levels_for_interval
 
 __all__ = ["import_tables", "import_network", "import_to_file", "load_npy"]
@@ -110,12 +112,16 @@ def import_tables(method: str, files: list[str | Path], scale: int | None = None
     return make_header(m.name, scale, interval, source=source), tables
 
 
+#: family (``spec.NETWORK_FAMILIES``) -> importer of the published folder (``lutsr import --method NAME``)
+NETWORK_IMPORTERS = {"shiftlut": import_shiftlut, "tinylut": import_tinylut, "hklut": import_hklut, "lerf": import_lerf}
+
+
 def import_network(family: str, folder: str | Path, scale: int | None = None) -> Lut:
     """Convert a published LUT-network folder (``spec.NETWORK_FAMILIES``) into an in-memory :class:`Lut`."""
-    from lutsr.lut.frontier import FAMILIES
-
     folder = Path(folder)
-    net = FAMILIES[family](folder)
+    if family not in NETWORK_IMPORTERS:
+        raise LutFormatError(f"unknown LUT network family {family!r}; expected one of {', '.join(NETWORK_IMPORTERS)}")
+    net = NETWORK_IMPORTERS[family](folder)
     if scale is not None and scale != net.scale:
         raise LutFormatError(f"{folder}: the tables are x{net.scale}, not x{scale}")
     files = sorted(f for f in folder.rglob("*") if f.is_file() and f.suffix in (".npy", ".npz", ".json"))

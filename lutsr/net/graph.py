@@ -42,7 +42,7 @@ planes after the ``resample`` have resolution ``None``; only per-pixel ops may f
   ``sum_i m_i * levels**(k-1-i)`` walk to the far corner, adding the stride of the input with the
   largest fraction first (ties: the earlier input first); vertex ``j = 0..k`` gets weight
   ``f(j) - f(j+1)``, ``f(1) >= ... >= f(k)`` the fractions sorted, ``f(0) = step``, ``f(k+1) = 0``,
-  in units of ``1/step`` like ``linear`` (``lutsr.runtime.reference.simplex_reference``). Vertices
+  in units of ``1/step`` like ``linear`` (``lutsr.spec.simplex_reference``). Vertices
   of weight 0 are not read.
 
 The optional integer ``bias`` (default 0) is added before rounding: the output channel ``out`` gets

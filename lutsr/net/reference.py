@@ -13,7 +13,7 @@ import numpy as np
 from lutsr.errors import LutsrError
 from lutsr.net.graph import TERM_FIXED, Network
 from lutsr.net.resample import ResampleGeometry, resample_geometry, resample_reference
-from lutsr.runtime.reference import simplex_reference
+from lutsr.spec import simplex_reference
 from lutsr.spec import pad_index
 
 __all__ = ["run_network", "run_ops", "round_div_array"]

@@ -13,46 +13,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from lutsr.spec import EXPAND_DIRECTIONS, MethodSpec, StageSpec, UnitSpec, levels_for_interval, reflect_index
+from lutsr.spec import (EXPAND_DIRECTIONS, MethodSpec, StageSpec, UnitSpec, levels_for_interval, reflect_index,
+                         simplex_reference)
 
 __all__ = ["simplex_reference", "rescale_reference", "stage_accumulate_reference", "upscale_reference",
            "eclut_upscale_reference"]
-
-
-def simplex_reference(values: np.ndarray, interval: int, levels: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Simplex interpolation vertices and integer weights.
-
-    Args:
-        values: ``(N, n)`` input values 0..255 (current pixel first).
-        interval: bits dropped; ``q = 2**interval``.
-        levels: rows per input of the table (default ``2**(8-interval) + 1``; LUT networks give
-            their own, for inputs that are not 0..255).
-    Returns:
-        ``rows (N, n+1)`` int64 table rows and ``weights (N, n+1)`` int64 summing to ``q``.
-        The interpolated value is ``sum(weights * table[rows]) / q``. At interval 0 the
-        first vertex has weight 1 and the others weight 0 (direct lookup).
-
-    Method: split each value into MSB ``v // q`` and fraction ``f = v % q``; walk from the
-    base vertex, incrementing the MSB of the input with the largest fraction first, then the
-    next largest, ...; weights ``q - f(1), f(1) - f(2), ..., f(n)`` for the fractions sorted
-    in descending order.
-    """
-    q, default_levels = levels_for_interval(interval)
-    levels = default_levels if levels is None else levels
-    v = np.asarray(values, dtype=np.int64)
-    n_pix, n = v.shape
-    msb, frac = v // q, v % q
-    strides = levels ** np.arange(n - 1, -1, -1, dtype=np.int64)  # current pixel most significant
-    order = np.argsort(-frac, axis=1, kind="stable")
-    fs = np.take_along_axis(frac, order, axis=1)  # descending fractions
-    rows = np.empty((n_pix, n + 1), dtype=np.int64)
-    weights = np.empty((n_pix, n + 1), dtype=np.int64)
-    rows[:, 0] = msb @ strides
-    weights[:, 0] = q - fs[:, 0]
-    for k in range(1, n + 1):
-        rows[:, k] = rows[:, k - 1] + strides[order[:, k - 1]]
-        weights[:, k] = fs[:, k - 1] - (fs[:, k] if k < n else 0)
-    return rows, weights
 
 
 def rescale_reference(acc: np.ndarray, q: int, divisor: int, bias: int, rounding: str) -> np.ndarray:

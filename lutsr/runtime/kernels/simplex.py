@@ -3,7 +3,7 @@ interpolation), in the calling convention of ``lutsr.runtime.kernels.net`` (``lu
 for the network runtime to dispatch to.
 
 NumPy meaning: ``lutsr.net.reference._lut`` (``_simplex_term``, i.e.
-``lutsr.runtime.reference.simplex_reference``); the tests compare them bit for bit. Validation
+``lutsr.spec.simplex_reference``); the tests compare them bit for bit. Validation
 (``Network.validate``) has proved every vertex of non-zero weight inside the table and every sum
 (bias included) inside int32. Vertices of weight 0 are not read.
 """
