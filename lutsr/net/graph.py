@@ -25,7 +25,9 @@ lookups per output channel, then an exact rounded division), ``shift {src, offse
 rotate back, clamp, sum), ``fdiv {src, value}``, ``fmul {src, value}``, ``fadd {a, b}``,
 ``fclamp {src, lo, hi}``, ``floor {src}``, ``round {src}`` (float32 arithmetic, IEEE, in this
 order), ``resample {src, params, kernel, support, max_sigma, border}`` (arbitrary-scale resampling with
-per-pixel steered kernels, LeRF: :mod:`lutsr.net.resample`), ``output {src}``.
+per-pixel steered kernels, LeRF: :mod:`lutsr.net.resample`), ``div {src, divisor, bias, rounding}``
+(exact ``round(v / divisor + bias)``), ``sum_channels {src}`` (one channel: the sum of all),
+``output {src}``.
 
 A network with a ``resample`` has ``scale`` ``None``: its output size is chosen when it runs. Its
 planes after the ``resample`` have resolution ``None``; only per-pixel ops may follow it.
@@ -64,6 +66,9 @@ __all__ = ["Network", "OPS", "TERM_FIXED", "ROUNDINGS", "BORDERS", "PlaneInfo", 
 
 TERM_FIXED = 6  # out, offset, stride, cell, lo, step
 ROUNDINGS = ("half_even", "half_up", "floor")
+#: a ``lut`` op's rounding: one of ``ROUNDINGS``, or ``"none"`` (no division: the raw sum in units of
+#: ``1/S``, divisor 1; a later ``div`` op divides, e.g. after ECLUT's ExpandConv maps are summed)
+LUT_ROUNDINGS = ROUNDINGS + ("none",)
 BORDERS = ("edge", "reflect")
 _MAX_PLANES = 4096
 _MAX_CHANNELS = 1024
@@ -129,6 +134,7 @@ OPS: dict[str, tuple[str, ...]] = {
     "remap": ("src",), "lut": ("src",), "shift": ("src",), "pixel_shuffle": ("src",), "upsample": ("src",),
     "ensemble": ("src",), "fdiv": ("src",), "fmul": ("src",), "fadd": ("a", "b"), "fclamp": ("src",),
     "floor": ("src",), "round": ("src",), "output": ("src",), "resample": ("src", "params"),
+    "div": ("src",), "sum_channels": ("src",),
 }
 #: ops that read neighbouring pixels or change resolution: refused on planes after a ``resample``
 _SPATIAL = ("lut", "shift", "pixel_shuffle", "upsample", "ensemble", "resample")
@@ -256,6 +262,19 @@ class Network:
     def _infer_add(self, op, planes):
         return self._binary(op, planes, "int")
 
+    def _infer_div(self, op, planes):
+        p = self._need(op, planes, "src")
+        d = _int(op, "divisor", 1, 1 << 20)
+        bias = _int(op, "bias", -_INT_LIMIT, _INT_LIMIT) if "bias" in op else 0
+        _choice(op, "rounding", ROUNDINGS)
+        if max(np.abs(p.lo).max(), np.abs(p.hi).max()) + abs(bias) * d >= _INT_LIMIT:
+            _fail(f"op 'div' -> {op['out']!r}: bias {bias} times {d} may leave int32")
+        return PlaneInfo(p.channels, p.res, "int", np.floor(p.lo / d) + bias, np.ceil(p.hi / d) + bias)
+
+    def _infer_sum_channels(self, op, planes):
+        p = self._need(op, planes, "src")
+        return PlaneInfo(1, p.res, "int", p.lo.sum(), p.hi.sum())
+
     def _infer_fadd(self, op, planes):
         p = self._binary(op, planes, "f32")
         return PlaneInfo(p.channels, p.res, "f32", p.lo - np.abs(p.lo) * 1e-6, p.hi + np.abs(p.hi) * 1e-6)
@@ -355,8 +374,8 @@ class Network:
         n_out = _int(op, "n_out", 1, _MAX_CHANNELS)
         index = _choice(op, "index", ("linear", "direct", "simplex"))
         _choice(op, "border", BORDERS)
-        _choice(op, "rounding", ROUNDINGS)
-        divisor = _int(op, "divisor", 1, 1 << 16)
+        raw = _choice(op, "rounding", LUT_ROUNDINGS) == "none"
+        divisor = _int(op, "divisor", 1, 1 if raw else 1 << 16)
         bias = _int(op, "bias", -_INT_LIMIT, _INT_LIMIT) if "bias" in op else 0
         if terms.dtype != np.int32 or terms.shape[1] != TERM_FIXED + 3 * k or terms.shape[0] < 1:
             _fail(f"op 'lut' -> {name!r}: terms {op['terms']!r} is {terms.dtype}{terms.shape}, expected int32 "
@@ -435,7 +454,7 @@ class Network:
         acc = int(max(abs(lo_o.min()), abs(hi_o.max())))
         if acc >= _INT_LIMIT:
             _fail(f"op 'lut' -> {name!r}: sums may reach {acc}, beyond int32")
-        d = op_scale * divisor
+        d = 1 if raw else op_scale * divisor
         if acc + abs(bias) * d >= _INT_LIMIT:
             _fail(f"op 'lut' -> {name!r}: bias {bias} times {d} may take the sums beyond int32")
         return PlaneInfo(n_out, p.res, "int", lo_o // d + bias, -((-hi_o) // d) + bias)

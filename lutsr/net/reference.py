@@ -79,6 +79,8 @@ def _lut(op: dict, src: np.ndarray, net: Network) -> np.ndarray:
                 row = row * int(op["levels"]) + (_tap(src, ch, dy, dx, border) - lo)
             acc[out] += table[off + row * stride + cell]
     d = big * int(op["divisor"])
+    if op["rounding"] == "none":  # the raw sum, in units of 1/big (a later 'div' op divides)
+        return acc + int(op.get("bias", 0))
     return round_div_array(acc + int(op.get("bias", 0)) * d, d, op["rounding"])
 
 
@@ -139,6 +141,11 @@ def run_ops(ops: list, planes: dict, net: Network, geom: ResampleGeometry | None
                     y = np.clip(y, op["clamp"][0], op["clamp"][1])
                 total = y.astype(np.int64) if total is None else total + y
             v = total
+        elif kind == "div":
+            d = int(op["divisor"])
+            v = round_div_array(g(op["src"]) + int(op.get("bias", 0)) * d, d, op["rounding"])
+        elif kind == "sum_channels":
+            v = g(op["src"]).sum(axis=0, keepdims=True)
         elif kind == "fdiv":
             v = _f32(g(op["src"])) / np.float32(op["value"])
         elif kind == "fmul":

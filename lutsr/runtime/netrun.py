@@ -23,6 +23,7 @@ from lutsr.errors import LutsrError
 from lutsr.lut.file import Lut
 from lutsr.net.graph import Network
 from lutsr.net.graph import OPS
+from lutsr.net.reference import round_div_array
 from lutsr.net.resample import resample_geometry
 from lutsr.runtime.kernels.resample import run_resample
 from lutsr.runtime.kernels.simplex import lut_simplex_kernel
@@ -267,6 +268,8 @@ def _prepare(ops: list, net: Network, extra: tuple = ()) -> list:
                     "reflect": op["border"] == "reflect", "mode": ROUND_CODES[op["rounding"]]}
         elif kind == "lut":
             prep = _linear_passes(op, net) if op["index"] == "linear" else _direct_passes(op, net)
+            if op["rounding"] == "none":
+                prep["d"] = 1  # the raw sum (units of 1/S): nothing to divide
             prep.update(reflect=op["border"] == "reflect", mode=ROUND_CODES[op["rounding"]],
                         magic=_magic(prep["d"], net, op))
             i, fused = _fuse_epilogue(ops, i, reads, net, int(op["n_out"]))
@@ -385,6 +388,11 @@ def _exec(steps: list, planes: dict, geom=None) -> str | None:
                     total = np.empty((wy, hy, y.shape[2]) if r % 2 else y.shape, np.int32)
                 ensemble_add(total, y, r, np.int32(cl[0]), np.int32(cl[1]), r == op["rotations"][0])
             v = total
+        elif kind == "div":
+            d = int(op["divisor"])
+            v = round_div_array(g(op["src"]).astype(np.int64) + int(op.get("bias", 0)) * d, d, op["rounding"])
+        elif kind == "sum_channels":
+            v = g(op["src"]).sum(axis=2, keepdims=True, dtype=np.int64)
         elif kind == "fdiv":
             v = g(op["src"]).astype(np.float32) / np.float32(op["value"])
         elif kind == "fmul":

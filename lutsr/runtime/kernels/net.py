@@ -30,7 +30,7 @@ __all__ = ["lut_pass_kernel", "lut_gather_kernel", "lut_direct_kernel", "pad_hwc
 NO_EPILOGUE = np.zeros(10, np.int64)
 
 #: rounding name -> code the kernels take
-ROUND_CODES = {"half_even": 0, "half_up": 1, "floor": 2}
+ROUND_CODES = {"half_even": 0, "half_up": 1, "floor": 2, "none": 3}  # "none": divisor 1, the raw sum
 
 
 @inline

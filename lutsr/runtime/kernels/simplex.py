@@ -55,7 +55,7 @@ def lut_simplex_kernel(src, table, terms, k, levels, n_out, r, big, divisor, bia
     for i in range(k - 1, -1, -1):
         pw[i] = v
         v *= levels
-    d = big * divisor
+    d = 1 if mode == 3 else big * divisor  # rounding "none": the raw sum in units of 1/big
     for y in range(h):
         acc[:] = 0
         for t in range(n):
