@@ -348,28 +348,43 @@ def shift_kernel(src, offsets, reflect):  # pragma: no cover - compiled
     return out
 
 
+@inline
+def _acc(total, i, j, ch, v, lo, hi, first):  # pragma: no cover - compiled
+    v = min(max(v, lo), hi)
+    if first:
+        total[i, j, ch] = v
+    else:
+        total[i, j, ch] += v
+
+
 @kernel()
 def ensemble_add(total, y, r, lo, hi, first):  # pragma: no cover - compiled
-    """``total += clip(rot90(y, -r), lo, hi)`` (``first``: ``total =``); ``y`` is (W', H', C) for odd ``r``."""
-    h, w, c = total.shape
-    hy, wy = y.shape[0], y.shape[1]
-    for i in range(h):
-        for j in range(w):
-            # rot90(y, -r)[i, j]: r = 0: y[i, j]; 1: y[hy-1-j, i]; 2: y[hy-1-i, wy-1-j]; 3: y[j, wy-1-i]
-            if r == 0:
-                a, b = i, j
-            elif r == 1:
-                a, b = hy - 1 - j, i
-            elif r == 2:
-                a, b = hy - 1 - i, wy - 1 - j
-            else:
-                a, b = j, wy - 1 - i
-            for ch in range(c):
-                v = min(max(y[a, b, ch], lo), hi)
-                if first:
-                    total[i, j, ch] = v
-                else:
-                    total[i, j, ch] += v
+    """``total += clip(rot90(y, -r), lo, hi)`` (``first``: ``total =``); ``y`` is (W', H', C) for odd ``r``.
+
+    ``rot90(y, -r)[i, j]`` is ``y[i, j]`` (r = 0), ``y[hy-1-j, i]`` (1), ``y[hy-1-i, wy-1-j]`` (2),
+    ``y[j, wy-1-i]`` (3); each loop nest reads ``y`` row by row (odd rotations write ``total`` by columns).
+    """
+    hy, wy, c = y.shape
+    if r == 0:
+        for a in range(hy):
+            for b in range(wy):
+                for ch in range(c):
+                    _acc(total, a, b, ch, y[a, b, ch], lo, hi, first)
+    elif r == 2:
+        for a in range(hy):
+            for b in range(wy):
+                for ch in range(c):
+                    _acc(total, hy - 1 - a, wy - 1 - b, ch, y[a, b, ch], lo, hi, first)
+    elif r == 1:  # y[a, b] lands at total[b, hy-1-a]
+        for a in range(hy):
+            for b in range(wy):
+                for ch in range(c):
+                    _acc(total, b, hy - 1 - a, ch, y[a, b, ch], lo, hi, first)
+    else:  # r == 3: y[a, b] lands at total[wy-1-b, a]
+        for a in range(hy):
+            for b in range(wy):
+                for ch in range(c):
+                    _acc(total, wy - 1 - b, a, ch, y[a, b, ch], lo, hi, first)
 
 
 @kernel()
