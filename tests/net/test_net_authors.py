@@ -48,7 +48,7 @@ def test_hklut_matches_authors():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["shiftlut-s", "tinylut-s", "hklut-s"])
+@pytest.mark.parametrize("name", ["shiftlut-s", "shiftlut-m", "shiftlut-l", "tinylut-s", "hklut-s"])
 def test_matches_authors_on_set5_lr(name):
     """Bit for bit on the Set5 LR images (MATLAB bicubic 'double' of the modcropped HR)."""
     import cv2
@@ -57,5 +57,7 @@ def test_matches_authors_on_set5_lr(name):
     for p in sorted((SHARED / "luts" / "SR-LUT" / "input_LR_x4").glob("*.png")):
         img = cv2.imread(str(p), cv2.IMREAD_COLOR)[..., ::-1].transpose(2, 0, 1).copy()
         ref = {"shiftlut-s": lambda: authors_ref.shiftlut("ShiftLUT_sr_s0_int", "sr", img),
+               "shiftlut-m": lambda: authors_ref.shiftlut("ShiftLUT_sr_s1_int", "sr", img),
+               "shiftlut-l": lambda: authors_ref.shiftlut("ShiftLUT_sr_s7_int", "sr", img),
                "tinylut-s": lambda: authors_ref.tinylut(img), "hklut-s": lambda: authors_ref.hklut(img)}[name]()
         np.testing.assert_array_equal(_ours(lut, img), ref, err_msg=p.name)
