@@ -313,6 +313,9 @@ def upscale(input_path: Path, output_path: Path, lut_path: Path | None, scale: i
     --overwrite, an input is never written over, and outputs appear atomically (temporary
     file, then rename). Exit status: 0 success, 1 some files of a folder failed, 2 bad input.
     """
+    from lutsr._opencv import preset_pixel_limit
+
+    preset_pixel_limit(max_pixels or (1 << 30))  # before cv2 is imported: OpenCV then refuses in every header reader
     from lutsr.datasets import find_images
     from lutsr.imageio import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS
     from lutsr.lut.shipped import resolve_lut

@@ -142,7 +142,9 @@ def provenance(luts: list[Lut], labels: list[str], options: dict) -> dict:
 def comparison_image(hr: np.ndarray, bicubic: np.ndarray, sr: np.ndarray, label: str, crop: int = 96,
                      zoom: int = 2) -> np.ndarray:
     """Side-by-side crop ``HR | bicubic | LUT`` (RGB uint8), labelled, around the most detailed region."""
-    import cv2
+    from lutsr._opencv import cv2_module
+
+    cv2 = cv2_module()
 
     def rgb(x):
         return np.repeat(x[..., None], 3, axis=2) if x.ndim == 2 else x[..., :3]

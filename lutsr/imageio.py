@@ -18,10 +18,12 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 
+from lutsr._opencv import DEFAULT_MAX_PIXELS, cv2_module, opencv_pixel_limit
 from lutsr.errors import ImageError
+
+cv2 = cv2_module()  # OPENCV_IO_MAX_IMAGE_PIXELS is set before the first ``import cv2``
 
 __all__ = ["read_image", "load_image", "write_image", "save_image", "atomic_write_bytes", "IMAGE_EXTENSIONS",
            "LoadedImage", "DEFAULT_MAX_PIXELS", "declared_size", "TEMP_SUFFIX", "is_temp_name"]
@@ -29,8 +31,6 @@ __all__ = ["read_image", "load_image", "write_image", "save_image", "atomic_writ
 log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
-#: Largest input accepted by default (pixels), like OpenCV's own limit: 2**30.
-DEFAULT_MAX_PIXELS = 1 << 30
 _HAS_METADATA = hasattr(cv2, "imdecodeWithMetadata") and hasattr(cv2, "imencodeWithMetadata")
 _EXIF = getattr(cv2, "IMAGE_METADATA_EXIF", 0)
 _ICC = getattr(cv2, "IMAGE_METADATA_ICCP", 2)
@@ -52,7 +52,11 @@ class LoadedImage:
 
 
 def declared_size(data: bytes) -> tuple[int, int] | None:
-    """``(width, height)`` from a PNG, JPEG, BMP or WebP header, or ``None`` if unknown."""
+    """``(width, height)`` from a PNG, JPEG, BMP, WebP or TIFF header, or ``None`` if unknown.
+
+    JPEG fill bytes (``0xFF`` repeated before a marker) are skipped; for TIFF the first
+    image (IFD) is read, classic or BigTIFF.
+    """
     try:
         if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
             return struct.unpack(">II", data[16:24])
@@ -71,11 +75,15 @@ def declared_size(data: bytes) -> tuple[int, int] | None:
             if chunk == b"VP8 ":
                 w, h = struct.unpack("<HH", data[26:30])
                 return w & 0x3FFF, h & 0x3FFF
+        if data[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+            return _tiff_size(data)
         if data[:2] == b"\xff\xd8":
             i = 2
             while i + 9 < len(data):
                 if data[i] != 0xFF:
                     return None
+                while i + 9 < len(data) and data[i + 1] == 0xFF:  # fill bytes before a marker are legal
+                    i += 1
                 marker = data[i + 1]
                 if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
                     i += 2
@@ -87,6 +95,46 @@ def declared_size(data: bytes) -> tuple[int, int] | None:
                 i += 2 + length
     except struct.error:
         return None
+    return None
+
+
+def _tiff_first_ifd(data: bytes) -> tuple[str, bool, int]:
+    """Byte order (``<``/``>``), BigTIFF flag and offset of the first IFD of a TIFF file."""
+    end = "<" if data[:2] == b"II" else ">"
+    big = data[2:4] in (b"+\x00", b"\x00+")
+    if big:
+        (off,) = struct.unpack(end + "Q", data[8:16])
+    else:
+        (off,) = struct.unpack(end + "I", data[4:8])
+    return end, big, off
+
+
+def _tiff_ifd(data: bytes, end: str, big: bool, off: int) -> tuple[dict[int, int], int]:
+    """The integer tags of the IFD at ``off`` (first value of each) and the offset of the next IFD."""
+    count_fmt, entry, head = ("Q", 20, 8) if big else ("H", 12, 2)
+    (count,) = struct.unpack(end + count_fmt, data[off : off + head])
+    tags: dict[int, int] = {}
+    for e in range(min(count, 4096)):
+        at = off + head + entry * e
+        tag, typ = struct.unpack(end + "HH", data[at : at + 4])
+        val = data[at + (12 if big else 8) : at + entry]
+        if typ == 3:
+            tags[tag] = struct.unpack(end + "H", val[:2])[0]
+        elif typ == 4:
+            tags[tag] = struct.unpack(end + "I", val[:4])[0]
+        elif typ == 16 and big:
+            tags[tag] = struct.unpack(end + "Q", val[:8])[0]
+    at = off + head + entry * count
+    (nxt,) = struct.unpack(end + ("Q" if big else "I"), data[at : at + (8 if big else 4)])
+    return tags, nxt
+
+
+def _tiff_size(data: bytes) -> tuple[int, int] | None:
+    """``(width, height)`` of the first image of a TIFF file (tags 256 and 257)."""
+    end, big, off = _tiff_first_ifd(data)
+    tags, _ = _tiff_ifd(data, end, big, off)
+    if 256 in tags and 257 in tags:
+        return tags[256], tags[257]
     return None
 
 
@@ -166,6 +214,9 @@ def load_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
         else:
             img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     except cv2.error as e:
+        if "CV_IO_MAX_IMAGE" in str(e):
+            raise ImageError(f"{p}: more pixels than OpenCV's limit of {opencv_pixel_limit()} "
+                             f"(OPENCV_IO_MAX_IMAGE_PIXELS; raise --max-pixels if the file is genuine)") from None
         raise ImageError(f"{p}: cannot decode ({str(e).strip().splitlines()[-1][:120]})") from None
     if img is None:
         raise ImageError(f"{p}: not a readable image (unknown format or corrupt data)")

@@ -69,7 +69,9 @@ def _upscale16(img: np.ndarray, c: CompiledLut) -> np.ndarray:
     ``257 * LUT(hi) + bicubic(r)``: the LUT supplies the detail, the remainder (the bits an
     8-bit table cannot see) is carried smoothly, so 16-bit gradients do not band.
     """
-    import cv2
+    from lutsr._opencv import cv2_module
+
+    cv2 = cv2_module()
 
     s = c.scale
     v = img.astype(np.int32)

@@ -1,0 +1,104 @@
+"""Issue 16, the remaining cases: pixel limits before decoding for every format, .npy headers,
+corrupt fit states, tiny images in eval, alpha in JPEG, exclusive creation, the Numba cache,
+ValueError, (H, W, 2) arrays, disk full, OUT inside IN, multi-frame inputs."""
+
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from lutsr.cli import main
+from lutsr.errors import ImageError, LutFormatError, LutsrError
+from lutsr.imageio import declared_size, load_image, write_image
+
+REPO = Path(__file__).resolve().parents[1]
+CLI = [sys.executable, "-c", "from lutsr.cli import main; main()"]
+
+
+def _one_line_error(result, *fragments):
+    assert result.exit_code == 2, result.output
+    err = result.stderr.strip()
+    assert err.startswith("error:") and len(err.splitlines()) == 1, err
+    for f in fragments:
+        assert f in err, err
+
+
+def _jpeg_with_fill_bytes(w: int, h: int) -> bytes:
+    """A small JPEG whose SOF0 is preceded by legal 0xFF fill bytes and declares ``w`` x ``h``."""
+    ok, buf = cv2.imencode(".jpg", np.full((8, 8, 3), 128, np.uint8))
+    data = bytearray(buf.tobytes())
+    at = data.index(b"\xff\xc0")
+    data[at + 5 : at + 9] = struct.pack(">HH", h, w)
+    return bytes(data[:at] + b"\xff" * 7 + data[at:])
+
+
+def _tiff_declaring(w: int, h: int) -> bytes:
+    """A small TIFF whose first IFD declares ``w`` x ``h`` (the strips hold 8x8 pixels)."""
+    ok, buf = cv2.imencode(".tif", np.full((8, 8, 3), 128, np.uint8))
+    data = bytearray(buf.tobytes())
+    end = "<" if data[:2] == b"II" else ">"
+    (off,) = struct.unpack(end + "I", data[4:8])
+    (count,) = struct.unpack(end + "H", data[off : off + 2])
+    for e in range(count):
+        at = off + 2 + 12 * e
+        tag, typ = struct.unpack(end + "HH", data[at : at + 4])
+        if tag in (256, 257):
+            val = w if tag == 256 else h
+            data[at + 2 : at + 4] = struct.pack(end + "H", 4)
+            data[at + 4 : at + 8] = struct.pack(end + "I", 1)
+            data[at + 8 : at + 12] = struct.pack(end + "I", val)
+    return bytes(data)
+
+
+# ---- item 3: --max-pixels holds before decoding for every format ----
+
+def test_jpeg_fill_bytes_before_sof_are_skipped_by_the_header_parser(tmp_path):
+    data = _jpeg_with_fill_bytes(4000, 3000)
+    assert declared_size(data) == (4000, 3000)
+    p = tmp_path / "fill.jpg"
+    p.write_bytes(data)
+    with pytest.raises(ImageError, match="declares 4000x3000"):
+        load_image(p, max_pixels=10**6)
+
+
+def test_tiff_declaring_a_huge_size_is_refused_from_the_header(runner, tmp_path, lut2):
+    data = _tiff_declaring(5000, 4000)
+    assert declared_size(data) == (5000, 4000)
+    p = tmp_path / "big.tif"
+    p.write_bytes(data)
+    r = runner.invoke(main, ["upscale", str(p), str(tmp_path / "o.png"), "--lut", str(lut2[0]),
+                             "--max-pixels", "1000000"])
+    _one_line_error(r, "declares 5000x4000")
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_max_pixels_reaches_opencv_before_cv2_is_imported(tmp_path, lut2):
+    # A PPM (content decides the format) declaring 20000x20000: lutsr's own parser does not read
+    # PPM headers, so only OpenCV's limit, set from --max-pixels before cv2 is imported, stops it.
+    p = tmp_path / "big.png"
+    p.write_bytes(b"P6\n20000 20000\n255\n" + b"\0" * 100)
+    env = {k: v for k, v in os.environ.items() if k != "OPENCV_IO_MAX_IMAGE_PIXELS"}
+    r = subprocess.run([*CLI, "upscale", str(p), str(tmp_path / "o.png"), "--lut", str(lut2[0]),
+                        "--max-pixels", "1000000"], cwd=REPO, capture_output=True, text=True, env=env,
+                       timeout=300)
+    err = r.stderr.strip()
+    assert r.returncode == 2 and err.startswith("error:") and len(err.splitlines()) == 1, err
+    assert "limit of 1000000" in err, err
+
+
+def test_a_user_set_opencv_limit_is_not_clobbered(tmp_path):
+    write_image(tmp_path / "a.png", np.zeros((30, 30, 3), np.uint8))
+    code = ("import os\nfrom lutsr._opencv import preset_pixel_limit\n"
+            "assert not preset_pixel_limit(10**9)\n"
+            "from lutsr.imageio import load_image\n"
+            "assert os.environ['OPENCV_IO_MAX_IMAGE_PIXELS'] == '500'\n"
+            "try:\n    load_image(os.environ['P'])\nexcept Exception as e:\n    print(type(e).__name__, e)\n")
+    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "OPENCV_IO_MAX_IMAGE_PIXELS": "500", "P": str(tmp_path / "a.png")})
+    assert r.returncode == 0, r.stderr[-800:]
+    assert "ImageError" in r.stdout and "limit of 500" in r.stdout, r.stdout
