@@ -102,3 +102,44 @@ def test_a_user_set_opencv_limit_is_not_clobbered(tmp_path):
                        env={**os.environ, "OPENCV_IO_MAX_IMAGE_PIXELS": "500", "P": str(tmp_path / "a.png")})
     assert r.returncode == 0, r.stderr[-800:]
     assert "ImageError" in r.stdout and "limit of 500" in r.stdout, r.stdout
+
+
+# ---- item 10: .npy headers read and checked before loading ----
+
+def _npy_declaring(shape, descr="|i1", body=b"\0" * 100) -> bytes:
+    import io
+
+    f = io.BytesIO()
+    np.lib.format.write_array_header_1_0(f, {"descr": descr, "fortran_order": False, "shape": shape})
+    return f.getvalue() + body
+
+
+def test_import_of_hostile_npy_files_is_one_line(runner, tmp_path):
+    npz = tmp_path / "renamed.npy"
+    np.savez(tmp_path / "real.npz", a=np.zeros(3))
+    npz.write_bytes((tmp_path / "real.npz").read_bytes())
+    huge = tmp_path / "huge.npy"
+    huge.write_bytes(_npy_declaring((10**12,)))
+    assert huge.stat().st_size < 300
+    text = tmp_path / "text.npy"
+    text.write_text("hello, I am a text file\n")
+    cases = [(npz, "zip archive"), (huge, "declares shape (1000000000000,)"), (text, "not a .npy array")]
+    for p, fragment in cases:
+        out = tmp_path / f"{p.stem}.lut"
+        r = runner.invoke(main, ["import", "--method", "srlut-s", str(p), "-o", str(out)])
+        _one_line_error(r, p.name, fragment)
+        assert "pickled" not in r.stderr
+        assert not out.exists()
+
+
+def test_network_importers_use_the_checked_npy_loader(tmp_path):
+    from lutsr.lut.frontier import _npy
+
+    huge = tmp_path / "huge.npy"
+    huge.write_bytes(_npy_declaring((10**6, 10**6)))
+    with pytest.raises(LutFormatError, match="declares shape"):
+        _npy(huge)
+    text = tmp_path / "t.npy"
+    text.write_text("x")
+    with pytest.raises(LutFormatError, match="not a .npy array"):
+        _npy(text)
