@@ -143,3 +143,38 @@ def test_network_importers_use_the_checked_npy_loader(tmp_path):
     text.write_text("x")
     with pytest.raises(LutFormatError, match="not a .npy array"):
         _npy(text)
+
+
+# ---- item 11: a corrupt fit state means start over, with one warning ----
+
+def test_corrupt_fit_state_warns_and_starts_over(tmp_path, caplog, monkeypatch):
+    import logging
+
+    import lutsr.fit.solver as solver
+    from lutsr.fit import LinearLut, cg_solve, prior_table
+
+    rng = np.random.default_rng(2)
+    op = LinearLut("srlut-s", 2, 6)
+    data = [(rng.integers(0, 256, (10, 10), dtype=np.uint8), rng.integers(0, 256, (20, 20), dtype=np.uint8))]
+    prior = prior_table(op)
+    straight = cg_solve(op, data, prior, 1.0, iterations=2).vec
+    state = tmp_path / "fit.lut.fitstate.npz"
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(solver.os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    cg_solve(op, data, prior, 1.0, iterations=1, state_path=state, config_json="x")
+    assert synced, "the fit state must be fsynced before it is renamed into place"
+    good = state.read_bytes()
+    np.savez(tmp_path / "partial.npz", v=prior, config=np.array("x"))
+    cases = {"truncated": good[: len(good) // 2], "missing arrays": (tmp_path / "partial.npz").read_bytes(),
+             "garbage": b"not a zip at all"}
+    for name, blob in cases.items():
+        state.write_bytes(blob)
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="lutsr"):
+            res = cg_solve(op, data, prior, 1.0, iterations=2, state_path=state, config_json="x")
+        assert np.array_equal(res.vec, straight), name
+        assert [h["iteration"] for h in res.history] == [0, 1, 2], name
+        warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+        assert len(warnings) == 1 and "starting over" in warnings[0] and len(warnings[0].splitlines()) == 1, warnings
+    assert not list(tmp_path.glob("*.tmp.npz"))
