@@ -178,3 +178,17 @@ def test_corrupt_fit_state_warns_and_starts_over(tmp_path, caplog, monkeypatch):
         warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
         assert len(warnings) == 1 and "starting over" in warnings[0] and len(warnings[0].splitlines()) == 1, warnings
     assert not list(tmp_path.glob("*.tmp.npz"))
+
+
+# ---- item 12: eval skips an image too small for the scale ----
+
+def test_eval_skips_a_1x1_image_and_names_it(runner, tmp_path, lut2, rng):
+    d = tmp_path / "bench"
+    d.mkdir()
+    write_image(d / "a.png", rng.integers(0, 256, (16, 16, 3), dtype=np.uint8))
+    write_image(d / "tiny.png", np.zeros((1, 1, 3), np.uint8))
+    r = runner.invoke(main, ["eval", "--data", str(d), "--lut", str(lut2[0])])
+    assert r.exit_code == 1, (r.exit_code, r.output)
+    failed = [ln for ln in r.stderr.splitlines() if ln.startswith("failed:")]
+    assert len(failed) == 1 and "tiny.png" in failed[0] and "smaller than the scale 2" in failed[0], r.stderr
+    assert "mean of 1" in r.stdout and "error:" not in r.stderr
