@@ -294,7 +294,8 @@ def save_image(path: str | os.PathLike, image: np.ndarray, metadata=(), ext: str
     """Encode ``image`` (uint8/uint16 gray, RGB, RGBA) by extension and write it atomically.
 
     16-bit images are written as 16-bit to PNG and TIFF, and rounded to 8 bits for formats
-    without 16-bit samples. ``metadata`` (from ``load_image``) is embedded where possible.
+    without 16-bit samples. RGBA written as JPEG loses its alpha channel, with a warning
+    unless the image is fully opaque. ``metadata`` (from ``load_image``) is embedded where possible.
     The image is encoded in memory and the bytes are written from Python to a temporary
     file beside ``path``, fsynced and renamed into place (file names never reach OpenCV). With ``inplace=True`` the channel
     order of ``image`` is swapped in place instead of copying it (the caller gives it up).
@@ -313,6 +314,13 @@ def save_image(path: str | os.PathLike, image: np.ndarray, metadata=(), ext: str
         log.info("%s: %s holds 8-bit samples only; rounding the 16-bit result", p, ext)
         img = ((img.astype(np.uint32) + 128) // 257).astype(np.uint8)
         inplace = True
+    if img.ndim == 3 and img.shape[2] == 4 and ext in (".jpg", ".jpeg"):
+        opaque = np.iinfo(img.dtype).max
+        if not (img[..., 3] == opaque).all():
+            log.warning("%s: JPEG has no alpha channel: the transparency is dropped (transparent areas keep their "
+                        "colour, black where fully transparent); write PNG, WebP or TIFF to keep it", p)
+        img = img[..., :3]
+        inplace = False
     if img.ndim == 3 and img.shape[2] in (3, 4):
         code = cv2.COLOR_RGB2BGR if img.shape[2] == 3 else cv2.COLOR_RGBA2BGRA
         if inplace and img.flags.c_contiguous and img.flags.writeable:

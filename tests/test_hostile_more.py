@@ -192,3 +192,38 @@ def test_eval_skips_a_1x1_image_and_names_it(runner, tmp_path, lut2, rng):
     failed = [ln for ln in r.stderr.splitlines() if ln.startswith("failed:")]
     assert len(failed) == 1 and "tiny.png" in failed[0] and "smaller than the scale 2" in failed[0], r.stderr
     assert "mean of 1" in r.stdout and "error:" not in r.stderr
+
+
+# ---- item 13: RGBA written as JPEG says that alpha is dropped ----
+
+def test_rgba_to_jpeg_warns_that_alpha_is_dropped(runner, tmp_path, lut2, rng):
+    img = rng.integers(0, 256, (8, 8, 4), dtype=np.uint8)
+    img[:4, :, 3] = 0
+    src = tmp_path / "t.png"
+    write_image(src, img)
+    out = tmp_path / "t.jpg"
+    r = runner.invoke(main, ["upscale", str(src), str(out), "--lut", str(lut2[0])])
+    assert r.exit_code == 0, r.output
+    warned = [ln for ln in r.stderr.splitlines() if "alpha" in ln]
+    assert len(warned) == 1 and "t.jpg" in warned[0] and "dropped" in warned[0], r.stderr
+    assert load_image(out).pixels.shape == (16, 16, 3)
+    # PNG keeps alpha: no warning
+    r = runner.invoke(main, ["upscale", str(src), str(tmp_path / "o.png"), "--lut", str(lut2[0])])
+    assert r.exit_code == 0 and "alpha" not in r.stderr, r.stderr
+    assert load_image(tmp_path / "o.png").pixels.shape == (16, 16, 4)
+
+
+def test_opaque_rgba_to_jpeg_loses_nothing_and_does_not_warn(tmp_path, caplog, rng):
+    import logging
+
+    from lutsr.imageio import save_image
+
+    img = rng.integers(0, 256, (8, 8, 4), dtype=np.uint8)
+    img[..., 3] = 255
+    with caplog.at_level(logging.WARNING, logger="lutsr"):
+        save_image(tmp_path / "o.jpg", img)
+    assert not caplog.records
+    img[0, 0, 3] = 254
+    with caplog.at_level(logging.WARNING, logger="lutsr"):
+        save_image(tmp_path / "p.jpg", img)
+    assert len(caplog.records) == 1 and "alpha" in caplog.records[0].getMessage()
