@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import struct
@@ -26,7 +27,7 @@ from lutsr.errors import ImageError
 cv2 = cv2_module()  # OPENCV_IO_MAX_IMAGE_PIXELS is set before the first ``import cv2``
 
 __all__ = ["read_image", "load_image", "write_image", "save_image", "atomic_write_bytes", "IMAGE_EXTENSIONS",
-           "LoadedImage", "DEFAULT_MAX_PIXELS", "declared_size", "TEMP_SUFFIX", "is_temp_name"]
+           "LoadedImage", "DEFAULT_MAX_PIXELS", "declared_size", "TEMP_SUFFIX", "is_temp_name", "OutputExistsError"]
 
 log = logging.getLogger(__name__)
 
@@ -258,20 +259,58 @@ def is_temp_name(name: str) -> bool:
     return name.startswith(".") and name.endswith(TEMP_SUFFIX)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data) -> None:
-    """Write ``data`` to a temporary file beside ``path``, fsync it and rename it into place.
+class OutputExistsError(ImageError):
+    """The destination appeared while it was written (another run) and ``overwrite`` was not allowed."""
+
+
+#: ``os.link`` failures that mean "this file system has no hard links": fall back to a rename.
+_NO_LINK = {getattr(errno, n) for n in ("EPERM", "EOPNOTSUPP", "ENOTSUP", "ENOSYS", "EXDEV", "EMLINK", "EACCES")
+            if hasattr(errno, n)}
+
+
+def _write_error(p: Path, e: OSError) -> ImageError:
+    """One line naming the output (not the temporary file)."""
+    return ImageError(f"{p}: cannot write ({e.strerror or e})")
+
+
+def _place(tmp: str, p: Path, overwrite: bool) -> None:
+    """Move the finished temporary file to ``p``: replace it, or create it exclusively."""
+    if overwrite:
+        os.replace(tmp, p)
+        return
+    try:
+        os.link(tmp, p)  # fails if p exists, atomically: a concurrent run's output is never replaced
+    except FileExistsError:
+        raise OutputExistsError(f"{p}: already exists (written meanwhile by another run?); "
+                                "use --overwrite to replace it") from None
+    except (OSError, AttributeError, NotImplementedError) as e:
+        if isinstance(e, OSError) and e.errno not in _NO_LINK:
+            raise
+        if os.path.lexists(p):  # no hard links here: the check and the rename are not one step
+            raise OutputExistsError(f"{p}: already exists; use --overwrite to replace it") from None
+        os.rename(tmp, p)
+        return
+    os.unlink(tmp)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data, overwrite: bool = True) -> None:
+    """Write ``data`` to a temporary file beside ``path``, fsync it and move it into place.
 
     The temporary name is ``.NAME.XXXXXXXX.lutsr-part`` (``NAME`` shortened so long output
-    names still fit). Errors name ``path``, not the temporary file.
+    names still fit). Errors name ``path``, not the temporary file. With ``overwrite=False``
+    the final name is created exclusively (a hard link to the temporary file, then the
+    temporary name is removed; a rename where the file system has no hard links), so a file
+    that appeared at ``path`` meanwhile -- another run's output -- is never replaced.
 
     Raises:
+        OutputExistsError: ``overwrite`` is false and ``path`` exists.
         ImageError: the file cannot be written (disk full, read-only folder, ...).
     """
     p = Path(path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{p.name[:160]}.", suffix=TEMP_SUFFIX, dir=p.parent)
     except OSError as e:
-        raise ImageError(f"{p}: cannot write ({e.strerror or e})") from None
+        raise _write_error(p, e) from None
     try:
         umask = os.umask(0)
         os.umask(umask)
@@ -280,17 +319,17 @@ def atomic_write_bytes(path: str | os.PathLike, data) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, p)
+        _place(tmp, p, overwrite)
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)
-        raise ImageError(f"{p}: cannot write ({e.strerror or e})") from None
+        raise _write_error(p, e) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
 def save_image(path: str | os.PathLike, image: np.ndarray, metadata=(), ext: str | None = None,
-               inplace: bool = False) -> None:
+               inplace: bool = False, overwrite: bool = True) -> None:
     """Encode ``image`` (uint8/uint16 gray, RGB, RGBA) by extension and write it atomically.
 
     16-bit images are written as 16-bit to PNG and TIFF, and rounded to 8 bits for formats
@@ -299,6 +338,8 @@ def save_image(path: str | os.PathLike, image: np.ndarray, metadata=(), ext: str
     The image is encoded in memory and the bytes are written from Python to a temporary
     file beside ``path``, fsynced and renamed into place (file names never reach OpenCV). With ``inplace=True`` the channel
     order of ``image`` is swapped in place instead of copying it (the caller gives it up).
+    With ``overwrite=False`` an existing ``path`` is never replaced, even one that appears while
+    the image is encoded (``atomic_write_bytes``).
 
     Raises:
         ImageError: unknown extension, missing folder, or encoding failure.
@@ -347,7 +388,7 @@ def save_image(path: str | os.PathLike, image: np.ndarray, metadata=(), ext: str
     # The path never reaches OpenCV (its binding crashes on names that are not valid UTF-8):
     # the bytes are written from Python.
     del img
-    atomic_write_bytes(p, memoryview(buf))
+    atomic_write_bytes(p, memoryview(buf), overwrite=overwrite)
 
 
 def write_image(path: str | os.PathLike, image: np.ndarray) -> None:

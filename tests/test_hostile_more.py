@@ -227,3 +227,64 @@ def test_opaque_rgba_to_jpeg_loses_nothing_and_does_not_warn(tmp_path, caplog, r
     with caplog.at_level(logging.WARNING, logger="lutsr"):
         save_image(tmp_path / "p.jpg", img)
     assert len(caplog.records) == 1 and "alpha" in caplog.records[0].getMessage()
+
+
+# ---- item 14: without --overwrite, the final name is created exclusively ----
+
+def test_an_output_that_appears_while_writing_is_not_replaced(runner, tmp_path, lut2, rng, monkeypatch):
+    import lutsr.runtime
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir(), out.mkdir()
+    for n in "ab":
+        write_image(src / f"{n}.png", rng.integers(0, 256, (6, 6, 3), dtype=np.uint8))
+    real = lutsr.runtime.upscale
+
+    def racing(*a, **kw):  # another run writes the destinations after they were checked
+        for n in "ab":
+            if not (out / f"{n}.png").exists():
+                (out / f"{n}.png").write_bytes(b"the other run's output")
+        return real(*a, **kw)
+
+    monkeypatch.setattr(lutsr.runtime, "upscale", racing)
+    r = runner.invoke(main, ["upscale", str(src), str(out), "--lut", str(lut2[0])])
+    assert r.exit_code == 1, r.output
+    assert "0 upscaled" in r.stderr and "2 failed" in r.stderr and "already exists" in r.stderr, r.stderr
+    assert all((out / f"{n}.png").read_bytes() == b"the other run's output" for n in "ab")
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png"]
+    for n in "ab":
+        (out / f"{n}.png").unlink()
+    r = runner.invoke(main, ["upscale", str(src), str(out), "--lut", str(lut2[0]), "--skip-existing"])
+    assert r.exit_code == 0 and "0 upscaled, 2 skipped" in r.stderr, r.stderr
+    assert all((out / f"{n}.png").read_bytes() == b"the other run's output" for n in "ab")
+    r = runner.invoke(main, ["upscale", str(src / "a.png"), str(tmp_path / "single.png"), "--lut", str(lut2[0])])
+    assert r.exit_code == 0  # nothing raced: written
+    (tmp_path / "single.png").unlink()
+    monkeypatch.setattr(lutsr.runtime, "upscale", lambda *a, **kw: (
+        (tmp_path / "single.png").write_bytes(b"x"), real(*a, **kw))[1])
+    r = runner.invoke(main, ["upscale", str(src / "a.png"), str(tmp_path / "single.png"), "--lut", str(lut2[0])])
+    _one_line_error(r, "single.png", "already exists")
+    assert (tmp_path / "single.png").read_bytes() == b"x"
+    r = runner.invoke(main, ["upscale", str(src / "a.png"), str(tmp_path / "single.png"), "--lut", str(lut2[0]),
+                             "--overwrite"])
+    assert r.exit_code == 0 and load_image(tmp_path / "single.png").pixels.shape == (12, 12, 3)
+
+
+def test_exclusive_creation_falls_back_to_rename_without_hard_links(tmp_path, monkeypatch):
+    import errno
+
+    import lutsr.imageio as imageio
+    from lutsr.imageio import OutputExistsError, atomic_write_bytes
+
+    def no_links(a, b):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(imageio.os, "link", no_links)
+    atomic_write_bytes(tmp_path / "f.bin", b"one", overwrite=False)
+    assert (tmp_path / "f.bin").read_bytes() == b"one"
+    with pytest.raises(OutputExistsError, match="f.bin: already exists"):
+        atomic_write_bytes(tmp_path / "f.bin", b"two", overwrite=False)
+    assert (tmp_path / "f.bin").read_bytes() == b"one"
+    atomic_write_bytes(tmp_path / "f.bin", b"three")
+    assert (tmp_path / "f.bin").read_bytes() == b"three"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.bin"]
