@@ -371,6 +371,9 @@ def upscale(input_path: Path, output_path: Path, lut_path: Path | None, scale: i
 
     # folder mode
     files = find_images(input_path, recursive=recursive)
+    out_root = output_path.resolve()
+    if recursive and out_root != input_path.resolve() and out_root.is_relative_to(input_path.resolve()):
+        files = [f for f in files if not f.resolve().is_relative_to(out_root)]  # OUT inside IN: outputs are not inputs
     if not files:
         raise LutsrError(f"{input_path}: no images found{'' if recursive else ' (use --recursive for sub-folders)'}")
     if output_path.exists() and not output_path.is_dir():

@@ -27,7 +27,8 @@ from lutsr.errors import ImageError
 cv2 = cv2_module()  # OPENCV_IO_MAX_IMAGE_PIXELS is set before the first ``import cv2``
 
 __all__ = ["read_image", "load_image", "write_image", "save_image", "atomic_write_bytes", "IMAGE_EXTENSIONS",
-           "LoadedImage", "DEFAULT_MAX_PIXELS", "declared_size", "TEMP_SUFFIX", "is_temp_name", "OutputExistsError"]
+           "LoadedImage", "DEFAULT_MAX_PIXELS", "declared_size", "TEMP_SUFFIX", "is_temp_name", "OutputExistsError",
+           "frame_count"]
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,8 @@ def declared_size(data: bytes) -> tuple[int, int] | None:
                 return w & 0x3FFF, h & 0x3FFF
         if data[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
             return _tiff_size(data)
+        if data[:6] in (b"GIF87a", b"GIF89a"):
+            return struct.unpack("<HH", data[6:10])
         if data[:2] == b"\xff\xd8":
             i = 2
             while i + 9 < len(data):
@@ -137,6 +140,76 @@ def _tiff_size(data: bytes) -> tuple[int, int] | None:
     if 256 in tags and 257 in tags:
         return tags[256], tags[257]
     return None
+
+
+def _png_frames(data: bytes) -> int:
+    i = 8
+    while i + 8 <= len(data):
+        (length,) = struct.unpack(">I", data[i : i + 4])
+        kind = data[i + 4 : i + 8]
+        if kind == b"acTL":
+            return struct.unpack(">I", data[i + 8 : i + 12])[0]
+        if kind in (b"IDAT", b"IEND"):
+            return 1
+        i += 12 + length
+    return 1
+
+
+def _webp_frames(data: bytes) -> int:
+    n, i = 0, 12
+    while i + 8 <= len(data):
+        kind = data[i : i + 4]
+        (length,) = struct.unpack("<I", data[i + 4 : i + 8])
+        n += kind == b"ANMF"
+        i += 8 + length + (length & 1)
+    return max(n, 1)
+
+
+def _gif_frames(data: bytes, limit: int) -> int:
+    n = 0
+    flags = data[10]
+    i = 13 + (3 * (2 << (flags & 7)) if flags & 0x80 else 0)
+    while i < len(data) and n < limit:
+        b = data[i]
+        if b == 0x3B:  # trailer
+            break
+        if b == 0x21:  # extension: label, then sub-blocks
+            i += 2
+        elif b == 0x2C:  # image: descriptor, local colour table, LZW code size, then sub-blocks
+            n += 1
+            f = data[i + 9]
+            i += 10 + (3 * (2 << (f & 7)) if f & 0x80 else 0) + 1
+        else:
+            break
+        while i < len(data) and data[i]:
+            i += data[i] + 1
+        i += 1
+    return max(n, 1)
+
+
+def frame_count(data: bytes, limit: int = 10000) -> int:
+    """How many frames (pages) a multi-page TIFF, animated PNG, WebP or GIF holds, from its headers; else 1.
+
+    Counting stops at ``limit``. Only the first frame is ever decoded.
+    """
+    try:
+        if data[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+            end, big, off = _tiff_first_ifd(data)
+            n, seen = 0, set()
+            while off and off not in seen and n < limit:
+                seen.add(off)
+                _, off = _tiff_ifd(data, end, big, off)
+                n += 1
+            return max(n, 1)
+        if data[:8] == b"\x89PNG\r\n\x1a\n":
+            return _png_frames(data)
+        if data[:4] == b"RIFF" and data[8:12] == b"WEBP" and data[12:16] == b"VP8X" and data[20] & 0x02:
+            return _webp_frames(data)
+        if data[:6] in (b"GIF87a", b"GIF89a"):
+            return _gif_frames(data, limit)
+    except (struct.error, IndexError):
+        return 1
+    return 1
 
 
 def _exif_orientation(exif: bytes) -> tuple[int, bytes]:
@@ -223,6 +296,9 @@ def load_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
         raise ImageError(f"{p}: not a readable image (unknown format or corrupt data)")
     if img.size == 0:
         raise ImageError(f"{p}: image has no pixels")
+    frames = frame_count(data)
+    if frames > 1:
+        log.warning("%s: holds %d frames (pages or animation); only the first is used", p, frames)
     if img.shape[0] * img.shape[1] > max_pixels:
         raise ImageError(f"{p}: {img.shape[1]}x{img.shape[0]} pixels, more than the limit of {max_pixels}")
     if img.dtype not in (np.uint8, np.uint16):
@@ -269,7 +345,11 @@ _NO_LINK = {getattr(errno, n) for n in ("EPERM", "EOPNOTSUPP", "ENOTSUP", "ENOSY
 
 
 def _write_error(p: Path, e: OSError) -> ImageError:
-    """One line naming the output (not the temporary file)."""
+    """One line naming the output (not the temporary file), with disk-full spelt out."""
+    if e.errno == errno.ENOSPC:
+        return ImageError(f"{p}: cannot write: no space left on device")
+    if e.errno == getattr(errno, "EDQUOT", None):
+        return ImageError(f"{p}: cannot write: disk quota exceeded")
     return ImageError(f"{p}: cannot write ({e.strerror or e})")
 
 

@@ -288,3 +288,68 @@ def test_exclusive_creation_falls_back_to_rename_without_hard_links(tmp_path, mo
     atomic_write_bytes(tmp_path / "f.bin", b"three")
     assert (tmp_path / "f.bin").read_bytes() == b"three"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.bin"]
+
+
+# ---- item 22: disk full, fsync before rename, OUT inside IN, multi-frame inputs ----
+
+def test_disk_full_says_no_space_left_and_names_the_output(tmp_path, monkeypatch):
+    import errno
+
+    import lutsr.imageio as imageio
+    from lutsr.imageio import save_image
+
+    calls = []
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(imageio.os, "fsync", full)
+    with pytest.raises(ImageError) as e:
+        save_image(tmp_path / "out.png", np.zeros((4, 4, 3), np.uint8))
+    assert str(e.value) == f"{tmp_path / 'out.png'}: cannot write: no space left on device"
+    assert list(tmp_path.iterdir()) == []
+    # fsync comes before the file gets its final name
+    monkeypatch.setattr(imageio.os, "fsync", lambda fd: calls.append("fsync"))
+    real_replace, real_link = os.replace, os.link
+    monkeypatch.setattr(imageio.os, "replace", lambda a, b: (calls.append("rename"), real_replace(a, b))[1])
+    monkeypatch.setattr(imageio.os, "link", lambda a, b: (calls.append("link"), real_link(a, b))[1])
+    save_image(tmp_path / "out.png", np.zeros((4, 4, 3), np.uint8))
+    save_image(tmp_path / "new.png", np.zeros((4, 4, 3), np.uint8), overwrite=False)
+    assert calls == ["fsync", "rename", "fsync", "link"], calls
+
+
+def test_out_inside_in_with_recursive_resumes_with_skip_existing(runner, tmp_path, lut2, rng):
+    src = tmp_path / "photos"
+    (src / "sub").mkdir(parents=True)
+    write_image(src / "a.png", rng.integers(0, 256, (6, 6, 3), dtype=np.uint8))
+    write_image(src / "sub" / "b.png", rng.integers(0, 256, (6, 6, 3), dtype=np.uint8))
+    out = src / "x2"
+    args = ["upscale", str(src), str(out), "-r", "--skip-existing", "--lut", str(lut2[0])]
+    r = runner.invoke(main, args)
+    assert r.exit_code == 0 and "2 upscaled" in r.stderr, r.stderr
+    (out / "sub" / "b.png").unlink()  # as if the first run had been killed before b
+    r = runner.invoke(main, args)
+    assert r.exit_code == 0 and "1 upscaled, 1 skipped, 0 failed" in r.stderr, r.stderr
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == ["a.png", "sub/b.png"]
+
+
+@pytest.mark.parametrize("kind", ["tiff", "webp", "png", "gif"])
+def test_multi_frame_input_notes_that_only_the_first_frame_is_used(runner, tmp_path, lut2, kind):
+    frames = [np.full((6, 6, 3), 40 * i, np.uint8) for i in range(3)]
+    if kind == "tiff":
+        ok, buf = cv2.imencodemulti(".tif", frames)
+    else:
+        anim = cv2.Animation()
+        anim.frames, anim.durations = frames, [100] * 3
+        ok, buf = cv2.imencodeanimation(f".{kind}", anim)
+    assert ok
+    src = tmp_path / f"anim.{'tif' if kind == 'tiff' else kind}"
+    src.write_bytes(bytes(np.asarray(buf, dtype=np.uint8).ravel()))
+    r = runner.invoke(main, ["upscale", str(src), str(tmp_path / "o.png"), "--lut", str(lut2[0])])
+    assert r.exit_code == 0, r.output
+    notes = [ln for ln in r.stderr.splitlines() if "frames" in ln]
+    assert len(notes) == 1 and "3 frames" in notes[0] and "only the first" in notes[0], r.stderr
+    # a single-frame file gets no note
+    write_image(tmp_path / "one.png", frames[0])
+    r = runner.invoke(main, ["upscale", str(tmp_path / "one.png"), str(tmp_path / "p.png"), "--lut", str(lut2[0])])
+    assert r.exit_code == 0 and "frames" not in r.stderr
