@@ -353,3 +353,26 @@ def test_multi_frame_input_notes_that_only_the_first_frame_is_used(runner, tmp_p
     write_image(tmp_path / "one.png", frames[0])
     r = runner.invoke(main, ["upscale", str(tmp_path / "one.png"), str(tmp_path / "p.png"), "--lut", str(lut2[0])])
     assert r.exit_code == 0 and "frames" not in r.stderr
+
+
+# ---- item 20: input errors are ValueErrors; wrong types are also TypeErrors; (H, W, 2) refused ----
+
+def test_lutsr_errors_are_value_errors_and_type_errors_where_the_type_is_wrong(lut2):
+    from lutsr.errors import CheckpointError, InputTypeError
+    from lutsr.runtime import upscale
+
+    for cls in (LutsrError, ImageError, LutFormatError, CheckpointError, InputTypeError):
+        assert issubclass(cls, ValueError), cls
+    lut = lut2[1]
+    with pytest.raises(ValueError, match="dtype float32"):
+        upscale(np.zeros((4, 4), np.float32), lut)
+    with pytest.raises(ValueError, match="got 2"):
+        upscale(np.zeros((4, 4, 2), np.uint8), lut)  # not gray + alpha: the check's own message
+    for bad in ([[0, 1], [2, 3]], "img"):
+        with pytest.raises(TypeError, match="expected a numpy array"):
+            upscale(bad, lut)
+    for threads in (1.5, "2"):
+        with pytest.raises(TypeError, match="whole number"):
+            upscale(np.zeros((4, 4), np.uint8), lut, threads=threads)
+    with pytest.raises(ValueError, match=">= 1"):
+        upscale(np.zeros((4, 4), np.uint8), lut, threads=0)
