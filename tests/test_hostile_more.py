@@ -376,3 +376,50 @@ def test_lutsr_errors_are_value_errors_and_type_errors_where_the_type_is_wrong(l
             upscale(np.zeros((4, 4), np.uint8), lut, threads=threads)
     with pytest.raises(ValueError, match=">= 1"):
         upscale(np.zeros((4, 4), np.uint8), lut, threads=0)
+
+
+# ---- item 19: a truncated Numba cache entry is deleted with a warning and compiled again ----
+
+_KERNEL_SCRIPT = '''
+import logging, sys
+logging.basicConfig(level=logging.WARNING, format="%(message)s")
+from lutsr.runtime.kernels.jit import kernel
+
+@kernel()
+def plus_one(x):
+    return x + 1
+
+print("result", plus_one(41), plus_one(1.5))
+'''
+
+
+@pytest.mark.parametrize("which", [".nbc", ".nbi"])
+def test_truncated_numba_cache_is_deleted_and_recompiled(tmp_path, which):
+    script = tmp_path / "k.py"
+    script.write_text(_KERNEL_SCRIPT)
+    cache = tmp_path / "cache"
+    env = {**os.environ, "LUTSR_CACHE_DIR": str(cache), "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    env.pop("NUMBA_CACHE_DIR", None)
+
+    def run():
+        r = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                           timeout=300)
+        assert r.returncode == 0, r.stderr[-1500:]
+        assert "result 42 2.5" in r.stdout, r.stdout
+        return [ln for ln in r.stderr.splitlines() if ln.strip()]
+
+    assert run() == []
+    files = sorted(cache.rglob(f"*{which}"))
+    assert len(files) >= 1, list(cache.rglob("*"))
+    for f in files:
+        f.write_bytes(f.read_bytes()[: max(1, f.stat().st_size // 3)])
+    warned = run()
+    assert warned and all("could not be read" in w and "compiling again" in w and str(cache) in w for w in warned), warned
+    assert "Traceback" not in "\n".join(warned)
+    assert run() == []  # the fresh entry was cached and loads cleanly
+
+
+def test_lutsr_kernels_have_guarded_caches():
+    from lutsr.runtime.kernels import expand
+
+    assert expand.expand_corners._cache.load_overload.__name__ == "guarded_load"
