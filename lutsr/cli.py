@@ -285,8 +285,9 @@ def _normalize_ext(ext: str | None) -> str | None:
 @click.option("-n", "--lut", "lut_path", type=click.Path(path_type=Path), default=None,
               help="(-n: model, as upscaler CLIs name it) LUT file, or a shipped family: eclut (the default: fastest) or eclut-sdy (sharper, "
                    "about 10x slower).")
-@click.option("-s", "--scale", type=click.IntRange(2, 8), default=None,
-              help="Scale of the shipped LUT to use (default 4); with a LUT file it must match the file.")
+@click.option("-s", "--scale", type=click.IntRange(1, 8), default=None,
+              help="Scale of the shipped LUT to use (default 4); with a LUT file it must match the file "
+                   "(1 for same-size LUTs: denoising, deblocking).")
 @click.option("--outscale", type=click.FloatRange(1, 8), default=None,
               help="Any output scale (e.g. 2.5) with a LUT that resamples (LeRF); others take only their own.")
 @click.option("--size", "out_size", default=None, metavar="WxH",

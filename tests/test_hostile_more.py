@@ -423,3 +423,27 @@ def test_lutsr_kernels_have_guarded_caches():
     from lutsr.runtime.kernels import expand
 
     assert expand.expand_corners._cache.load_overload.__name__ == "guarded_load"
+
+
+# ---- item 21: scale 1 is a valid LUT scale, as docs/lut-format.md says ----
+
+def test_scale_1_luts_agree_with_the_format_doc(runner, tmp_path, rng):
+    import re
+
+    from conftest import random_lut
+    from lutsr.lut.file import load_lut, save_lut
+
+    row = next(ln for ln in (REPO / "docs" / "lut-format.md").read_text().splitlines() if ln.startswith("| `scale`"))
+    lo, hi = map(int, re.search(r"(\d+)\.\.(\d+)", row).groups())
+    assert (lo, hi) == (1, 8), row
+    lut = random_lut("srlut-s", lo, 4, rng)
+    save_lut(tmp_path / "x1.lut", lut.header, lut.tables)
+    assert load_lut(tmp_path / "x1.lut").scale == 1
+    src = tmp_path / "in.png"
+    write_image(src, rng.integers(0, 256, (5, 6, 3), dtype=np.uint8))
+    r = runner.invoke(main, ["upscale", str(src), str(tmp_path / "o.png"), "--lut", str(tmp_path / "x1.lut"),
+                             "--scale", "1"])
+    assert r.exit_code == 0, r.output
+    assert load_image(tmp_path / "o.png").pixels.shape == (5, 6, 3)
+    r = runner.invoke(main, ["upscale", str(src), str(tmp_path / "p.png"), "--scale", "1"])
+    _one_line_error(r, "scale 1")
