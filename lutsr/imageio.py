@@ -113,12 +113,13 @@ def _tiff_first_ifd(data: bytes) -> tuple[str, bool, int]:
     return end, big, off
 
 
-def _tiff_ifd(data: bytes, end: str, big: bool, off: int) -> tuple[dict[int, int], int]:
-    """The integer tags of the IFD at ``off`` (first value of each) and the offset of the next IFD."""
+def _tiff_ifd(data: bytes, end: str, big: bool, off: int, want_tags: bool = True) -> tuple[dict[int, int], int]:
+    """The integer tags of the IFD at ``off`` (first value of each; none unless ``want_tags``) and
+    the offset of the next IFD (0 when there is none or it cannot be read)."""
     count_fmt, entry, head = ("Q", 20, 8) if big else ("H", 12, 2)
     (count,) = struct.unpack(end + count_fmt, data[off : off + head])
     tags: dict[int, int] = {}
-    for e in range(min(count, 4096)):
+    for e in range(min(count, 4096) if want_tags else 0):
         at = off + head + entry * e
         tag, typ = struct.unpack(end + "HH", data[at : at + 4])
         val = data[at + (12 if big else 8) : at + entry]
@@ -129,7 +130,10 @@ def _tiff_ifd(data: bytes, end: str, big: bool, off: int) -> tuple[dict[int, int
         elif typ == 16 and big:
             tags[tag] = struct.unpack(end + "Q", val[:8])[0]
     at = off + head + entry * count
-    (nxt,) = struct.unpack(end + ("Q" if big else "I"), data[at : at + (8 if big else 4)])
+    try:
+        (nxt,) = struct.unpack(end + ("Q" if big else "I"), data[at : at + (8 if big else 4)])
+    except struct.error:
+        nxt = 0
     return tags, nxt
 
 
@@ -198,7 +202,7 @@ def frame_count(data: bytes, limit: int = 10000) -> int:
             n, seen = 0, set()
             while off and off not in seen and n < limit:
                 seen.add(off)
-                _, off = _tiff_ifd(data, end, big, off)
+                _, off = _tiff_ifd(data, end, big, off, want_tags=False)
                 n += 1
             return max(n, 1)
         if data[:8] == b"\x89PNG\r\n\x1a\n":
