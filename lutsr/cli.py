@@ -213,8 +213,10 @@ def _parse_size(text: str) -> tuple[int, int]:
 
 
 def _upscale_one(src: Path, dst: Path, lut, threads, max_pixels: int, budget: int | None = None,
-                 outscale: float | None = None, size: tuple[int, int] | None = None) -> tuple[tuple, tuple]:
-    """Read, upscale, write atomically. Returns the input and output (width, height)."""
+                 outscale: float | None = None, size: tuple[int, int] | None = None,
+                 overwrite: bool = False) -> tuple[tuple, tuple]:
+    """Read, upscale, write atomically (without ``overwrite``, never over a file that appeared meanwhile).
+    Returns the input and output (width, height)."""
     from lutsr.imageio import load_image, save_image
     from lutsr.runtime import upscale as run_upscale
 
@@ -226,7 +228,7 @@ def _upscale_one(src: Path, dst: Path, lut, threads, max_pixels: int, budget: in
         raise LutsrError(f"{src}: {e}") from None
     in_size, out_size = img.pixels.shape[1::-1], out.shape[1::-1]
     del img.pixels
-    save_image(dst, out, img.metadata, inplace=True)
+    save_image(dst, out, img.metadata, inplace=True, overwrite=overwrite)
     return in_size, out_size
 
 
@@ -283,8 +285,9 @@ def _normalize_ext(ext: str | None) -> str | None:
 @click.option("-n", "--lut", "lut_path", type=click.Path(path_type=Path), default=None,
               help="(-n: model, as upscaler CLIs name it) LUT file, or a shipped family: eclut (the default: fastest) or eclut-sdy (sharper, "
                    "about 10x slower).")
-@click.option("-s", "--scale", type=click.IntRange(2, 8), default=None,
-              help="Scale of the shipped LUT to use (default 4); with a LUT file it must match the file.")
+@click.option("-s", "--scale", type=click.IntRange(1, 8), default=None,
+              help="Scale of the shipped LUT to use (default 4); with a LUT file it must match the file "
+                   "(1 for same-size LUTs: denoising, deblocking).")
 @click.option("--outscale", type=click.FloatRange(1, 8), default=None,
               help="Any output scale (e.g. 2.5) with a LUT that resamples (LeRF); others take only their own.")
 @click.option("--size", "out_size", default=None, metavar="WxH",
@@ -313,8 +316,11 @@ def upscale(input_path: Path, output_path: Path, lut_path: Path | None, scale: i
     --overwrite, an input is never written over, and outputs appear atomically (temporary
     file, then rename). Exit status: 0 success, 1 some files of a folder failed, 2 bad input.
     """
+    from lutsr._opencv import preset_pixel_limit
+
+    preset_pixel_limit(max_pixels or (1 << 30))  # before cv2 is imported: OpenCV then refuses in every header reader
     from lutsr.datasets import find_images
-    from lutsr.imageio import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS
+    from lutsr.imageio import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, OutputExistsError
     from lutsr.lut.shipped import resolve_lut
 
     max_pixels = max_pixels or DEFAULT_MAX_PIXELS
@@ -358,13 +364,17 @@ def upscale(input_path: Path, output_path: Path, lut_path: Path | None, scale: i
             if not overwrite:
                 raise LutsrError(f"{dst}: already exists; use --overwrite to replace it")
         t0 = time.perf_counter()
-        (w, h), (ow, oh) = _upscale_one(input_path, dst, lut, threads, max_pixels, budget, outscale, size)
+        (w, h), (ow, oh) = _upscale_one(input_path, dst, lut, threads, max_pixels, budget, outscale, size,
+                                        overwrite=overwrite)
         click.echo(f"{input_path} ({w}x{h}) -> {dst} ({ow}x{oh}) with {lut} in {time.perf_counter() - t0:.2f}s",
                    err=True)
         return
 
     # folder mode
     files = find_images(input_path, recursive=recursive)
+    out_root = output_path.resolve()
+    if recursive and out_root != input_path.resolve() and out_root.is_relative_to(input_path.resolve()):
+        files = [f for f in files if not f.resolve().is_relative_to(out_root)]  # OUT inside IN: outputs are not inputs
     if not files:
         raise LutsrError(f"{input_path}: no images found{'' if recursive else ' (use --recursive for sub-folders)'}")
     if output_path.exists() and not output_path.is_dir():
@@ -400,8 +410,13 @@ def upscale(input_path: Path, output_path: Path, lut_path: Path | None, scale: i
                     if not overwrite:
                         raise LutsrError(f"{dst}: already exists; use --overwrite to replace it")
                 dst.parent.mkdir(parents=True, exist_ok=True)
-                _upscale_one(src, dst, lut, threads, max_pixels, budget, outscale)
+                _upscale_one(src, dst, lut, threads, max_pixels, budget, outscale, overwrite=overwrite)
                 done += 1
+            except OutputExistsError as e:  # another run wrote it meanwhile
+                if skip_existing:
+                    skipped += 1
+                else:
+                    failures.append(str(e))
             except (LutsrError, OSError) as e:
                 failures.append(str(e) if isinstance(e, LutsrError) else f"{src}: {e}")
     for msg in failures:
@@ -427,7 +442,7 @@ def sample(dest: Path, overwrite: bool) -> None:
         raise LutsrError(f"{dest}: the sample is a PNG; name it *.png")
     if dest.exists() and not overwrite:
         raise LutsrError(f"{dest}: already exists; use --overwrite to replace it")
-    atomic_write_bytes(dest, data)
+    atomic_write_bytes(dest, data, overwrite=overwrite)
     click.echo(f"wrote {dest}", err=True)
 
 

@@ -58,13 +58,17 @@ def eval_pair(hr_path: str | Path, scale: int, rounding: str = "double",
     or the matching file in ``lr_dir`` (``find_lr``).
 
     Raises:
-        LutsrError: an image cannot be read, or ``lr_dir`` has no LR image for it.
+        LutsrError: an image cannot be read, is smaller than ``scale``, or ``lr_dir`` has no LR image for it.
     """
     hr_path = Path(hr_path)
     hr = read_image(hr_path)
     if hr.ndim == 3:
         hr = hr[..., :3]
+    h, w = hr.shape[:2]
     hr = modcrop(hr, scale)
+    if hr.size == 0:
+        raise LutsrError(f"{hr_path}: {w}x{h} is smaller than the scale {scale} (nothing is left after "
+                         f"cropping to a multiple of {scale})")
     if lr_dir is None:
         return imresize(hr, 1.0 / scale, rounding=rounding), hr
     lp = find_lr(Path(lr_dir), hr_path.stem, scale)

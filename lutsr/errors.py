@@ -1,8 +1,17 @@
-"""Exceptions with one-line, user-facing messages. The CLI prints them and exits 2."""
+"""Exceptions with one-line, user-facing messages. The CLI prints them and exits 2.
+
+Every lutsr error is a ``ValueError`` (bad input: a file, an option, an array), so code that
+catches ``ValueError`` around a library call keeps working; an argument of the wrong *type*
+(not an array, ``threads="2"``) raises :class:`InputTypeError`, also a ``TypeError``.
+"""
 
 
-class LutsrError(Exception):
+class LutsrError(ValueError):
     """Base class: ``str(err)`` is a complete one-line message for the user."""
+
+
+class InputTypeError(LutsrError, TypeError):
+    """An argument of the wrong type (not a numpy array, a non-integer thread count)."""
 
 
 class ImageError(LutsrError):

@@ -142,7 +142,9 @@ def provenance(luts: list[Lut], labels: list[str], options: dict) -> dict:
 def comparison_image(hr: np.ndarray, bicubic: np.ndarray, sr: np.ndarray, label: str, crop: int = 96,
                      zoom: int = 2) -> np.ndarray:
     """Side-by-side crop ``HR | bicubic | LUT`` (RGB uint8), labelled, around the most detailed region."""
-    import cv2
+    from lutsr._opencv import cv2_module
+
+    cv2 = cv2_module()
 
     def rgb(x):
         return np.repeat(x[..., None], 3, axis=2) if x.ndim == 2 else x[..., :3]
@@ -290,13 +292,18 @@ def evaluate(luts: list[Lut], datasets: list[str | Path], lr_dir: str | Path | N
             log.warning("skipped: %s", e)
             continue
         outputs = []
-        if baseline:
-            outputs.append((BICUBIC, *_timed(lambda: bicubic_upscale(lr, s), repeats)))
-        for lut, label in zip(luts, names):
-            if lut.scale is not None and lut.scale != s:
-                continue
-            kw = {"outscale": float(s)} if lut.scale is None else {}
-            outputs.append((label, *_timed(lambda: upscale(lr, lut, threads=threads, **kw), repeats)))
+        try:
+            if baseline:
+                outputs.append((BICUBIC, *_timed(lambda: bicubic_upscale(lr, s), repeats)))
+            for lut, label in zip(luts, names):
+                if lut.scale is not None and lut.scale != s:
+                    continue
+                kw = {"outscale": float(s)} if lut.scale is None else {}
+                outputs.append((label, *_timed(lambda: upscale(lr, lut, threads=threads, **kw), repeats)))
+        except LutsrError as e:  # an image this LUT cannot take: skip it, named, and go on
+            failures.append((str(f), f"{f}: {e}"))
+            log.warning("skipped: %s: %s", f, e)
+            continue
         bic = None
         saved: dict[str, str] = {}
         for label, sr, dt in outputs:

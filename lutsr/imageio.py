@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import struct
@@ -18,19 +19,20 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 
+from lutsr._opencv import DEFAULT_MAX_PIXELS, cv2_module, opencv_pixel_limit
 from lutsr.errors import ImageError
 
+cv2 = cv2_module()  # OPENCV_IO_MAX_IMAGE_PIXELS is set before the first ``import cv2``
+
 __all__ = ["read_image", "load_image", "write_image", "save_image", "atomic_write_bytes", "IMAGE_EXTENSIONS",
-           "LoadedImage", "DEFAULT_MAX_PIXELS", "declared_size", "TEMP_SUFFIX", "is_temp_name"]
+           "LoadedImage", "DEFAULT_MAX_PIXELS", "declared_size", "TEMP_SUFFIX", "is_temp_name", "OutputExistsError",
+           "frame_count"]
 
 log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
-#: Largest input accepted by default (pixels), like OpenCV's own limit: 2**30.
-DEFAULT_MAX_PIXELS = 1 << 30
 _HAS_METADATA = hasattr(cv2, "imdecodeWithMetadata") and hasattr(cv2, "imencodeWithMetadata")
 _EXIF = getattr(cv2, "IMAGE_METADATA_EXIF", 0)
 _ICC = getattr(cv2, "IMAGE_METADATA_ICCP", 2)
@@ -52,7 +54,11 @@ class LoadedImage:
 
 
 def declared_size(data: bytes) -> tuple[int, int] | None:
-    """``(width, height)`` from a PNG, JPEG, BMP or WebP header, or ``None`` if unknown."""
+    """``(width, height)`` from a PNG, JPEG, BMP, WebP or TIFF header, or ``None`` if unknown.
+
+    JPEG fill bytes (``0xFF`` repeated before a marker) are skipped; for TIFF the first
+    image (IFD) is read, classic or BigTIFF.
+    """
     try:
         if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
             return struct.unpack(">II", data[16:24])
@@ -71,11 +77,17 @@ def declared_size(data: bytes) -> tuple[int, int] | None:
             if chunk == b"VP8 ":
                 w, h = struct.unpack("<HH", data[26:30])
                 return w & 0x3FFF, h & 0x3FFF
+        if data[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+            return _tiff_size(data)
+        if data[:6] in (b"GIF87a", b"GIF89a"):
+            return struct.unpack("<HH", data[6:10])
         if data[:2] == b"\xff\xd8":
             i = 2
             while i + 9 < len(data):
                 if data[i] != 0xFF:
                     return None
+                while i + 9 < len(data) and data[i + 1] == 0xFF:  # fill bytes before a marker are legal
+                    i += 1
                 marker = data[i + 1]
                 if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
                     i += 2
@@ -88,6 +100,120 @@ def declared_size(data: bytes) -> tuple[int, int] | None:
     except struct.error:
         return None
     return None
+
+
+def _tiff_first_ifd(data: bytes) -> tuple[str, bool, int]:
+    """Byte order (``<``/``>``), BigTIFF flag and offset of the first IFD of a TIFF file."""
+    end = "<" if data[:2] == b"II" else ">"
+    big = data[2:4] in (b"+\x00", b"\x00+")
+    if big:
+        (off,) = struct.unpack(end + "Q", data[8:16])
+    else:
+        (off,) = struct.unpack(end + "I", data[4:8])
+    return end, big, off
+
+
+def _tiff_ifd(data: bytes, end: str, big: bool, off: int, want_tags: bool = True) -> tuple[dict[int, int], int]:
+    """The integer tags of the IFD at ``off`` (first value of each; none unless ``want_tags``) and
+    the offset of the next IFD (0 when there is none or it cannot be read)."""
+    count_fmt, entry, head = ("Q", 20, 8) if big else ("H", 12, 2)
+    (count,) = struct.unpack(end + count_fmt, data[off : off + head])
+    tags: dict[int, int] = {}
+    for e in range(min(count, 4096) if want_tags else 0):
+        at = off + head + entry * e
+        tag, typ = struct.unpack(end + "HH", data[at : at + 4])
+        val = data[at + (12 if big else 8) : at + entry]
+        if typ == 3:
+            tags[tag] = struct.unpack(end + "H", val[:2])[0]
+        elif typ == 4:
+            tags[tag] = struct.unpack(end + "I", val[:4])[0]
+        elif typ == 16 and big:
+            tags[tag] = struct.unpack(end + "Q", val[:8])[0]
+    at = off + head + entry * count
+    try:
+        (nxt,) = struct.unpack(end + ("Q" if big else "I"), data[at : at + (8 if big else 4)])
+    except struct.error:
+        nxt = 0
+    return tags, nxt
+
+
+def _tiff_size(data: bytes) -> tuple[int, int] | None:
+    """``(width, height)`` of the first image of a TIFF file (tags 256 and 257)."""
+    end, big, off = _tiff_first_ifd(data)
+    tags, _ = _tiff_ifd(data, end, big, off)
+    if 256 in tags and 257 in tags:
+        return tags[256], tags[257]
+    return None
+
+
+def _png_frames(data: bytes) -> int:
+    i = 8
+    while i + 8 <= len(data):
+        (length,) = struct.unpack(">I", data[i : i + 4])
+        kind = data[i + 4 : i + 8]
+        if kind == b"acTL":
+            return struct.unpack(">I", data[i + 8 : i + 12])[0]
+        if kind in (b"IDAT", b"IEND"):
+            return 1
+        i += 12 + length
+    return 1
+
+
+def _webp_frames(data: bytes) -> int:
+    n, i = 0, 12
+    while i + 8 <= len(data):
+        kind = data[i : i + 4]
+        (length,) = struct.unpack("<I", data[i + 4 : i + 8])
+        n += kind == b"ANMF"
+        i += 8 + length + (length & 1)
+    return max(n, 1)
+
+
+def _gif_frames(data: bytes, limit: int) -> int:
+    n = 0
+    flags = data[10]
+    i = 13 + (3 * (2 << (flags & 7)) if flags & 0x80 else 0)
+    while i < len(data) and n < limit:
+        b = data[i]
+        if b == 0x3B:  # trailer
+            break
+        if b == 0x21:  # extension: label, then sub-blocks
+            i += 2
+        elif b == 0x2C:  # image: descriptor, local colour table, LZW code size, then sub-blocks
+            n += 1
+            f = data[i + 9]
+            i += 10 + (3 * (2 << (f & 7)) if f & 0x80 else 0) + 1
+        else:
+            break
+        while i < len(data) and data[i]:
+            i += data[i] + 1
+        i += 1
+    return max(n, 1)
+
+
+def frame_count(data: bytes, limit: int = 10000) -> int:
+    """How many frames (pages) a multi-page TIFF, animated PNG, WebP or GIF holds, from its headers; else 1.
+
+    Counting stops at ``limit``. Only the first frame is ever decoded.
+    """
+    try:
+        if data[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+            end, big, off = _tiff_first_ifd(data)
+            n, seen = 0, set()
+            while off and off not in seen and n < limit:
+                seen.add(off)
+                _, off = _tiff_ifd(data, end, big, off, want_tags=False)
+                n += 1
+            return max(n, 1)
+        if data[:8] == b"\x89PNG\r\n\x1a\n":
+            return _png_frames(data)
+        if data[:4] == b"RIFF" and data[8:12] == b"WEBP" and data[12:16] == b"VP8X" and data[20] & 0x02:
+            return _webp_frames(data)
+        if data[:6] in (b"GIF87a", b"GIF89a"):
+            return _gif_frames(data, limit)
+    except (struct.error, IndexError):
+        return 1
+    return 1
 
 
 def _exif_orientation(exif: bytes) -> tuple[int, bytes]:
@@ -166,11 +292,17 @@ def load_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
         else:
             img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     except cv2.error as e:
+        if "CV_IO_MAX_IMAGE" in str(e):
+            raise ImageError(f"{p}: more pixels than OpenCV's limit of {opencv_pixel_limit()} "
+                             f"(OPENCV_IO_MAX_IMAGE_PIXELS; raise --max-pixels if the file is genuine)") from None
         raise ImageError(f"{p}: cannot decode ({str(e).strip().splitlines()[-1][:120]})") from None
     if img is None:
         raise ImageError(f"{p}: not a readable image (unknown format or corrupt data)")
     if img.size == 0:
         raise ImageError(f"{p}: image has no pixels")
+    frames = frame_count(data)
+    if frames > 1:
+        log.warning("%s: holds %d frames (pages or animation); only the first is used", p, frames)
     if img.shape[0] * img.shape[1] > max_pixels:
         raise ImageError(f"{p}: {img.shape[1]}x{img.shape[0]} pixels, more than the limit of {max_pixels}")
     if img.dtype not in (np.uint8, np.uint16):
@@ -207,20 +339,62 @@ def is_temp_name(name: str) -> bool:
     return name.startswith(".") and name.endswith(TEMP_SUFFIX)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data) -> None:
-    """Write ``data`` to a temporary file beside ``path``, fsync it and rename it into place.
+class OutputExistsError(ImageError):
+    """The destination appeared while it was written (another run) and ``overwrite`` was not allowed."""
+
+
+#: ``os.link`` failures that mean "this file system has no hard links": fall back to a rename.
+_NO_LINK = {getattr(errno, n) for n in ("EPERM", "EOPNOTSUPP", "ENOTSUP", "ENOSYS", "EXDEV", "EMLINK", "EACCES")
+            if hasattr(errno, n)}
+
+
+def _write_error(p: Path, e: OSError) -> ImageError:
+    """One line naming the output (not the temporary file), with disk-full spelt out."""
+    if e.errno == errno.ENOSPC:
+        return ImageError(f"{p}: cannot write: no space left on device")
+    if e.errno == getattr(errno, "EDQUOT", None):
+        return ImageError(f"{p}: cannot write: disk quota exceeded")
+    return ImageError(f"{p}: cannot write ({e.strerror or e})")
+
+
+def _place(tmp: str, p: Path, overwrite: bool) -> None:
+    """Move the finished temporary file to ``p``: replace it, or create it exclusively."""
+    if overwrite:
+        os.replace(tmp, p)
+        return
+    try:
+        os.link(tmp, p)  # fails if p exists, atomically: a concurrent run's output is never replaced
+    except FileExistsError:
+        raise OutputExistsError(f"{p}: already exists (written meanwhile by another run?); "
+                                "use --overwrite to replace it") from None
+    except (OSError, AttributeError, NotImplementedError) as e:
+        if isinstance(e, OSError) and e.errno not in _NO_LINK:
+            raise
+        if os.path.lexists(p):  # no hard links here: the check and the rename are not one step
+            raise OutputExistsError(f"{p}: already exists; use --overwrite to replace it") from None
+        os.rename(tmp, p)
+        return
+    os.unlink(tmp)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data, overwrite: bool = True) -> None:
+    """Write ``data`` to a temporary file beside ``path``, fsync it and move it into place.
 
     The temporary name is ``.NAME.XXXXXXXX.lutsr-part`` (``NAME`` shortened so long output
-    names still fit). Errors name ``path``, not the temporary file.
+    names still fit). Errors name ``path``, not the temporary file. With ``overwrite=False``
+    the final name is created exclusively (a hard link to the temporary file, then the
+    temporary name is removed; a rename where the file system has no hard links), so a file
+    that appeared at ``path`` meanwhile -- another run's output -- is never replaced.
 
     Raises:
+        OutputExistsError: ``overwrite`` is false and ``path`` exists.
         ImageError: the file cannot be written (disk full, read-only folder, ...).
     """
     p = Path(path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{p.name[:160]}.", suffix=TEMP_SUFFIX, dir=p.parent)
     except OSError as e:
-        raise ImageError(f"{p}: cannot write ({e.strerror or e})") from None
+        raise _write_error(p, e) from None
     try:
         umask = os.umask(0)
         os.umask(umask)
@@ -229,24 +403,27 @@ def atomic_write_bytes(path: str | os.PathLike, data) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, p)
+        _place(tmp, p, overwrite)
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)
-        raise ImageError(f"{p}: cannot write ({e.strerror or e})") from None
+        raise _write_error(p, e) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
 def save_image(path: str | os.PathLike, image: np.ndarray, metadata=(), ext: str | None = None,
-               inplace: bool = False) -> None:
+               inplace: bool = False, overwrite: bool = True) -> None:
     """Encode ``image`` (uint8/uint16 gray, RGB, RGBA) by extension and write it atomically.
 
     16-bit images are written as 16-bit to PNG and TIFF, and rounded to 8 bits for formats
-    without 16-bit samples. ``metadata`` (from ``load_image``) is embedded where possible.
+    without 16-bit samples. RGBA written as JPEG loses its alpha channel, with a warning
+    unless the image is fully opaque. ``metadata`` (from ``load_image``) is embedded where possible.
     The image is encoded in memory and the bytes are written from Python to a temporary
     file beside ``path``, fsynced and renamed into place (file names never reach OpenCV). With ``inplace=True`` the channel
     order of ``image`` is swapped in place instead of copying it (the caller gives it up).
+    With ``overwrite=False`` an existing ``path`` is never replaced, even one that appears while
+    the image is encoded (``atomic_write_bytes``).
 
     Raises:
         ImageError: unknown extension, missing folder, or encoding failure.
@@ -262,6 +439,13 @@ def save_image(path: str | os.PathLike, image: np.ndarray, metadata=(), ext: str
         log.info("%s: %s holds 8-bit samples only; rounding the 16-bit result", p, ext)
         img = ((img.astype(np.uint32) + 128) // 257).astype(np.uint8)
         inplace = True
+    if img.ndim == 3 and img.shape[2] == 4 and ext in (".jpg", ".jpeg"):
+        opaque = np.iinfo(img.dtype).max
+        if not (img[..., 3] == opaque).all():
+            log.warning("%s: JPEG has no alpha channel: the transparency is dropped (transparent areas keep their "
+                        "colour, black where fully transparent); write PNG, WebP or TIFF to keep it", p)
+        img = img[..., :3]
+        inplace = False
     if img.ndim == 3 and img.shape[2] in (3, 4):
         code = cv2.COLOR_RGB2BGR if img.shape[2] == 3 else cv2.COLOR_RGBA2BGRA
         if inplace and img.flags.c_contiguous and img.flags.writeable:
@@ -288,7 +472,7 @@ def save_image(path: str | os.PathLike, image: np.ndarray, metadata=(), ext: str
     # The path never reaches OpenCV (its binding crashes on names that are not valid UTF-8):
     # the bytes are written from Python.
     del img
-    atomic_write_bytes(p, memoryview(buf))
+    atomic_write_bytes(p, memoryview(buf), overwrite=overwrite)
 
 
 def write_image(path: str | os.PathLike, image: np.ndarray) -> None:

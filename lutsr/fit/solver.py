@@ -32,6 +32,8 @@ import logging
 import os
 import platform
 import time
+import zipfile
+import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -171,21 +173,47 @@ def _threads() -> int:
     return numba.get_num_threads()
 
 
-def _state_arrays(path: Path) -> dict | None:
+_STATE_KEYS = ("v", "r", "p", "dg", "rz", "f", "npix", "iteration", "config", "history")
+
+
+def _state_arrays(path: Path, size: int | None = None) -> dict | None:
+    """The arrays of a resume state, or ``None`` (with a one-line warning) if it is unreadable.
+
+    A truncated or corrupt file, missing arrays, vectors of another length than ``size`` or a
+    history that does not parse all mean: start over.
+    """
     if not path.exists():
         return None
     try:
         with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except (OSError, ValueError) as e:
-        log.warning("ignoring unreadable fit state %s (%s)", path, e)
+            if not hasattr(z, "files"):
+                raise ValueError("not an .npz archive")
+            missing = [k for k in _STATE_KEYS if k not in z.files]
+            if missing:
+                raise ValueError(f"missing arrays {', '.join(missing)}")
+            state = {k: z[k] for k in z.files}
+        if size is not None and any(state[k].shape != (size,) for k in ("v", "r", "p", "dg")):
+            raise ValueError(f"vectors of another length than {size}")
+        json.loads(str(state["history"]))
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as e:
+        msg = str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__
+        log.warning("ignoring unreadable fit state %s (%s); starting over", path, msg)
         return None
+    return state
 
 
 def _save_state(path: Path, **arrays) -> None:
+    """Write the resume state to a temporary file, fsync it and rename it into place."""
     tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def cg_solve(op: LinearLut, data, prior: np.ndarray, ridge: float, iterations: int,
@@ -210,7 +238,7 @@ def cg_solve(op: LinearLut, data, prior: np.ndarray, ridge: float, iterations: i
     nt = _threads()
     if passes is None:
         passes = LocalPasses(op, data, nt)
-    state = _state_arrays(state_path) if state_path is not None else None
+    state = _state_arrays(state_path, prior.size) if state_path is not None else None
     if state is not None and str(state["config"]) != config_json:
         log.warning("fit state %s was made with other options; starting over", state_path)
         state = None

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from lutsr.errors import LutFormatError
+from lutsr.lut.npy import load_npy
 from lutsr.net.graph import Network, rot_offset
 
 __all__ = ["import_shiftlut", "import_tinylut", "import_hklut", "NetBuilder"]
@@ -80,10 +81,7 @@ def _fail(path, msg: str):
 def _npy(path: Path, shape=None, dtype=None) -> np.ndarray:
     if not path.is_file():
         _fail(path, "missing file")
-    try:
-        a = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as e:
-        _fail(path, f"not a readable .npy array ({e.__class__.__name__}: {str(e).splitlines()[0] if str(e) else ''})")
+    a = load_npy(path)  # header checked against the file size first; never unpickled
     if not isinstance(a, np.ndarray):
         _fail(path, "expected one array (.npy), got an archive")
     if dtype is not None and a.dtype != np.dtype(dtype):

@@ -19,26 +19,12 @@ from lutsr.errors import LutFormatError
 from lutsr.lut.file import Lut, load_lut, make_header, network_lut, save_lut
 from lutsr.lut.frontier import import_hklut, import_shiftlut, import_tinylut
 from lutsr.lut.lerf import import_lerf
+from lutsr.lut.npy import load_npy
 from lutsr.spec import NETWORK_FAMILIES, get_method, levels_for_interval
 
 __all__ = ["import_tables", "import_network", "import_to_file", "load_npy"]
 
 log = logging.getLogger(__name__)
-
-
-def load_npy(path: str | Path) -> np.ndarray:
-    """Load a ``.npy`` array without unpickling; one-line LutFormatError on any problem."""
-    p = Path(path)
-    if not p.is_file():
-        raise LutFormatError(f"{p}: no such file")
-    try:
-        return np.load(p, allow_pickle=False)
-    except ValueError as e:
-        if "pickle" in str(e):
-            raise LutFormatError(f"{p}: holds pickled Python objects; refusing to load it") from None
-        raise LutFormatError(f"{p}: not a valid .npy array ({e})") from None
-    except (OSError, EOFError) as e:
-        raise LutFormatError(f"{p}: not a valid .npy array ({e})") from None
 
 
 def _order_files(names: list[str], files: list[Path]) -> list[Path]:

@@ -9,7 +9,7 @@ import os
 import numba
 import numpy as np
 
-from lutsr.errors import LutsrError
+from lutsr.errors import InputTypeError, LutsrError
 from lutsr.lut.file import Lut
 from lutsr.lut.shipped import resolve_lut
 from lutsr.runtime.compile import CompiledLut, compile_lut
@@ -20,7 +20,7 @@ __all__ = ["upscale", "BAND_SAMPLES"]
 def _check_image(image) -> np.ndarray:
     """Refuse what ``upscale`` cannot take, with a message naming expected vs. got and what to pass."""
     if not isinstance(image, np.ndarray):
-        raise LutsrError(f"expected a numpy array (H, W) or (H, W, C) of uint8 or uint16, got "
+        raise InputTypeError(f"expected a numpy array (H, W) or (H, W, C) of uint8 or uint16, got "
                          f"{type(image).__name__}; pass np.asarray(image) (e.g. a PIL image) or a cv2.imread result")
     if image.dtype == np.bool_:
         raise LutsrError("expected a uint8 or uint16 image, got dtype bool; pass "
@@ -45,7 +45,7 @@ def _check_image(image) -> np.ndarray:
 
 def _check_threads(threads) -> int:
     if isinstance(threads, (bool, np.bool_)) or not isinstance(threads, (int, np.integer)):
-        raise LutsrError(f"threads must be a whole number >= 1 or None, got {threads!r} "
+        raise InputTypeError(f"threads must be a whole number >= 1 or None, got {threads!r} "
                          f"({type(threads).__name__})")
     if threads < 1:
         raise LutsrError(f"threads must be >= 1 or None, got {threads}")
@@ -69,7 +69,9 @@ def _upscale16(img: np.ndarray, c: CompiledLut) -> np.ndarray:
     ``257 * LUT(hi) + bicubic(r)``: the LUT supplies the detail, the remainder (the bits an
     8-bit table cannot see) is carried smoothly, so 16-bit gradients do not band.
     """
-    import cv2
+    from lutsr._opencv import cv2_module
+
+    cv2 = cv2_module()
 
     s = c.scale
     v = img.astype(np.int32)

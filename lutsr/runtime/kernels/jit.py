@@ -8,10 +8,18 @@ outlive ``pip uninstall``): ``$LUTSR_CACHE_DIR``, else ``$XDG_CACHE_HOME/lutsr/n
 Numba picks a function's cache folder when the function is decorated, from
 ``numba.config.CACHE_DIR``; :func:`kernel` sets it for that moment only and restores the user's
 setting, so importing lutsr never changes Numba's configuration for other code.
+
+A cache entry that cannot be loaded (a truncated or corrupt ``.nbi`` / ``.nbc`` file: a full
+disk, a killed process, a copy gone wrong) is not fatal: :func:`kernel` guards each kernel's
+cache, logs one warning, deletes that kernel's cache files and compiles again (the fresh
+result is cached). The cache files are pickles that every lutsr process loads and runs, so
+the cache folder must not be writable by others (see docs/files.md, "The kernel cache folder").
 """
 
 from __future__ import annotations
 
+import glob
+import logging
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +29,8 @@ import numba
 from numba import njit
 
 __all__ = ["CACHE_DIR", "kernel", "inline"]
+
+log = logging.getLogger(__name__)
 
 CACHE_DIR = Path(os.environ.get("LUTSR_CACHE_DIR")
                  or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lutsr" / "numba")
@@ -37,12 +47,67 @@ def _cache_dir() -> Iterator[None]:
         numba.config.CACHE_DIR = user
 
 
+def _cache_files(cache) -> tuple[str, list[str]]:
+    """The cache folder of one kernel's Numba cache and the files (index and data) it owns."""
+    f = cache._cache_file
+    base = f._index_name[: -len(".nbi")]
+    folder = f._cache_path
+    return folder, [f._index_path, *glob.glob(os.path.join(glob.escape(folder), glob.escape(base) + ".*.nbc"))]
+
+
+def _drop_bad_entry(cache, name: str, err: BaseException, when: str) -> None:
+    """Warn (one line) and delete a kernel's unreadable cache files, so the next save starts clean."""
+    try:
+        folder, files = _cache_files(cache)
+    except Exception:  # noqa: BLE001 - Numba internals changed: just warn
+        folder, files = "?", []
+    for path in files:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+    msg = str(err).strip().splitlines()[0][:100] if str(err).strip() else ""
+    log.warning("Numba cache of kernel %s in %s could not be %s (%s%s); deleted it, compiling again",
+                name, folder, when, type(err).__name__, f": {msg}" if msg else "")
+
+
+def _guard_cache(dispatcher) -> None:
+    """Make a corrupt on-disk cache entry a cache miss (warn, delete, recompile) instead of an error."""
+    cache = getattr(dispatcher, "_cache", None)
+    load, save = getattr(cache, "load_overload", None), getattr(cache, "save_overload", None)
+    if load is None or save is None or not hasattr(cache, "_cache_file"):
+        return
+    name = getattr(dispatcher, "__name__", "?")
+
+    def guarded_load(sig, target_context):
+        try:
+            return load(sig, target_context)
+        except Exception as e:  # noqa: BLE001 - UnpicklingError, EOFError, ... from a truncated file
+            _drop_bad_entry(cache, name, e, "read")
+            return None
+
+    def guarded_save(sig, data):
+        try:
+            return save(sig, data)
+        except Exception as e:  # noqa: BLE001 - the kernel runs; only its cache entry is lost
+            _drop_bad_entry(cache, name, e, "updated")
+            return None
+
+    cache.load_overload = guarded_load
+    cache.save_overload = guarded_save
+
+
 def kernel(*, parallel: bool = False) -> Callable:
-    """Decorator for a compiled entry point: cached on disk, releases the GIL, ``prange`` when ``parallel``."""
+    """Decorator for a compiled entry point: cached on disk, releases the GIL, ``prange`` when ``parallel``.
+
+    A truncated or corrupt cache entry is deleted with a warning and the kernel compiled again.
+    """
 
     def deco(fn: Callable) -> Callable:
         with _cache_dir():
-            return njit(cache=True, nogil=True, parallel=parallel)(fn)
+            dispatcher = njit(cache=True, nogil=True, parallel=parallel)(fn)
+        _guard_cache(dispatcher)
+        return dispatcher
 
     return deco
 
