@@ -1,7 +1,9 @@
 """Batch upscaling on a Dask cluster: one task decodes, upscales and encodes one file.
 
-Same guarantees as the local folder mode of ``lutsr upscale``: outputs appear atomically
-(``lutsr.imageio.save_image`` writes a temporary file, then renames), nothing is
+Each task runs :func:`lutsr.batch.process_file`, the very step of the local folder mode of
+``lutsr upscale`` (which uses :func:`map_files` for ``--dask``), so the guarantees are the
+same: outputs appear atomically (``lutsr.imageio.save_image`` writes a temporary file, then
+links or renames it, never over a file that appeared meanwhile), nothing is
 overwritten without ``overwrite=True``, an input is never written over, existing outputs
 are left alone with ``skip_existing=True``, and a failed file is listed and returned, the
 others processed. The LUT file's bytes are scattered once (broadcast) and each worker
@@ -11,21 +13,26 @@ Requires ``pip install "lutsr[dask]"``; importing ``lutsr`` never imports dask.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
+from lutsr.batch import FileOutcome
 from lutsr.errors import LutsrError
 
-__all__ = ["BatchResult", "upscale_files"]
+__all__ = ["BatchResult", "client_for", "map_files", "upscale_files"]
 
 log = logging.getLogger(__name__)
 
 _worker_luts: dict[str, object] = {}
+_worker_lock = threading.Lock()
+_worker_loads = 0  # how many times this worker process loaded a LUT (tests: once per LUT, not per task)
 
 
 @dataclass
@@ -39,49 +46,104 @@ class BatchResult:
 
 def _lut_on_worker(sha: str, blob: bytes):
     """The LUT with content hash ``sha``, loaded (and validated) once per worker process."""
-    lut = _worker_luts.get(sha)
-    if lut is None:
-        from lutsr.lut.file import load_lut
+    global _worker_loads
+    with _worker_lock:  # a worker running several threads still loads it once
+        lut = _worker_luts.get(sha)
+        if lut is None:
+            from lutsr.lut.file import load_lut
 
-        if hashlib.sha256(blob).hexdigest() != sha:
-            raise LutsrError("LUT bytes do not match their hash")
-        fd, tmp = tempfile.mkstemp(suffix=".lut")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(blob)
-            lut = load_lut(tmp)
-        finally:
-            os.unlink(tmp)
-        _worker_luts[sha] = lut
-    return lut
+            if hashlib.sha256(blob).hexdigest() != sha:
+                raise LutsrError("LUT bytes do not match their hash")
+            _worker_loads += 1
+            fd, tmp = tempfile.mkstemp(suffix=".lut")
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(blob)
+                lut = load_lut(tmp)
+            finally:
+                os.unlink(tmp)
+            _worker_luts[sha] = lut
+        return lut
 
 
-def _task(src: str, dst: str, sha: str, blob, threads: int | None, overwrite: bool, skip_existing: bool,
-          max_pixels: int | None) -> tuple[str, str, str]:
-    """Upscale one file; returns ``(status, src, message)`` with status written/skipped/failed. Never raises."""
-    from lutsr.imageio import load_image, save_image
-    from lutsr.runtime import upscale
+def _task(src: str, dst: str, sha: str, blob, opts: dict) -> tuple[str, str]:
+    """One file on a worker: :func:`lutsr.batch.process_file` (the local folder mode's step) with the
+    worker's cached LUT. Returns ``(status, message)``; expected failures are returned, not raised."""
+    from lutsr.batch import default_memory_budget, process_file
 
-    s, d = Path(src), Path(dst)
+    opts = dict(opts)
+    if opts.get("budget", -1) == -1:
+        opts["budget"] = default_memory_budget()  # 80% of this worker's memory
     try:
-        if d.exists():
-            if skip_existing:
-                return "skipped", src, ""
-            if not overwrite:
-                return "failed", src, f"{d} exists (use overwrite=True to replace it)"
-        if d.exists() and s.exists() and d.resolve() == s.resolve():
-            return "failed", src, f"{d} is the input; an input is never written over"
-        lut = _lut_on_worker(sha, blob) if sha else None
-        kw = {} if max_pixels is None else {"max_pixels": max_pixels}
-        img = load_image(s, **kw)
-        try:
-            out = upscale(img.pixels, lut, threads=threads)
-        except LutsrError as e:
-            raise LutsrError(f"{s}: {e}") from None
-        save_image(d, out, img.metadata, inplace=True)
-        return "written", src, ""
-    except (LutsrError, OSError, ValueError) as e:
-        return "failed", src, str(e).splitlines()[0] if str(e) else type(e).__name__
+        lut = _lut_on_worker(sha, blob)
+    except (LutsrError, OSError) as e:
+        return "failed", f"{src}: {e}"
+    r = process_file(Path(src), Path(dst), lut, **opts)
+    return r.status, r.message
+
+
+def _lut_bytes(lut) -> bytes:
+    """The bytes of a LUT file: a path, a ``Lut`` loaded from a file, a shipped family name or None (default x4)."""
+    from lutsr.lut.file import Lut
+    from lutsr.lut.shipped import resolve_lut
+
+    if not isinstance(lut, Lut):
+        lut = resolve_lut(lut)
+    if lut.path is None:
+        raise LutsrError("a LUT built in memory cannot be sent to workers: save it with save_lut first")
+    return Path(lut.path).read_bytes()
+
+
+def map_files(client, plan, lut, *, threads: int | None = 1, max_pixels: int | None = None,
+              budget: int | None = -1, outscale: float | None = None, overwrite: bool = False,
+              skip_existing: bool = False) -> Iterator[tuple[int, FileOutcome]]:
+    """Run :func:`lutsr.batch.process_file` on ``plan`` (``(src, dst)`` pairs), one Dask task per file.
+
+    The LUT file's bytes are scattered once (broadcast to every worker); each worker loads it
+    once, cached by sha256. Yields ``(index in plan, FileOutcome)`` as tasks complete.
+
+    Args:
+        client: a ``distributed.Client``.
+        plan: ``(src, dst)`` pairs; paths must be readable and writable by the workers.
+        lut: a LUT file path, a ``Lut`` loaded from a file, a shipped family name, or None (default x4).
+        threads: Numba threads per task (1: Dask runs one task per worker thread).
+        max_pixels, outscale, overwrite, skip_existing: as :func:`lutsr.batch.process_file`.
+        budget: memory budget per image in bytes; -1: 80% of each worker's memory; None: no check.
+    """
+    from distributed import as_completed
+
+    plan = [(Path(s), Path(d)) for s, d in plan]
+    data = _lut_bytes(lut)
+    sha = hashlib.sha256(data).hexdigest()
+    [blob] = client.scatter([data], broadcast=True, hash=False)  # once per worker, not per task
+    opts = {"threads": threads, "max_pixels": max_pixels, "budget": budget, "outscale": outscale,
+            "overwrite": overwrite, "skip_existing": skip_existing}
+    # workers have their own working folder: they get absolute paths, and messages name the paths as given
+    absolute = [(str(s.absolute()), str(d.absolute())) for s, d in plan]
+    futs = [client.submit(_task, s, d, sha, blob, opts, pure=False, retries=2) for s, d in absolute]
+    index = {f.key: i for i, f in enumerate(futs)}
+    try:
+        for fut, (status, msg) in as_completed(futs, with_results=True):
+            i = index[fut.key]
+            (src, dst), (a_src, a_dst) = plan[i], absolute[i]
+            yield i, FileOutcome(status, src, dst, msg.replace(a_src, str(src)).replace(a_dst, str(dst)))
+    finally:
+        client.cancel(futs + [blob])
+
+
+@contextlib.contextmanager
+def client_for(spec: str):
+    """A ``distributed.Client`` for ``"local:N"`` (a LocalCluster of N processes, closed afterwards)
+    or a scheduler address (``tcp://HOST:PORT``), as :func:`lutsr.fit.distributed.connect`."""
+    from lutsr.fit.distributed import connect
+
+    client, cluster = connect(spec)
+    try:
+        yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
 
 
 def _default_dst(src: Path, root: Path | None, out_dir: Path, suffix: str, ext: str | None) -> Path:
@@ -90,7 +152,7 @@ def _default_dst(src: Path, root: Path | None, out_dir: Path, suffix: str, ext: 
 
 
 def upscale_files(paths: str | os.PathLike | Iterable[str | os.PathLike], out_dir: str | os.PathLike, client,
-                  lut: str | os.PathLike | None = None, skip_existing: bool = False, overwrite: bool = False,
+                  lut=None, skip_existing: bool = False, overwrite: bool = False,
                   suffix: str = "", ext: str | None = None, threads: int | None = 1,
                   max_pixels: int | None = None) -> BatchResult:
     """Upscale many files on a Dask ``distributed.Client``, one task per file.
@@ -101,7 +163,8 @@ def upscale_files(paths: str | os.PathLike | Iterable[str | os.PathLike], out_di
             readable by the workers (a shared file system or object-store mount).
         out_dir: output folder (created); outputs are ``stem + suffix + (ext or input's)``.
         client: a ``distributed.Client``.
-        lut: a LUT file (sent once, by content); None: the shipped default LUT.
+        lut: a LUT file (sent once, by content), a ``Lut`` loaded from a file, a shipped
+            family name, or None: the shipped default x4 LUT.
         skip_existing, overwrite: as ``lutsr upscale``.
         threads: Numba threads per task (1: let Dask run one task per worker thread).
         max_pixels: refuse larger inputs (default: ``lutsr.imageio``'s limit).
@@ -127,20 +190,14 @@ def upscale_files(paths: str | os.PathLike | Iterable[str | os.PathLike], out_di
         raise LutsrError("two inputs map to the same output name")
     for d in {d.parent for d in dsts}:
         d.mkdir(parents=True, exist_ok=True)
-    sha, blob = "", None
-    if lut is not None:
-        data = Path(lut).read_bytes()
-        sha = hashlib.sha256(data).hexdigest()
-        [blob] = client.scatter([data], broadcast=True, hash=False)  # once per worker, not per task
-    futs = [client.submit(_task, str(s), str(d), sha, blob, threads, overwrite, skip_existing, max_pixels,
-                          pure=False, retries=2) for s, d in zip(srcs, dsts)]
     res = BatchResult()
-    for (status, src, msg), d in zip(client.gather(futs), dsts):
-        if status == "written":
-            res.written.append(d)
-        elif status == "skipped":
-            res.skipped.append(d)
+    for _, r in sorted(map_files(client, list(zip(srcs, dsts)), lut, threads=threads, max_pixels=max_pixels,
+                                 overwrite=overwrite, skip_existing=skip_existing), key=lambda t: t[0]):
+        if r.status == "written":
+            res.written.append(r.dst)
+        elif r.status == "skipped":
+            res.skipped.append(r.dst)
         else:
-            res.failed.append((Path(src), msg))
-            log.warning("%s", msg)
+            res.failed.append((r.src, r.message))
+            log.warning("%s", r.message)
     return res

@@ -64,7 +64,9 @@ def connect(spec: str):
             raise LutsrError(f"--dask {spec}: expected local:N") from None
         if n < 1:
             raise LutsrError(f"--dask {spec}: N must be at least 1")
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
+        # no dashboard; the scheduler's small HTTP server on a free port (not 8787, maybe taken)
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                               scheduler_kwargs={"dashboard_address": ":0"})
         return Client(cluster), cluster
     try:
         return Client(spec, timeout=30), None

@@ -1,0 +1,153 @@
+"""One file of a batch: read, upscale, write atomically, with the folder mode's rules.
+
+:func:`process_file` is the single per-file step of ``lutsr upscale IN_FOLDER OUT`` and of
+:func:`lutsr.distributed.upscale_files` (one Dask task per file), so both follow the same
+rules: an existing output is skipped (``skip_existing``), replaced (``overwrite``) or a
+failure; the output appears atomically and, without ``overwrite``, never over a file that
+appeared meanwhile; a failure is one line and never stops the batch. :func:`upscale_one`
+is the raising step underneath (the single-image CLI mode uses it directly).
+
+This module imports neither OpenCV nor the runtime at import time (the CLI sets OpenCV's
+pixel limit before cv2 is first imported).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from lutsr.errors import LutsrError
+
+__all__ = ["FileOutcome", "default_memory_budget", "estimate_memory", "check_budget", "upscale_one",
+           "process_file"]
+
+log = logging.getLogger(__name__)
+
+
+def default_memory_budget() -> int:
+    """Bytes one image may need: 80% of the machine's physical memory (8 GiB if unknown)."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") * 0.8)
+    except (ValueError, OSError, AttributeError):
+        return 8 << 30
+
+
+def estimate_memory(width: int, height: int, scale: int, channels: int = 3, itemsize: int = 1) -> int:
+    """Bytes an upscale of a ``width`` x ``height`` image needs: decoded input, output, and the
+    encoded output held in memory before it is written (bounded by the raw output size)."""
+    in_bytes = width * height * channels * itemsize
+    return in_bytes + 2 * in_bytes * scale * scale
+
+
+def check_budget(src: Path, scale: int, budget: int | None, max_pixels: int) -> None:
+    """Refuse, from the header alone, an image whose upscale would need more than ``budget`` bytes
+    (``None``: no check). Raises ``LutsrError`` naming the file."""
+    from lutsr.imageio import declared_size
+
+    if budget is None:
+        return
+    try:
+        with open(src, "rb") as f:
+            head = f.read(1 << 20)
+    except OSError:
+        return  # load_image reports it
+    size = declared_size(head)
+    if size is None:
+        return
+    w, h = size
+    if w * h > max_pixels:
+        return  # load_image refuses it against --max-pixels, with its own message
+    need = estimate_memory(w, h, scale)
+    if need > budget:
+        raise LutsrError(f"{src}: {w}x{h} at x{scale} needs about {need / 2**30:.1f} GiB, over the memory budget "
+                         f"of {budget / 2**30:.1f} GiB (--max-memory to change it)")
+
+
+def upscale_one(src: Path, dst: Path, lut, threads: int | None, max_pixels: int, budget: int | None = None,
+                outscale: float | None = None, size: tuple[int, int] | None = None,
+                overwrite: bool = False) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Read ``src``, upscale it with ``lut`` (a loaded ``Lut``), write ``dst`` atomically (without
+    ``overwrite``, never over a file that appeared meanwhile: ``OutputExistsError``).
+
+    Returns the input and output ``(width, height)``. Raises ``LutsrError`` / ``OSError``.
+    """
+    from lutsr.imageio import load_image, save_image
+    from lutsr.runtime import upscale as run_upscale
+
+    check_budget(src, lut.scale or math.ceil(outscale or 8), budget, max_pixels)
+    img = load_image(src, max_pixels=max_pixels)
+    try:
+        out = run_upscale(img.pixels, lut, threads=threads, outscale=outscale, size=size)
+    except LutsrError as e:
+        raise LutsrError(f"{src}: {e}") from None
+    in_size, out_size = img.pixels.shape[1::-1], out.shape[1::-1]
+    del img.pixels
+    save_image(dst, out, img.metadata, inplace=True, overwrite=overwrite)
+    return in_size, out_size
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """What :func:`process_file` did with one file.
+
+    Attributes:
+        status: ``"written"``, ``"skipped"`` (the output exists and ``skip_existing``) or ``"failed"``.
+        src, dst: the input and output paths.
+        message: the failure's message (naming the file; one line unless a file name holds a
+            newline: print it escaped), ``""`` otherwise.
+    """
+
+    status: str
+    src: Path
+    dst: Path
+    message: str = ""
+
+
+def process_file(src: Path, dst: Path, lut, *, threads: int | None = None, max_pixels: int | None = None,
+                 budget: int | None = None, outscale: float | None = None, overwrite: bool = False,
+                 skip_existing: bool = False) -> FileOutcome:
+    """One file of a folder run: the existence rules, the output folder, :func:`upscale_one`.
+
+    Args:
+        src, dst: input image and output path (``dst``'s parent is created).
+        lut: a loaded ``Lut``.
+        threads: Numba threads for this image (``None``: the runtime's default).
+        max_pixels: refuse larger inputs (``None``: ``lutsr.imageio.DEFAULT_MAX_PIXELS``).
+        budget: memory budget in bytes, checked from the header (``None``: no check).
+        outscale: output scale for a LUT that resamples.
+        overwrite, skip_existing: as ``lutsr upscale`` (exclusive).
+
+    Returns:
+        A :class:`FileOutcome`. Expected failures (``LutsrError``, ``OSError``) are returned as
+        ``"failed"`` with their message; anything else propagates.
+    """
+    from lutsr.imageio import DEFAULT_MAX_PIXELS, OutputExistsError
+
+    src, dst = Path(src), Path(dst)
+    try:
+        if dst.exists():
+            if skip_existing:
+                return FileOutcome("skipped", src, dst)
+            if not overwrite:
+                raise LutsrError(f"{dst}: already exists; use --overwrite to replace it")
+            if src.exists() and dst.resolve() == src.resolve():
+                raise LutsrError(f"{dst}: refusing to write over an input")
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        upscale_one(src, dst, lut, threads, max_pixels or DEFAULT_MAX_PIXELS, budget, outscale,
+                    overwrite=overwrite)
+        return FileOutcome("written", src, dst)
+    except OutputExistsError as e:  # another run wrote it meanwhile
+        if skip_existing:
+            return FileOutcome("skipped", src, dst)
+        return FileOutcome("failed", src, dst, _one_line(e))
+    except (LutsrError, OSError) as e:
+        msg = _one_line(e) if isinstance(e, LutsrError) else f"{src}: {_one_line(e)}"
+        return FileOutcome("failed", src, dst, msg)
+
+
+def _one_line(e: BaseException) -> str:
+    """The exception's message as is (a file name may hold a newline: callers escape it when printing)."""
+    return str(e) or type(e).__name__
