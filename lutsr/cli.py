@@ -6,9 +6,9 @@ never a traceback and never a partial output file.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
-import math
 import os
 import sys
 import time
@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 
 from lutsr._version import __version__
+from lutsr.batch import default_memory_budget, estimate_memory, process_file, upscale_one as _upscale_one  # noqa: F401
 from lutsr.errors import LutsrError
 from lutsr.spec import NETWORK_FAMILIES, fittable_methods, importable_methods, trainable_methods
 
@@ -166,70 +167,12 @@ def main(ctx: click.Context, quiet: bool, verbose: bool) -> None:
     _setup_logging(-2 if quiet else (1 if verbose else 0))
 
 
-def default_memory_budget() -> int:
-    """Bytes one image may need: 80% of the machine's physical memory (8 GiB if unknown)."""
-    try:
-        return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") * 0.8)
-    except (ValueError, OSError, AttributeError):
-        return 8 << 30
-
-
-def estimate_memory(width: int, height: int, scale: int, channels: int = 3, itemsize: int = 1) -> int:
-    """Bytes an upscale of a ``width`` x ``height`` image needs: decoded input, output, and the
-    encoded output held in memory before it is written (bounded by the raw output size)."""
-    in_bytes = width * height * channels * itemsize
-    return in_bytes + 2 * in_bytes * scale * scale
-
-
-def _check_budget(src: Path, scale: int, budget: int | None, max_pixels: int) -> None:
-    """Refuse, from the header alone, an image whose upscale would need more than ``budget`` bytes."""
-    from lutsr.imageio import declared_size
-
-    if budget is None:
-        return
-    try:
-        with open(src, "rb") as f:
-            head = f.read(1 << 20)
-    except OSError:
-        return  # load_image reports it
-    size = declared_size(head)
-    if size is None:
-        return
-    w, h = size
-    if w * h > max_pixels:
-        return  # load_image refuses it against --max-pixels, with its own message
-    need = estimate_memory(w, h, scale)
-    if need > budget:
-        raise LutsrError(f"{src}: {w}x{h} at x{scale} needs about {need / 2**30:.1f} GiB, over the memory budget "
-                         f"of {budget / 2**30:.1f} GiB (--max-memory to change it)")
-
-
 def _parse_size(text: str) -> tuple[int, int]:
     """``"1920x1080"`` -> ``(1920, 1080)``; a one-line error otherwise."""
     parts = text.lower().replace("*", "x").split("x")
     if len(parts) != 2 or not all(p.strip().isdigit() for p in parts) or min(int(p) for p in parts) < 1:
         raise LutsrError(f"--size {text!r}: expected WIDTHxHEIGHT, e.g. 1920x1080")
     return int(parts[0]), int(parts[1])
-
-
-def _upscale_one(src: Path, dst: Path, lut, threads, max_pixels: int, budget: int | None = None,
-                 outscale: float | None = None, size: tuple[int, int] | None = None,
-                 overwrite: bool = False) -> tuple[tuple, tuple]:
-    """Read, upscale, write atomically (without ``overwrite``, never over a file that appeared meanwhile).
-    Returns the input and output (width, height)."""
-    from lutsr.imageio import load_image, save_image
-    from lutsr.runtime import upscale as run_upscale
-
-    _check_budget(src, lut.scale or math.ceil(outscale or 8), budget, max_pixels)
-    img = load_image(src, max_pixels=max_pixels)
-    try:
-        out = run_upscale(img.pixels, lut, threads=threads, outscale=outscale, size=size)
-    except LutsrError as e:
-        raise LutsrError(f"{src}: {e}") from None
-    in_size, out_size = img.pixels.shape[1::-1], out.shape[1::-1]
-    del img.pixels
-    save_image(dst, out, img.metadata, inplace=True, overwrite=overwrite)
-    return in_size, out_size
 
 
 def _shown(x) -> str:
@@ -304,12 +247,15 @@ def _normalize_ext(ext: str | None) -> str | None:
 @click.option("--max-memory", type=click.FloatRange(min=0.001), default=None,
               help="Memory budget per image in GiB, estimated from the header before decoding "
                    "(default: 80%% of the machine's memory).")
+@click.option("--dask", "dask", default=None, metavar="local:N|tcp://HOST:PORT",
+              help="Folders: one task per file on a Dask cluster (pip install 'lutsr[dask]'); IN and OUT must "
+                   "be at the same paths on every worker; -j is then Numba threads per task (default 1).")
 @_friendly
 def upscale(input_path: Path, output_path: Path, lut_path: Path | None, scale: int | None, outscale: float | None,
             out_size: str | None, threads: int | None,
             recursive: bool,
             suffix: str, ext: str | None, skip_existing: bool, overwrite: bool, max_pixels: int | None,
-            max_memory: float | None) -> None:
+            max_memory: float | None, dask: str | None = None) -> None:
     """Upscale image IN to OUT, or every image in folder IN into folder OUT.
 
     The output format follows OUT's extension (or --ext). Nothing is overwritten without
@@ -320,7 +266,7 @@ def upscale(input_path: Path, output_path: Path, lut_path: Path | None, scale: i
 
     preset_pixel_limit(max_pixels or (1 << 30))  # before cv2 is imported: OpenCV then refuses in every header reader
     from lutsr.datasets import find_images
-    from lutsr.imageio import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, OutputExistsError
+    from lutsr.imageio import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS
     from lutsr.lut.shipped import resolve_lut
 
     max_pixels = max_pixels or DEFAULT_MAX_PIXELS
@@ -397,28 +343,30 @@ def upscale(input_path: Path, output_path: Path, lut_path: Path | None, scale: i
         plan.append((f, dst))
     _clean_stale_temps({d.parent for _, d in plan})
     done = skipped = 0
-    failures: list[str] = []
+    failures: list[tuple[int, str]] = []
     t0 = time.perf_counter()
-    with click.progressbar(plan, label=f"upscaling {len(plan)} images", file=sys.stderr, show_pos=True,
-                           item_show_func=lambda it: it[0].name if it else "") as bar:
-        for src, dst in bar:
-            try:
-                if dst.exists():
-                    if skip_existing:
-                        skipped += 1
-                        continue
-                    if not overwrite:
-                        raise LutsrError(f"{dst}: already exists; use --overwrite to replace it")
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                _upscale_one(src, dst, lut, threads, max_pixels, budget, outscale, overwrite=overwrite)
-                done += 1
-            except OutputExistsError as e:  # another run wrote it meanwhile
-                if skip_existing:
+    opts = {"max_pixels": max_pixels, "outscale": outscale, "overwrite": overwrite, "skip_existing": skip_existing}
+    with contextlib.ExitStack() as stack:
+        if dask:
+            from lutsr.distributed import client_for, map_files
+
+            client = stack.enter_context(client_for(dask))
+            t0 = time.perf_counter()  # the summary's time leaves out starting a LocalCluster
+            results = map_files(client, plan, lut, threads=threads or 1,
+                                budget=int(max_memory * 2**30) if max_memory else -1, **opts)
+        else:
+            results = ((i, process_file(s, d, lut, threads=threads, budget=budget, **opts))
+                       for i, (s, d) in enumerate(plan))
+        with click.progressbar(results, length=len(plan), label=f"upscaling {len(plan)} images", file=sys.stderr,
+                               show_pos=True, item_show_func=lambda it: it[1].src.name if it else "") as bar:
+            for i, r in bar:
+                if r.status == "written":
+                    done += 1
+                elif r.status == "skipped":
                     skipped += 1
                 else:
-                    failures.append(str(e))
-            except (LutsrError, OSError) as e:
-                failures.append(str(e) if isinstance(e, LutsrError) else f"{src}: {e}")
+                    failures.append((i, r.message))
+    failures = [msg for _, msg in sorted(failures)]
     for msg in failures:
         click.echo(f"failed: {_shown(msg)}", err=True)
     click.echo(f"{done} upscaled, {skipped} skipped, {len(failures)} failed, in {time.perf_counter() - t0:.1f}s "
