@@ -9,7 +9,7 @@ Usage (repository root, ``pip install ".[dask]"``, ../shared beside it for the i
 1. Fit pass: ``LinearLut(--method, --scale, --interval)`` on the first ``--fit-images`` of
    ``--data`` (default ../shared/data/train/T91). A warm-up first pass (``A^T b``: reads and
    prepares the images, compiles the kernels; on Dask in every worker) is timed apart, then
-   ``--repeat`` passes ``A^T A v`` with a random ``v``: :class:`lutsr.fit.passes.LocalPasses`
+   ``--repeat`` passes ``A^T A v`` with a random ``v``, local and Dask interleaved: :class:`lutsr.fit.passes.LocalPasses`
    in this process against ``lutsr.fit.distributed.DaskPasses`` on ``local:--workers``
    (what ``lutsr fit`` and ``lutsr fit --dask local:N`` run). The two results must be
    bit-identical (checked).
@@ -28,6 +28,7 @@ figures are noisy; they say what the scheduler costs, not what a real cluster ga
 from __future__ import annotations
 
 import argparse
+import os
 import pickle
 import shutil
 import sys
@@ -86,20 +87,19 @@ def bench_fit(args, client) -> list[str]:
     lines = [f"fit pass: {op.method.name} x{op.scale} interval {op.interval}, {op.size} cells "
              f"({op.size * 8 / 2**20:.1f} MiB float64 per vector), first {len(data.files)} images of {args.data} "
              f"({-(-len(data.files) // PARTITION_ITEMS)} partitions of {PARTITION_ITEMS}), {nt} Numba threads"]
-    res = {}
-    for name, make in (("local", lambda: LocalPasses(op, data, nt)),
-                       (f"dask local:{args.workers}", lambda: DaskPasses(client, op, data, nt))):
-        passes = make()
+    sides = {"local": LocalPasses(op, data, nt), f"dask local:{args.workers}": DaskPasses(client, op, data, nt)}
+    res, times = {}, {name: [] for name in sides}
+    for name, passes in sides.items():
         t = time.perf_counter()
         passes.first()
-        warm = time.perf_counter() - t
-        times = []
-        for _ in range(args.repeat):
+        lines.append(f"  {name:>14}: first pass (reads images, compiles) {time.perf_counter() - t:.2f} s")
+    for _ in range(args.repeat):  # interleaved: a shared machine's load hits both sides alike
+        for name, passes in sides.items():
             t = time.perf_counter()
             res[name] = passes.ata(vec)
-            times.append(time.perf_counter() - t)
-        lines.append(f"  {name:>14}: first pass (reads images, compiles) {warm:.2f} s; A^T A v pass "
-                     + ", ".join(f"{x:.2f}" for x in times) + " s")
+            times[name].append(time.perf_counter() - t)
+    for name, ts in times.items():
+        lines.append(f"  {name:>14}: A^T A v pass " + ", ".join(f"{x:.2f}" for x in ts) + f" s (best {min(ts):.2f})")
     a, b = res.values()
     lines.append(f"  bit-identical: {np.array_equal(a, b)}")
     return lines
@@ -166,6 +166,7 @@ def main() -> None:
 
     print("command: python tools/bench_distributed.py " + " ".join(sys.argv[1:]))
     print(format_machine(machine_info()))
+    print(f"load average before: {os.getloadavg()[0]:.2f}")
     t = time.perf_counter()
     client, cluster = connect(f"local:{args.workers}")
     print(f"LocalCluster of {args.workers} processes started in {time.perf_counter() - t:.1f} s")
@@ -178,6 +179,7 @@ def main() -> None:
     finally:
         client.close()
         cluster.close()
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":
