@@ -41,8 +41,9 @@ def _expand(p: StagePlan, x: np.ndarray, out: np.ndarray, bands: int | None) -> 
     if rest:
         add = np.zeros(out.shape, dtype=np.int32)
         if p.flat is not None:  # e.g. S, D, Y: one pass
-            block_vec_kernel(xp, p.pad, p.flat, p.flat_offsets, p.interval, p.levels, p.cell_offset, p.scale,
-                             p.divisor, p.bias, p.half_even, True, add, out)
+            _on_threads(lambda y0, y1: block_vec_kernel(xp, p.pad, p.flat, p.flat_offsets, p.interval, p.levels,
+                                                        p.cell_offset, p.scale, p.divisor, p.bias, p.half_even, True,
+                                                        add, out, y0, y1), x.shape[0])
         else:
             for u in rest:
                 block_kernel(x, u.table, u.cell_perm, u.offsets, p.reflect, p.interval, p.levels, p.cell_offset,
@@ -61,8 +62,10 @@ def _expand(p: StagePlan, x: np.ndarray, out: np.ndarray, bands: int | None) -> 
 
 
 def _vec(p: StagePlan, x: np.ndarray, out: np.ndarray) -> None:
-    block_vec_kernel(planar(x, p.pad, p.reflect), p.pad, p.flat, p.flat_offsets, p.interval, p.levels, p.cell_offset,
-                     p.scale, p.divisor, p.bias, p.half_even, False, _NO_ADD, out)
+    xp = planar(x, p.pad, p.reflect)
+    _on_threads(lambda y0, y1: block_vec_kernel(xp, p.pad, p.flat, p.flat_offsets, p.interval, p.levels,
+                                                p.cell_offset, p.scale, p.divisor, p.bias, p.half_even, False, _NO_ADD,
+                                                out, y0, y1), x.shape[0])
 
 
 def _stage(p: StagePlan, x: np.ndarray, out: np.ndarray) -> None:
