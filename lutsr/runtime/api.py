@@ -15,7 +15,7 @@ from lutsr.lut.shipped import resolve_lut
 from lutsr.runtime.compile import CompiledLut, compile_lut
 from lutsr.runtime.run import run
 
-__all__ = ["upscale", "BAND_SAMPLES"]
+__all__ = ["upscale", "upscale_bytes", "BAND_SAMPLES"]
 
 def _check_image(image) -> np.ndarray:
     """Refuse what ``upscale`` cannot take, with a message naming expected vs. got and what to pass."""
@@ -207,3 +207,35 @@ def upscale(image: np.ndarray, lut: Lut | str | os.PathLike | None = None, threa
     return out[..., 0] if image.ndim == 2 else out
 
 
+
+
+def upscale_bytes(data: bytes | bytearray | memoryview, lut: Lut | str | os.PathLike | None = None,
+                  ext: str = ".png", threads: int | None = None, max_pixels: int | None = None,
+                  outscale: float | None = None, size: tuple[int, int] | None = None) -> bytes:
+    """Upscale an encoded image held in memory and return the encoded result (services, pipelines).
+
+    Decoding and encoding are those of ``lutsr upscale`` on files (``lutsr.imageio.decode_image`` /
+    ``encode_image``): 8/16-bit, gray/RGB/RGBA, EXIF orientation applied, EXIF (orientation reset
+    to 1) and ICC profile carried to the output where the format allows.
+
+    Args:
+        data: the bytes of a PNG, JPEG, WebP, TIFF or BMP image.
+        lut: as :func:`upscale`.
+        ext: output format by extension (``".png"``, ``"jpg"``, ``"webp"``, ...).
+        threads, outscale, size: as :func:`upscale`.
+        max_pixels: refuse inputs declaring more pixels (default: ``lutsr.imageio.DEFAULT_MAX_PIXELS``).
+
+    Returns:
+        The encoded upscaled image.
+
+    Raises:
+        LutsrError: undecodable or too large input, unknown format, invalid LUT (one line).
+    """
+    from lutsr.imageio import DEFAULT_MAX_PIXELS, decode_image, encode_image
+
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise InputTypeError(f"expected the bytes of an encoded image, got {type(data).__name__}; "
+                             "for a decoded array use lutsr.upscale")
+    img = decode_image(data, name="<bytes>", max_pixels=max_pixels or DEFAULT_MAX_PIXELS)
+    out = upscale(img.pixels, lut, threads=threads, outscale=outscale, size=size)
+    return encode_image(out, ext, img.metadata, name="<bytes>", inplace=True)
