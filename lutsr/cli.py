@@ -279,9 +279,28 @@ def _normalize_ext(ext: str | None) -> str | None:
     return e
 
 
+def _in_out(arg1: Path | None, arg2: Path | None, in_opt: Path | None, out_opt: Path | None) -> tuple[Path, Path]:
+    """IN and OUT from the positional arguments and ``-i`` / ``-o``: the arguments fill whichever
+    of the two the options leave open, in order; one line when one is given twice or missing."""
+    args = [a for a in (arg1, arg2) if a is not None]
+    if in_opt is not None and out_opt is not None and args:
+        raise LutsrError("IN and OUT given both as arguments and with -i/-o; use one form")
+    if in_opt is not None and len(args) > 1:
+        raise LutsrError("IN given both as an argument and with -i/--input; use one form")
+    if out_opt is not None and len(args) > 1:
+        raise LutsrError("OUT given both as an argument and with -o/--output; use one form")
+    src = in_opt if in_opt is not None else (args.pop(0) if args else None)
+    dst = out_opt if out_opt is not None else (args.pop(0) if args else None)
+    if src is None:
+        raise LutsrError("missing IN: give it as the first argument or with -i/--input")
+    if dst is None:
+        raise LutsrError("missing OUT: give it as the second argument or with -o/--output")
+    return src, dst
+
+
 @main.command()
-@click.argument("input_path", metavar="IN", type=click.Path(path_type=Path))
-@click.argument("output_path", metavar="OUT", type=click.Path(path_type=Path))
+@click.argument("input_path", metavar="IN", type=click.Path(path_type=Path), required=False)
+@click.argument("output_path", metavar="OUT", type=click.Path(path_type=Path), required=False)
 @click.option("-n", "--lut", "lut_path", type=click.Path(path_type=Path), default=None,
               help="(-n: model, as upscaler CLIs name it) LUT file, or a shipped family: eclut (the default: fastest) or eclut-sdy (sharper, "
                    "about 10x slower).")
@@ -304,13 +323,20 @@ def _normalize_ext(ext: str | None) -> str | None:
 @click.option("--max-memory", type=click.FloatRange(min=0.001), default=None,
               help="Memory budget per image in GiB, estimated from the header before decoding "
                    "(default: 80%% of the machine's memory).")
+@click.option("-i", "--input", "input_opt", type=click.Path(path_type=Path), default=None,
+              help="IN as an option (instead of the first argument).")
+@click.option("-o", "--output", "output_opt", type=click.Path(path_type=Path), default=None,
+              help="OUT as an option (instead of the second argument).")
 @_friendly
-def upscale(input_path: Path, output_path: Path, lut_path: Path | None, scale: int | None, outscale: float | None,
+def upscale(input_path: Path | None, output_path: Path | None, lut_path: Path | None, scale: int | None,
+            outscale: float | None,
             out_size: str | None, threads: int | None,
             recursive: bool,
             suffix: str, ext: str | None, skip_existing: bool, overwrite: bool, max_pixels: int | None,
-            max_memory: float | None) -> None:
+            max_memory: float | None, input_opt: Path | None = None, output_opt: Path | None = None) -> None:
     """Upscale image IN to OUT, or every image in folder IN into folder OUT.
+
+    IN and OUT are given as arguments or as -i/--input and -o/--output (upscaler CLIs' form).
 
     The output format follows OUT's extension (or --ext). Nothing is overwritten without
     --overwrite, an input is never written over, and outputs appear atomically (temporary
@@ -318,6 +344,7 @@ def upscale(input_path: Path, output_path: Path, lut_path: Path | None, scale: i
     """
     from lutsr._opencv import preset_pixel_limit
 
+    input_path, output_path = _in_out(input_path, output_path, input_opt, output_opt)
     preset_pixel_limit(max_pixels or (1 << 30))  # before cv2 is imported: OpenCV then refuses in every header reader
     from lutsr.datasets import find_images
     from lutsr.imageio import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, OutputExistsError

@@ -232,3 +232,24 @@ def test_upscaler_short_flags(tmp_path):
     assert r.exit_code == 0, r.output
     out = read_image(tmp_path / "out.bmp")
     assert out.shape == (12, 14, 3)
+
+
+def test_input_output_options_or_arguments(runner, tmp_path, lut2, image):
+    """-i/-o as alternatives to IN OUT; both forms, mixed; both or neither: one-line error, exit 2."""
+    src, img = image
+    lut_path, lut = lut2
+    want = upscale(img, lut)
+    forms = {"io": ["-i", str(src), "-o", "{out}"], "pos": [str(src), "{out}"], "i_pos": ["-i", str(src), "{out}"],
+             "o_pos": ["-o", "{out}", str(src)]}
+    for name, form in forms.items():
+        out = tmp_path / f"{name}.png"
+        r = runner.invoke(main, ["upscale", *[a.format(out=out) for a in form], "-n", str(lut_path)])
+        assert r.exit_code == 0, (name, r.output)
+        assert np.array_equal(read_image(out), want)
+    o = str(tmp_path / "x.png")
+    for args, fragment in ((["-i", str(src), str(src), o], "both"), (["-i", str(src), "-o", o, o], "both"),
+                           ([str(src), o, "-o", o], "both"), ([], "missing IN"), (["-i", str(src)], "missing OUT"),
+                           ([str(src)], "missing OUT"), (["-o", o], "missing IN")):
+        r = runner.invoke(main, ["upscale", *args, "-n", str(lut_path)])
+        _assert_clean_failure(r, fragment)
+    assert not (tmp_path / "x.png").exists()
