@@ -232,6 +232,46 @@ def _upscale_one(src: Path, dst: Path, lut, threads, max_pixels: int, budget: in
     return in_size, out_size
 
 
+def _upscale_stream(src: Path | None, dst: Path | None, ext: str, lut, threads, max_pixels: int,
+                    budget: int | None, outscale: float | None, size: tuple[int, int] | None,
+                    overwrite: bool = False) -> tuple[tuple, tuple]:
+    """``-`` as IN or OUT: read one encoded image from stdin (``src`` None) and/or write the encoded
+    result to stdout (``dst`` None, format ``ext``), with the file path's decoding, metadata and
+    checks. Only the image goes to stdout. Returns the input and output (width, height)."""
+    from lutsr.imageio import declared_size, decode_image, encode_image, load_image, save_image
+    from lutsr.runtime import upscale as run_upscale
+
+    if src is None:
+        data = click.get_binary_stream("stdin").read()
+        name = "<stdin>"
+        dims = declared_size(data[: 1 << 20])
+        if budget is not None and dims is not None and dims[0] * dims[1] <= max_pixels:
+            need = estimate_memory(dims[0], dims[1], lut.scale or math.ceil(outscale or 8))
+            if need > budget:
+                raise LutsrError(f"{name}: {dims[0]}x{dims[1]} needs about {need / 2**30:.1f} GiB, over the memory "
+                                 f"budget of {budget / 2**30:.1f} GiB (--max-memory to change it)")
+        img = decode_image(data, name=name, max_pixels=max_pixels)
+        del data
+    else:
+        _check_budget(src, lut.scale or math.ceil(outscale or 8), budget, max_pixels)
+        name = str(src)
+        img = load_image(src, max_pixels=max_pixels)
+    try:
+        out = run_upscale(img.pixels, lut, threads=threads, outscale=outscale, size=size)
+    except LutsrError as e:
+        raise LutsrError(f"{name}: {e}") from None
+    in_size, out_size = img.pixels.shape[1::-1], out.shape[1::-1]
+    del img.pixels
+    if dst is not None:
+        save_image(dst, out, img.metadata, inplace=True, overwrite=overwrite)
+    else:
+        blob = encode_image(out, ext, img.metadata, name="<stdout>", inplace=True)
+        stream = click.get_binary_stream("stdout")
+        stream.write(blob)
+        stream.flush()
+    return in_size, out_size
+
+
 def _shown(x) -> str:
     """A name or message for one output line: control characters (newlines) escaped,
     bytes that are not UTF-8 shown as ``\\xNN``."""
@@ -357,8 +397,11 @@ def upscale(input_path: Path | None, output_path: Path | None, lut_path: Path | 
         raise LutsrError(f"--suffix {suffix!r}: must not contain a path separator")
     if skip_existing and overwrite:
         raise LutsrError("--skip-existing and --overwrite exclude each other")
-    if not input_path.exists():
+    stdin, stdout = str(input_path) == "-", str(output_path) == "-"
+    if not stdin and not input_path.exists():
         raise LutsrError(f"{input_path}: no such file or folder")
+    if stdout and input_path.is_dir():
+        raise LutsrError(f"{input_path}: is a folder; OUT '-' (stdout) takes one image")
     lut = resolve_lut(lut_path, scale=scale or 4)
     size = _parse_size(out_size) if out_size else None
     if lut.scale is None and scale is not None:
@@ -371,28 +414,39 @@ def upscale(input_path: Path | None, output_path: Path | None, lut_path: Path | 
     if size is not None and input_path.is_dir():
         raise LutsrError("--size is for one image; use --outscale for a folder")
 
-    if input_path.is_file():
-        dst = output_path
-        if dst.is_dir():
-            dst = dst / f"{input_path.stem}{suffix}{ext or input_path.suffix.lower()}"
-        elif ext and not dst.suffix:
-            dst = dst.with_suffix(ext)
-        if dst.suffix.lower() not in IMAGE_EXTENSIONS:
-            raise LutsrError(f"{dst}: unsupported output extension {dst.suffix or '(none)'!r}; "
-                             f"use one of {', '.join(IMAGE_EXTENSIONS)}")
-        if dst.exists() and dst.resolve() == input_path.resolve():
-            raise LutsrError(f"{dst}: refusing to overwrite the input image")
-        if not dst.parent.resolve().is_dir():
-            raise LutsrError(f"{dst}: output folder {dst.parent} does not exist")
-        if dst.exists():
-            if skip_existing:
-                click.echo(f"skipped {dst} (exists)", err=True)
-                return
-            if not overwrite:
-                raise LutsrError(f"{dst}: already exists; use --overwrite to replace it")
+    if stdout and not stdin and not input_path.is_file():
+        raise LutsrError(f"{input_path}: not a file; OUT '-' (stdout) takes one image")
+    if input_path.is_file() or stdin:
+        dst = None
+        if not stdout:
+            dst = output_path
+            stem, in_ext = ("stdin", ".png") if stdin else (input_path.stem, input_path.suffix.lower())
+            if dst.is_dir():
+                dst = dst / f"{stem}{suffix}{ext or in_ext}"
+            elif (ext or stdin) and not dst.suffix:
+                dst = dst.with_suffix(ext or ".png")
+            if dst.suffix.lower() not in IMAGE_EXTENSIONS:
+                raise LutsrError(f"{dst}: unsupported output extension {dst.suffix or '(none)'!r}; "
+                                 f"use one of {', '.join(IMAGE_EXTENSIONS)}")
+            if not stdin and dst.exists() and dst.resolve() == input_path.resolve():
+                raise LutsrError(f"{dst}: refusing to overwrite the input image")
+            if not dst.parent.resolve().is_dir():
+                raise LutsrError(f"{dst}: output folder {dst.parent} does not exist")
+            if dst.exists():
+                if skip_existing:
+                    click.echo(f"skipped {dst} (exists)", err=True)
+                    return
+                if not overwrite:
+                    raise LutsrError(f"{dst}: already exists; use --overwrite to replace it")
         t0 = time.perf_counter()
-        (w, h), (ow, oh) = _upscale_one(input_path, dst, lut, threads, max_pixels, budget, outscale, size,
-                                        overwrite=overwrite)
+        if stdin or stdout:
+            (w, h), (ow, oh) = _upscale_stream(None if stdin else input_path, dst, ext or ".png", lut, threads,
+                                               max_pixels, budget, outscale, size, overwrite=overwrite)
+            input_path = "<stdin>" if stdin else input_path
+            dst = dst or f"<stdout> ({(ext or '.png').lstrip('.')})"
+        else:
+            (w, h), (ow, oh) = _upscale_one(input_path, dst, lut, threads, max_pixels, budget, outscale, size,
+                                            overwrite=overwrite)
         click.echo(f"{input_path} ({w}x{h}) -> {dst} ({ow}x{oh}) with {lut} in {time.perf_counter() - t0:.2f}s",
                    err=True)
         return

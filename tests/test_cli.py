@@ -253,3 +253,35 @@ def test_input_output_options_or_arguments(runner, tmp_path, lut2, image):
         r = runner.invoke(main, ["upscale", *args, "-n", str(lut_path)])
         _assert_clean_failure(r, fragment)
     assert not (tmp_path / "x.png").exists()
+
+
+def test_dash_reads_stdin_and_writes_stdout(runner, tmp_path, lut2, image):
+    """'-' as IN: one image from stdin; '-' as OUT: the encoded image alone on stdout (format from -f,
+    default PNG); progress and summary on stderr only; no file written."""
+    from lutsr.imageio import decode_image
+
+    src, img = image
+    lut_path, lut = lut2
+    want = upscale(img, lut)
+    data = src.read_bytes()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    r = runner.invoke(main, ["upscale", "-", "-", "-n", str(lut_path)], input=data)
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout_bytes[:8] == b"\x89PNG\r\n\x1a\n"
+    assert np.array_equal(decode_image(r.stdout_bytes).pixels, want)
+    assert "<stdin>" in r.stderr and "<stdout>" in r.stderr
+    r = runner.invoke(main, ["upscale", str(src), "-", "-n", str(lut_path), "-f", "bmp"])
+    assert r.exit_code == 0 and r.stdout_bytes[:2] == b"BM", r.stderr
+    assert np.array_equal(decode_image(r.stdout_bytes).pixels, want)
+    r = runner.invoke(main, ["upscale", "-i", "-", "-o", "-", "-n", str(lut_path), "-q"], input=data)
+    assert r.exit_code == 0 and r.stderr == "" and decode_image(r.stdout_bytes).pixels.shape == want.shape
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no temporary or output file
+    out = tmp_path / "from_stdin"
+    r = runner.invoke(main, ["upscale", "-", str(out), "-n", str(lut_path)], input=data)
+    assert r.exit_code == 0, r.stderr
+    assert np.array_equal(read_image(tmp_path / "from_stdin.png"), want) and r.stdout_bytes == b""
+    r = runner.invoke(main, ["upscale", "-", "-", "-n", str(lut_path)], input=b"not an image")
+    _assert_clean_failure(r, "<stdin>")
+    assert r.stdout_bytes == b""
+    r = runner.invoke(main, ["upscale", str(tmp_path), "-", "-n", str(lut_path)])
+    _assert_clean_failure(r, "stdout")
