@@ -272,6 +272,23 @@ def _upscale_stream(src: Path | None, dst: Path | None, ext: str, lut, threads, 
     return in_size, out_size
 
 
+def _declared(src: Path | None, lut) -> str:
+    """`` (WxH -> W'xH')`` from the header of ``src`` (nothing decoded), or ``""`` if unknown."""
+    from lutsr.imageio import declared_size
+
+    if src is None or lut.scale is None:
+        return ""
+    try:
+        with open(src, "rb") as f:
+            size = declared_size(f.read(1 << 20))
+    except OSError:
+        return ""
+    if size is None:
+        return ""
+    w, h = size
+    return f" ({w}x{h} -> {w * lut.scale}x{h * lut.scale})"
+
+
 def _shown(x) -> str:
     """A name or message for one output line: control characters (newlines) escaped,
     bytes that are not UTF-8 shown as ``\\xNN``."""
@@ -367,20 +384,25 @@ def _in_out(arg1: Path | None, arg2: Path | None, in_opt: Path | None, out_opt: 
               help="IN as an option (instead of the first argument).")
 @click.option("-o", "--output", "output_opt", type=click.Path(path_type=Path), default=None,
               help="OUT as an option (instead of the second argument).")
+@click.option("--dry-run", is_flag=True, help="List what would be written or skipped, and why; write nothing.")
 @_friendly
 def upscale(input_path: Path | None, output_path: Path | None, lut_path: Path | None, scale: int | None,
             outscale: float | None,
             out_size: str | None, threads: int | None,
             recursive: bool,
             suffix: str, ext: str | None, skip_existing: bool, overwrite: bool, max_pixels: int | None,
-            max_memory: float | None, input_opt: Path | None = None, output_opt: Path | None = None) -> None:
+            max_memory: float | None, input_opt: Path | None = None, output_opt: Path | None = None,
+            dry_run: bool = False) -> None:
     """Upscale image IN to OUT, or every image in folder IN into folder OUT.
 
-    IN and OUT are given as arguments or as -i/--input and -o/--output (upscaler CLIs' form).
+    IN and OUT are given as arguments or as -i/--input and -o/--output (upscaler CLIs' form);
+    '-' as IN reads one image from stdin, '-' as OUT writes it to stdout (--ext, default PNG).
 
     The output format follows OUT's extension (or --ext). Nothing is overwritten without
     --overwrite, an input is never written over, and outputs appear atomically (temporary
     file, then rename). Exit status: 0 success, 1 some files of a folder failed, 2 bad input.
+    --dry-run checks the options, lists each planned output on stdout and writes nothing
+    (exit 0, or 2 on bad input).
     """
     from lutsr._opencv import preset_pixel_limit
 
@@ -434,10 +456,18 @@ def upscale(input_path: Path | None, output_path: Path | None, lut_path: Path | 
                 raise LutsrError(f"{dst}: output folder {dst.parent} does not exist")
             if dst.exists():
                 if skip_existing:
+                    if dry_run:
+                        click.echo(f"would skip {_shown(dst)} (exists)")
+                        return
                     click.echo(f"skipped {dst} (exists)", err=True)
                     return
                 if not overwrite:
                     raise LutsrError(f"{dst}: already exists; use --overwrite to replace it")
+        if dry_run:
+            what = "replace" if dst is not None and dst.exists() else "write"
+            click.echo(f"would {what} {_shown(dst) if dst is not None else 'stdout'} from "
+                       f"{'stdin' if stdin else _shown(input_path)}{_declared(None if stdin else input_path, lut)}")
+            return
         t0 = time.perf_counter()
         if stdin or stdout:
             (w, h), (ow, oh) = _upscale_stream(None if stdin else input_path, dst, ext or ".png", lut, threads,
@@ -476,6 +506,16 @@ def upscale(input_path: Path | None, output_path: Path | None, lut_path: Path | 
                              "use --ext or --suffix, or separate folders")
         planned[key] = f
         plan.append((f, dst))
+    if dry_run:
+        for src, dst in plan:
+            if dst.exists() and skip_existing:
+                click.echo(f"would skip {_shown(dst)} (exists)")
+            elif dst.exists() and not overwrite:
+                click.echo(f"would fail {_shown(src)}: {_shown(dst)} already exists (use --overwrite or --skip-existing)")
+            else:
+                click.echo(f"would {'replace' if dst.exists() else 'write'} {_shown(dst)} from {_shown(src)}"
+                           f"{_declared(src, lut)}")
+        return
     _clean_stale_temps({d.parent for _, d in plan})
     done = skipped = 0
     failures: list[str] = []

@@ -285,3 +285,42 @@ def test_dash_reads_stdin_and_writes_stdout(runner, tmp_path, lut2, image):
     assert r.stdout_bytes == b""
     r = runner.invoke(main, ["upscale", str(tmp_path), "-", "-n", str(lut_path)])
     _assert_clean_failure(r, "stdout")
+
+
+def test_dry_run_lists_the_plan_and_writes_nothing(runner, tmp_path, lut2, rng):
+    """--dry-run: what would be written, replaced, skipped or refused, and why; nothing written
+    (not even stale temporary files removed); exit 0, or 2 on bad input."""
+    lut_path, _ = lut2
+    src_dir, out_dir = tmp_path / "in", tmp_path / "out"
+    src_dir.mkdir()
+    out_dir.mkdir()
+    for name in ("a", "b", "c"):
+        write_image(src_dir / f"{name}.png", rng.integers(0, 256, (5, 7, 3), dtype=np.uint8))
+    (out_dir / "b.png").write_bytes(b"old")
+    stale = out_dir / ".c.png.abcd1234.lutsr-part"
+    stale.write_bytes(b"x")
+
+    def listing():
+        return sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
+
+    before = listing()
+    r = runner.invoke(main, ["upscale", str(src_dir), str(out_dir), "-n", str(lut_path), "--dry-run"])
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    assert any(l.startswith("would write") and "a.png" in l and "(7x5 -> 14x10)" in l for l in lines), lines
+    assert any(l.startswith("would fail") and "b.png" in l and "already exists" in l for l in lines), lines
+    assert len(lines) == 3 and listing() == before
+    r = runner.invoke(main, ["upscale", str(src_dir), str(out_dir), "-n", str(lut_path), "--dry-run", "--skip-existing"])
+    assert r.exit_code == 0 and "would skip" in r.stdout and "b.png" in r.stdout, r.output
+    r = runner.invoke(main, ["upscale", str(src_dir), str(out_dir), "-n", str(lut_path), "--dry-run", "--overwrite"])
+    assert r.exit_code == 0 and any(l.startswith("would replace") and "b.png" in l for l in r.stdout.splitlines())
+    r = runner.invoke(main, ["upscale", str(src_dir / "a.png"), str(tmp_path / "one.png"), "-n", str(lut_path),
+                             "--dry-run"])
+    assert r.exit_code == 0 and r.stdout.startswith("would write") and "one.png" in r.stdout, r.output
+    assert listing() == before
+    r = runner.invoke(main, ["upscale", str(tmp_path / "missing.png"), str(tmp_path / "x.png"), "--dry-run"])
+    _assert_clean_failure(r, "no such file")
+    r = runner.invoke(main, ["upscale", str(src_dir / "a.png"), str(out_dir / "b.png"), "-n", str(lut_path),
+                             "--dry-run"])
+    _assert_clean_failure(r, "already exists")
+    assert listing() == before
