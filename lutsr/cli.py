@@ -385,6 +385,8 @@ def _in_out(arg1: Path | None, arg2: Path | None, in_opt: Path | None, out_opt: 
 @click.option("-o", "--output", "output_opt", type=click.Path(path_type=Path), default=None,
               help="OUT as an option (instead of the second argument).")
 @click.option("--dry-run", is_flag=True, help="List what would be written or skipped, and why; write nothing.")
+@click.option("--json", "as_json", is_flag=True,
+              help="At the end, one JSON object on stdout: inputs, outputs, skipped, failed (with reasons), seconds.")
 @_friendly
 def upscale(input_path: Path | None, output_path: Path | None, lut_path: Path | None, scale: int | None,
             outscale: float | None,
@@ -392,7 +394,7 @@ def upscale(input_path: Path | None, output_path: Path | None, lut_path: Path | 
             recursive: bool,
             suffix: str, ext: str | None, skip_existing: bool, overwrite: bool, max_pixels: int | None,
             max_memory: float | None, input_opt: Path | None = None, output_opt: Path | None = None,
-            dry_run: bool = False) -> None:
+            dry_run: bool = False, as_json: bool = False) -> None:
     """Upscale image IN to OUT, or every image in folder IN into folder OUT.
 
     IN and OUT are given as arguments or as -i/--input and -o/--output (upscaler CLIs' form);
@@ -402,7 +404,8 @@ def upscale(input_path: Path | None, output_path: Path | None, lut_path: Path | 
     --overwrite, an input is never written over, and outputs appear atomically (temporary
     file, then rename). Exit status: 0 success, 1 some files of a folder failed, 2 bad input.
     --dry-run checks the options, lists each planned output on stdout and writes nothing
-    (exit 0, or 2 on bad input).
+    (exit 0, or 2 on bad input). --json: a summary object on stdout at the end (the plan, with
+    --dry-run; messages stay on stderr).
     """
     from lutsr._opencv import preset_pixel_limit
 
@@ -420,6 +423,20 @@ def upscale(input_path: Path | None, output_path: Path | None, lut_path: Path | 
     if skip_existing and overwrite:
         raise LutsrError("--skip-existing and --overwrite exclude each other")
     stdin, stdout = str(input_path) == "-", str(output_path) == "-"
+    if as_json and stdout:
+        raise LutsrError("--json prints its summary on stdout: not with '-' as OUT")
+    t_start = time.perf_counter()
+    summary: dict = {"dry_run": dry_run, "inputs": [], "outputs": [], "skipped": [], "failed": []}
+
+    def say(text: str) -> None:  # the --dry-run plan: stdout, or stderr when stdout holds the JSON
+        click.echo(text, err=as_json)
+
+    def emit() -> None:
+        if as_json:
+            import json
+
+            summary["seconds"] = round(time.perf_counter() - t_start, 6)
+            click.echo(json.dumps(summary))
     if not stdin and not input_path.exists():
         raise LutsrError(f"{input_path}: no such file or folder")
     if stdout and input_path.is_dir():
@@ -454,32 +471,42 @@ def upscale(input_path: Path | None, output_path: Path | None, lut_path: Path | 
                 raise LutsrError(f"{dst}: refusing to overwrite the input image")
             if not dst.parent.resolve().is_dir():
                 raise LutsrError(f"{dst}: output folder {dst.parent} does not exist")
+            summary["inputs"].append("-" if stdin else str(input_path))
             if dst.exists():
                 if skip_existing:
+                    summary["skipped"].append({"input": summary["inputs"][0], "output": str(dst), "reason": "exists"})
                     if dry_run:
-                        click.echo(f"would skip {_shown(dst)} (exists)")
-                        return
+                        say(f"would skip {_shown(dst)} (exists)")
+                        return emit()
                     click.echo(f"skipped {dst} (exists)", err=True)
-                    return
+                    return emit()
                 if not overwrite:
                     raise LutsrError(f"{dst}: already exists; use --overwrite to replace it")
         if dry_run:
             what = "replace" if dst is not None and dst.exists() else "write"
-            click.echo(f"would {what} {_shown(dst) if dst is not None else 'stdout'} from "
-                       f"{'stdin' if stdin else _shown(input_path)}{_declared(None if stdin else input_path, lut)}")
-            return
+            say(f"would {what} {_shown(dst) if dst is not None else 'stdout'} from "
+                f"{'stdin' if stdin else _shown(input_path)}{_declared(None if stdin else input_path, lut)}")
+            summary["outputs"].append(str(dst))
+            return emit()
         t0 = time.perf_counter()
-        if stdin or stdout:
-            (w, h), (ow, oh) = _upscale_stream(None if stdin else input_path, dst, ext or ".png", lut, threads,
-                                               max_pixels, budget, outscale, size, overwrite=overwrite)
-            input_path = "<stdin>" if stdin else input_path
-            dst = dst or f"<stdout> ({(ext or '.png').lstrip('.')})"
-        else:
-            (w, h), (ow, oh) = _upscale_one(input_path, dst, lut, threads, max_pixels, budget, outscale, size,
-                                            overwrite=overwrite)
+        try:
+            if stdin or stdout:
+                (w, h), (ow, oh) = _upscale_stream(None if stdin else input_path, dst, ext or ".png", lut, threads,
+                                                   max_pixels, budget, outscale, size, overwrite=overwrite)
+                input_path = "<stdin>" if stdin else input_path
+                dst = dst or f"<stdout> ({(ext or '.png').lstrip('.')})"
+            else:
+                (w, h), (ow, oh) = _upscale_one(input_path, dst, lut, threads, max_pixels, budget, outscale, size,
+                                                overwrite=overwrite)
+        except (LutsrError, OSError) as e:
+            if summary["inputs"]:
+                summary["failed"].append({"input": summary["inputs"][0], "reason": str(e).splitlines()[0]})
+                emit()
+            raise
+        summary["outputs"].append(str(dst))
         click.echo(f"{input_path} ({w}x{h}) -> {dst} ({ow}x{oh}) with {lut} in {time.perf_counter() - t0:.2f}s",
                    err=True)
-        return
+        return emit()
 
     # folder mode
     files = find_images(input_path, recursive=recursive)
@@ -506,16 +533,21 @@ def upscale(input_path: Path | None, output_path: Path | None, lut_path: Path | 
                              "use --ext or --suffix, or separate folders")
         planned[key] = f
         plan.append((f, dst))
+    summary["inputs"] = [str(f) for f, _ in plan]
     if dry_run:
         for src, dst in plan:
             if dst.exists() and skip_existing:
-                click.echo(f"would skip {_shown(dst)} (exists)")
+                say(f"would skip {_shown(dst)} (exists)")
+                summary["skipped"].append({"input": str(src), "output": str(dst), "reason": "exists"})
             elif dst.exists() and not overwrite:
-                click.echo(f"would fail {_shown(src)}: {_shown(dst)} already exists (use --overwrite or --skip-existing)")
+                say(f"would fail {_shown(src)}: {_shown(dst)} already exists (use --overwrite or --skip-existing)")
+                summary["failed"].append({"input": str(src), "reason": f"{dst}: already exists; use --overwrite "
+                                                                       "to replace it"})
             else:
-                click.echo(f"would {'replace' if dst.exists() else 'write'} {_shown(dst)} from {_shown(src)}"
-                           f"{_declared(src, lut)}")
-        return
+                say(f"would {'replace' if dst.exists() else 'write'} {_shown(dst)} from {_shown(src)}"
+                    f"{_declared(src, lut)}")
+                summary["outputs"].append(str(dst))
+        return emit()
     _clean_stale_temps({d.parent for _, d in plan})
     done = skipped = 0
     failures: list[str] = []
@@ -527,23 +559,29 @@ def upscale(input_path: Path | None, output_path: Path | None, lut_path: Path | 
                 if dst.exists():
                     if skip_existing:
                         skipped += 1
+                        summary["skipped"].append({"input": str(src), "output": str(dst), "reason": "exists"})
                         continue
                     if not overwrite:
                         raise LutsrError(f"{dst}: already exists; use --overwrite to replace it")
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 _upscale_one(src, dst, lut, threads, max_pixels, budget, outscale, overwrite=overwrite)
                 done += 1
+                summary["outputs"].append(str(dst))
             except OutputExistsError as e:  # another run wrote it meanwhile
                 if skip_existing:
                     skipped += 1
+                    summary["skipped"].append({"input": str(src), "output": str(dst), "reason": "exists"})
                 else:
                     failures.append(str(e))
+                    summary["failed"].append({"input": str(src), "reason": failures[-1].splitlines()[0]})
             except (LutsrError, OSError) as e:
                 failures.append(str(e) if isinstance(e, LutsrError) else f"{src}: {e}")
+                summary["failed"].append({"input": str(src), "reason": failures[-1].splitlines()[0]})
     for msg in failures:
         click.echo(f"failed: {_shown(msg)}", err=True)
     click.echo(f"{done} upscaled, {skipped} skipped, {len(failures)} failed, in {time.perf_counter() - t0:.1f}s "
                f"-> {output_path}", err=True)
+    emit()
     if failures:
         sys.exit(1)
 

@@ -324,3 +324,43 @@ def test_dry_run_lists_the_plan_and_writes_nothing(runner, tmp_path, lut2, rng):
                              "--dry-run"])
     _assert_clean_failure(r, "already exists")
     assert listing() == before
+
+
+def test_json_summary_on_stdout(runner, tmp_path, lut2, rng):
+    """--json: one JSON object on stdout at the end (inputs, outputs, skipped, failed with reasons,
+    seconds), for folders, single files and --dry-run; messages stay on stderr; not with '-' as OUT."""
+    import json
+
+    lut_path, _ = lut2
+    src_dir, out_dir = tmp_path / "in", tmp_path / "out"
+    src_dir.mkdir()
+    out_dir.mkdir()
+    for name in ("a", "b"):
+        write_image(src_dir / f"{name}.png", rng.integers(0, 256, (5, 7, 3), dtype=np.uint8))
+    (src_dir / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
+    (out_dir / "b.png").write_bytes(b"old")
+    args = ["upscale", str(src_dir), str(out_dir), "-n", str(lut_path), "--json"]
+    plan = json.loads(runner.invoke(main, [*args, "--dry-run", "--skip-existing"]).stdout)
+    assert plan["dry_run"] is True and plan["outputs"] == [str(out_dir / "a.png"), str(out_dir / "bad.png")]
+    assert not (out_dir / "a.png").exists()
+    r = runner.invoke(main, [*args, "--skip-existing"])
+    assert r.exit_code == 1, r.output
+    [line] = r.stdout.splitlines()
+    res = json.loads(line)
+    assert res["dry_run"] is False
+    assert sorted(res["inputs"]) == sorted(str(p) for p in src_dir.iterdir())
+    assert res["outputs"] == [str(out_dir / "a.png")] and (out_dir / "a.png").is_file()
+    assert res["skipped"] == [{"input": str(src_dir / "b.png"), "output": str(out_dir / "b.png"), "reason": "exists"}]
+    [fail] = res["failed"]
+    assert fail["input"] == str(src_dir / "bad.png") and "bad.png" in fail["reason"]
+    assert isinstance(res["seconds"], float) and res["seconds"] >= 0
+    assert "failed:" in r.stderr and "upscaled" in r.stderr
+    one = tmp_path / "one.png"
+    r = runner.invoke(main, ["upscale", str(src_dir / "a.png"), str(one), "-n", str(lut_path), "--json"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["outputs"] == [str(one)] and one.is_file(), r.output
+    r = runner.invoke(main, ["upscale", str(src_dir / "bad.png"), str(tmp_path / "two.png"), "-n", str(lut_path),
+                             "--json"])
+    assert r.exit_code == 2 and json.loads(r.stdout)["failed"][0]["input"] == str(src_dir / "bad.png")
+    r = runner.invoke(main, ["upscale", str(src_dir / "a.png"), "-", "--json"])
+    _assert_clean_failure(r, "--json")
+    assert r.stdout_bytes == b""
