@@ -158,7 +158,14 @@ def upscale(image: np.ndarray, lut: Lut | str | os.PathLike | None = None, threa
 
     Args:
         image: ``(H, W)`` gray or ``(H, W, C)`` with C in 1, 3 (RGB), 4 (RGBA); uint8
-            (0..255) or uint16 (0..65535). Every colour channel goes through the LUT. RGBA:
+            (0..255) or uint16 (0..65535). Channel order: channels last, RGB(A) as
+            ``lutsr.imageio.read_image`` / ``load_image`` return them -- not OpenCV's BGR(A) from
+            ``cv2.imread`` (convert with ``cv2.cvtColor(img, cv2.COLOR_BGR2RGB)`` or
+            ``COLOR_BGRA2RGBA``). Every method lutsr runs today passes each channel through the
+            LUT on its own, so for 3 channels the order does not change the result (BGR in gives
+            the same pixels in BGR out); it matters for 4 channels (alpha must be last), for
+            ``lutsr.metrics`` (Y from RGB), and for any future method that mixes channels.
+            Every colour channel goes through the LUT. RGBA:
             colour is premultiplied by alpha, alpha is upscaled with the LUT too, then colour
             is un-premultiplied (no dark fringes). uint16: the LUT runs on the nearest 8-bit
             level and the remainder is added back bicubically (no banding); see docs/runtime.md.

@@ -54,3 +54,25 @@ def test_bytes_api_errors_are_one_line(lut2):
     with pytest.raises(LutsrError, match="unsupported output format"):
         lutsr.upscale_bytes(png.tobytes(), lut2[1], ext=".gif")
     assert "upscale_bytes" in dir(lutsr)
+
+
+def test_channel_order_is_rgb_and_documented(tmp_path, lut2, rng):
+    """read_image returns RGB (not OpenCV's BGR); per-channel LUTs give BGR in -> the same pixels in BGR out;
+    the README's Upscale section and lutsr.upscale's docstring say so."""
+    from pathlib import Path
+
+    from lutsr.imageio import read_image
+
+    bgr = np.zeros((2, 3, 3), np.uint8)
+    bgr[..., 2] = 255  # red, in OpenCV's order
+    ok, buf = cv2.imencode(".png", bgr)
+    (tmp_path / "red.png").write_bytes(buf.tobytes())
+    assert read_image(tmp_path / "red.png")[0, 0].tolist() == [255, 0, 0]
+    rgb = rng.integers(0, 256, (7, 9, 3), dtype=np.uint8)
+    lut = lut2[1]
+    assert np.array_equal(lutsr.upscale(rgb[..., ::-1].copy(), lut)[..., ::-1], lutsr.upscale(rgb, lut))
+    doc = lutsr.upscale.__doc__
+    assert "RGB" in doc and "BGR" in doc and "cv2.COLOR_BGR2RGB" in doc
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("### Upscale", 1)[1].split("\n### ", 1)[0]
+    assert "BGR" in section and "read_image" in section and "COLOR_BGR2RGB" in section
