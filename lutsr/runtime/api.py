@@ -15,7 +15,52 @@ from lutsr.lut.shipped import resolve_lut
 from lutsr.runtime.compile import CompiledLut, compile_lut
 from lutsr.runtime.run import run
 
-__all__ = ["upscale", "upscale_bytes", "BAND_SAMPLES"]
+__all__ = ["upscale", "upscale_bytes", "BAND_SAMPLES", "fork_unsafe_layer"]
+
+# ---------------------------------------------------------------- fork safety (issue 15 section 5)
+# Numba's "omp" threading layer on Linux is GNU OpenMP, which cannot run in a process forked from
+# one whose OpenMP threads have started: Numba then prints "Terminating: fork() called from a
+# process already using GNU OpenMP, this is unsafe." and kills the child with SIGTERM at its first
+# parallel kernel, and a multiprocessing "fork" pool waits for that task for ever. The layer starts
+# at the first parallel kernel run (not at import or compile). A child forked after that gets a
+# one-line LutsrError from ``upscale`` instead, naming the way out.
+_FORKED_FROM: str | None = None
+
+
+def fork_unsafe_layer() -> str | None:
+    """The name of Numba's threading layer if it has started in this process and cannot be used
+    in a forked child (GNU OpenMP), else ``None`` (not started yet, TBB, workqueue, other OpenMP)."""
+    try:
+        layer = numba.threading_layer()
+    except ValueError:  # no parallel kernel has run: a child starts its own layer
+        return None
+    if layer != "omp":
+        return None
+    try:
+        from numba.np.ufunc import omppool
+
+        vendor = getattr(omppool, "openmp_vendor", "GNU")
+    except ImportError:  # pragma: no cover - depends on the Numba build
+        vendor = "GNU"
+    return "omp (GNU OpenMP)" if vendor == "GNU" else None
+
+
+def _after_fork_in_child() -> None:
+    global _FORKED_FROM
+    _FORKED_FROM = _FORKED_FROM or fork_unsafe_layer()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _check_not_forked() -> None:
+    if _FORKED_FROM:
+        raise LutsrError(
+            f"this process was forked from one that had already run lutsr's parallel kernels on Numba's "
+            f"{_FORKED_FROM} threading layer, which cannot run after fork(); start worker processes with "
+            "multiprocessing.get_context('spawn') (or 'forkserver'), or create the pool before the first "
+            "lutsr.upscale (see README, 'Processes')")
 
 def _check_image(image) -> np.ndarray:
     """Refuse what ``upscale`` cannot take, with a message naming expected vs. got and what to pass."""
@@ -189,6 +234,7 @@ def upscale(image: np.ndarray, lut: Lut | str | os.PathLike | None = None, threa
     Raises:
         LutsrError: the image or the LUT is invalid (message says expected vs. got).
     """
+    _check_not_forked()
     img = _check_image(image)
     if threads is not None:
         threads = _check_threads(threads)
