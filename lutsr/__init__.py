@@ -20,7 +20,8 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = ["__version__", "upscale", "upscale_bytes", "load_lut", "Lut", "default_lut"]
 
-_LAZY = {"upscale": "lutsr.runtime.api", "upscale_bytes": "lutsr.runtime.api", "default_lut": "lutsr.lut.shipped", "load_lut": "lutsr.lut.file",
+_LAZY = {"upscale": "lutsr.runtime.api", "upscale_bytes": "lutsr.runtime.api", "default_lut": "lutsr.lut.shipped",
+         "load_lut": "lutsr.lut.file",
          "Lut": "lutsr.lut.file"}
 
 

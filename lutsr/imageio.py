@@ -26,7 +26,8 @@ from lutsr.errors import ImageError
 
 cv2 = cv2_module()  # OPENCV_IO_MAX_IMAGE_PIXELS is set before the first ``import cv2``
 
-__all__ = ["read_image", "load_image", "decode_image", "write_image", "save_image", "encode_image", "atomic_write_bytes", "IMAGE_EXTENSIONS",
+__all__ = ["read_image", "load_image", "decode_image", "write_image", "save_image", "encode_image",
+           "atomic_write_bytes", "IMAGE_EXTENSIONS",
            "LoadedImage", "DEFAULT_MAX_PIXELS", "declared_size", "TEMP_SUFFIX", "is_temp_name", "OutputExistsError",
            "frame_count"]
 

@@ -310,7 +310,8 @@ def test_dry_run_lists_the_plan_and_writes_nothing(runner, tmp_path, lut2, rng):
     assert any(l.startswith("would write") and "a.png" in l and "(7x5 -> 14x10)" in l for l in lines), lines
     assert any(l.startswith("would fail") and "b.png" in l and "already exists" in l for l in lines), lines
     assert len(lines) == 3 and listing() == before
-    r = runner.invoke(main, ["upscale", str(src_dir), str(out_dir), "-n", str(lut_path), "--dry-run", "--skip-existing"])
+    r = runner.invoke(main, ["upscale", str(src_dir), str(out_dir), "-n", str(lut_path), "--dry-run",
+                             "--skip-existing"])
     assert r.exit_code == 0 and "would skip" in r.stdout and "b.png" in r.stdout, r.output
     r = runner.invoke(main, ["upscale", str(src_dir), str(out_dir), "-n", str(lut_path), "--dry-run", "--overwrite"])
     assert r.exit_code == 0 and any(l.startswith("would replace") and "b.png" in l for l in r.stdout.splitlines())

@@ -12,7 +12,8 @@ from lutsr.imageio import cv2, load_image, save_image
 
 def _exif_jpeg_bytes(img: np.ndarray, orientation: int, icc: bytes) -> bytes:
     tiff = b"II*\x00" + struct.pack("<IH", 8, 1) + struct.pack("<HHIHH", 0x0112, 3, 1, orientation, 0) + b"\0\0\0\0"
-    ok, buf = cv2.imencodeWithMetadata(".jpg", img[..., ::-1].copy(), [cv2.IMAGE_METADATA_EXIF, cv2.IMAGE_METADATA_ICCP],
+    ok, buf = cv2.imencodeWithMetadata(".jpg", img[..., ::-1].copy(),
+                                       [cv2.IMAGE_METADATA_EXIF, cv2.IMAGE_METADATA_ICCP],
                                        [np.frombuffer(b"Exif\0\0" + tiff, np.uint8), np.frombuffer(icc, np.uint8)])
     assert ok
     return buf.tobytes()
