@@ -64,7 +64,13 @@ def connect(spec: str):
             raise LutsrError(f"--dask {spec}: expected local:N") from None
         if n < 1:
             raise LutsrError(f"--dask {spec}: N must be at least 1")
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
+        import dask
+
+        # workers are spawned, never forked: a fork of this process after lutsr's kernels ran cannot
+        # use Numba's GNU OpenMP threading layer (see lutsr.runtime.api, fork safety)
+        method = dask.config.get("distributed.worker.multiprocessing-method", "spawn")
+        with dask.config.set({"distributed.worker.multiprocessing-method": "spawn" if method == "fork" else method}):
+            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
         return Client(cluster), cluster
     try:
         return Client(spec, timeout=30), None
