@@ -3,6 +3,7 @@
 Public API (``import lutsr`` stays cheap: these load on first use):
 
 - :func:`upscale` -- upscale an image with a LUT (``lutsr.runtime``).
+- :func:`upscale_bytes` -- the same from and to encoded bytes (PNG, JPEG, ...), metadata kept.
 - :func:`load_lut`, :class:`Lut` -- read and validate a LUT file (``lutsr.lut``).
 - :func:`default_lut` -- a shipped LUT by scale and family.
 
@@ -17,9 +18,10 @@ from lutsr._version import __version__
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
-__all__ = ["__version__", "upscale", "load_lut", "Lut", "default_lut"]
+__all__ = ["__version__", "upscale", "upscale_bytes", "load_lut", "Lut", "default_lut"]
 
-_LAZY = {"upscale": "lutsr.runtime.api", "default_lut": "lutsr.lut.shipped", "load_lut": "lutsr.lut.file",
+_LAZY = {"upscale": "lutsr.runtime.api", "upscale_bytes": "lutsr.runtime.api", "default_lut": "lutsr.lut.shipped",
+         "load_lut": "lutsr.lut.file",
          "Lut": "lutsr.lut.file"}
 
 

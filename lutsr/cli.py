@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import math
 import os
 import sys
 import time
@@ -17,7 +18,8 @@ from pathlib import Path
 import click
 
 from lutsr._version import __version__
-from lutsr.batch import default_memory_budget, estimate_memory, process_file, upscale_one as _upscale_one  # noqa: F401
+from lutsr.batch import check_budget as _check_budget, default_memory_budget, estimate_memory, process_file  # noqa: F401
+from lutsr.batch import upscale_one as _upscale_one  # noqa: F401
 from lutsr.errors import LutsrError
 from lutsr.spec import NETWORK_FAMILIES, fittable_methods, importable_methods, trainable_methods
 
@@ -175,6 +177,63 @@ def _parse_size(text: str) -> tuple[int, int]:
     return int(parts[0]), int(parts[1])
 
 
+def _upscale_stream(src: Path | None, dst: Path | None, ext: str, lut, threads, max_pixels: int,
+                    budget: int | None, outscale: float | None, size: tuple[int, int] | None,
+                    overwrite: bool = False) -> tuple[tuple, tuple]:
+    """``-`` as IN or OUT: read one encoded image from stdin (``src`` None) and/or write the encoded
+    result to stdout (``dst`` None, format ``ext``), with the file path's decoding, metadata and
+    checks. Only the image goes to stdout. Returns the input and output (width, height)."""
+    from lutsr.imageio import declared_size, decode_image, encode_image, load_image, save_image
+    from lutsr.runtime import upscale as run_upscale
+
+    if src is None:
+        data = click.get_binary_stream("stdin").read()
+        name = "<stdin>"
+        dims = declared_size(data[: 1 << 20])
+        if budget is not None and dims is not None and dims[0] * dims[1] <= max_pixels:
+            need = estimate_memory(dims[0], dims[1], lut.scale or math.ceil(outscale or 8))
+            if need > budget:
+                raise LutsrError(f"{name}: {dims[0]}x{dims[1]} needs about {need / 2**30:.1f} GiB, over the memory "
+                                 f"budget of {budget / 2**30:.1f} GiB (--max-memory to change it)")
+        img = decode_image(data, name=name, max_pixels=max_pixels)
+        del data
+    else:
+        _check_budget(src, lut.scale or math.ceil(outscale or 8), budget, max_pixels)
+        name = str(src)
+        img = load_image(src, max_pixels=max_pixels)
+    try:
+        out = run_upscale(img.pixels, lut, threads=threads, outscale=outscale, size=size)
+    except LutsrError as e:
+        raise LutsrError(f"{name}: {e}") from None
+    in_size, out_size = img.pixels.shape[1::-1], out.shape[1::-1]
+    del img.pixels
+    if dst is not None:
+        save_image(dst, out, img.metadata, inplace=True, overwrite=overwrite)
+    else:
+        blob = encode_image(out, ext, img.metadata, name="<stdout>", inplace=True)
+        stream = click.get_binary_stream("stdout")
+        stream.write(blob)
+        stream.flush()
+    return in_size, out_size
+
+
+def _declared(src: Path | None, lut) -> str:
+    """`` (WxH -> W'xH')`` from the header of ``src`` (nothing decoded), or ``""`` if unknown."""
+    from lutsr.imageio import declared_size
+
+    if src is None or lut.scale is None:
+        return ""
+    try:
+        with open(src, "rb") as f:
+            size = declared_size(f.read(1 << 20))
+    except OSError:
+        return ""
+    if size is None:
+        return ""
+    w, h = size
+    return f" ({w}x{h} -> {w * lut.scale}x{h * lut.scale})"
+
+
 def _shown(x) -> str:
     """A name or message for one output line: control characters (newlines) escaped,
     bytes that are not UTF-8 shown as ``\\xNN``."""
@@ -222,9 +281,28 @@ def _normalize_ext(ext: str | None) -> str | None:
     return e
 
 
+def _in_out(arg1: Path | None, arg2: Path | None, in_opt: Path | None, out_opt: Path | None) -> tuple[Path, Path]:
+    """IN and OUT from the positional arguments and ``-i`` / ``-o``: the arguments fill whichever
+    of the two the options leave open, in order; one line when one is given twice or missing."""
+    args = [a for a in (arg1, arg2) if a is not None]
+    if in_opt is not None and out_opt is not None and args:
+        raise LutsrError("IN and OUT given both as arguments and with -i/-o; use one form")
+    if in_opt is not None and len(args) > 1:
+        raise LutsrError("IN given both as an argument and with -i/--input; use one form")
+    if out_opt is not None and len(args) > 1:
+        raise LutsrError("OUT given both as an argument and with -o/--output; use one form")
+    src = in_opt if in_opt is not None else (args.pop(0) if args else None)
+    dst = out_opt if out_opt is not None else (args.pop(0) if args else None)
+    if src is None:
+        raise LutsrError("missing IN: give it as the first argument or with -i/--input")
+    if dst is None:
+        raise LutsrError("missing OUT: give it as the second argument or with -o/--output")
+    return src, dst
+
+
 @main.command()
-@click.argument("input_path", metavar="IN", type=click.Path(path_type=Path))
-@click.argument("output_path", metavar="OUT", type=click.Path(path_type=Path))
+@click.argument("input_path", metavar="IN", type=click.Path(path_type=Path), required=False)
+@click.argument("output_path", metavar="OUT", type=click.Path(path_type=Path), required=False)
 @click.option("-n", "--lut", "lut_path", type=click.Path(path_type=Path), default=None,
               help="(-n: model, as upscaler CLIs name it) LUT file, or a shipped family: eclut (the default: fastest) or eclut-sdy (sharper, "
                    "about 10x slower).")
@@ -247,23 +325,39 @@ def _normalize_ext(ext: str | None) -> str | None:
 @click.option("--max-memory", type=click.FloatRange(min=0.001), default=None,
               help="Memory budget per image in GiB, estimated from the header before decoding "
                    "(default: 80%% of the machine's memory).")
+@click.option("-i", "--input", "input_opt", type=click.Path(path_type=Path), default=None,
+              help="IN as an option (instead of the first argument).")
+@click.option("-o", "--output", "output_opt", type=click.Path(path_type=Path), default=None,
+              help="OUT as an option (instead of the second argument).")
+@click.option("--dry-run", is_flag=True, help="List what would be written or skipped, and why; write nothing.")
+@click.option("--json", "as_json", is_flag=True,
+              help="At the end, one JSON object on stdout: inputs, outputs, skipped, failed (with reasons), seconds.")
 @click.option("--dask", "dask", default=None, metavar="local:N|tcp://HOST:PORT",
               help="Folders: one task per file on a Dask cluster (pip install 'lutsr[dask]'); IN and OUT must "
                    "be at the same paths on every worker; -j is then Numba threads per task (default 1).")
 @_friendly
-def upscale(input_path: Path, output_path: Path, lut_path: Path | None, scale: int | None, outscale: float | None,
+def upscale(input_path: Path | None, output_path: Path | None, lut_path: Path | None, scale: int | None,
+            outscale: float | None,
             out_size: str | None, threads: int | None,
             recursive: bool,
             suffix: str, ext: str | None, skip_existing: bool, overwrite: bool, max_pixels: int | None,
-            max_memory: float | None, dask: str | None = None) -> None:
+            max_memory: float | None, input_opt: Path | None = None, output_opt: Path | None = None,
+            dry_run: bool = False, as_json: bool = False, dask: str | None = None) -> None:
     """Upscale image IN to OUT, or every image in folder IN into folder OUT.
+
+    IN and OUT are given as arguments or as -i/--input and -o/--output (upscaler CLIs' form);
+    '-' as IN reads one image from stdin, '-' as OUT writes it to stdout (--ext, default PNG).
 
     The output format follows OUT's extension (or --ext). Nothing is overwritten without
     --overwrite, an input is never written over, and outputs appear atomically (temporary
     file, then rename). Exit status: 0 success, 1 some files of a folder failed, 2 bad input.
+    --dry-run checks the options, lists each planned output on stdout and writes nothing
+    (exit 0, or 2 on bad input). --json: a summary object on stdout at the end (the plan, with
+    --dry-run; messages stay on stderr).
     """
     from lutsr._opencv import preset_pixel_limit
 
+    input_path, output_path = _in_out(input_path, output_path, input_opt, output_opt)
     preset_pixel_limit(max_pixels or (1 << 30))  # before cv2 is imported: OpenCV then refuses in every header reader
     from lutsr.datasets import find_images
     from lutsr.imageio import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS
@@ -276,8 +370,25 @@ def upscale(input_path: Path, output_path: Path, lut_path: Path | None, scale: i
         raise LutsrError(f"--suffix {suffix!r}: must not contain a path separator")
     if skip_existing and overwrite:
         raise LutsrError("--skip-existing and --overwrite exclude each other")
-    if not input_path.exists():
+    stdin, stdout = str(input_path) == "-", str(output_path) == "-"
+    if as_json and stdout:
+        raise LutsrError("--json prints its summary on stdout: not with '-' as OUT")
+    t_start = time.perf_counter()
+    summary: dict = {"dry_run": dry_run, "inputs": [], "outputs": [], "skipped": [], "failed": []}
+
+    def say(text: str) -> None:  # the --dry-run plan: stdout, or stderr when stdout holds the JSON
+        click.echo(text, err=as_json)
+
+    def emit() -> None:
+        if as_json:
+            import json
+
+            summary["seconds"] = round(time.perf_counter() - t_start, 6)
+            click.echo(json.dumps(summary))
+    if not stdin and not input_path.exists():
         raise LutsrError(f"{input_path}: no such file or folder")
+    if stdout and input_path.is_dir():
+        raise LutsrError(f"{input_path}: is a folder; OUT '-' (stdout) takes one image")
     lut = resolve_lut(lut_path, scale=scale or 4)
     size = _parse_size(out_size) if out_size else None
     if lut.scale is None and scale is not None:
@@ -290,31 +401,60 @@ def upscale(input_path: Path, output_path: Path, lut_path: Path | None, scale: i
     if size is not None and input_path.is_dir():
         raise LutsrError("--size is for one image; use --outscale for a folder")
 
-    if input_path.is_file():
-        dst = output_path
-        if dst.is_dir():
-            dst = dst / f"{input_path.stem}{suffix}{ext or input_path.suffix.lower()}"
-        elif ext and not dst.suffix:
-            dst = dst.with_suffix(ext)
-        if dst.suffix.lower() not in IMAGE_EXTENSIONS:
-            raise LutsrError(f"{dst}: unsupported output extension {dst.suffix or '(none)'!r}; "
-                             f"use one of {', '.join(IMAGE_EXTENSIONS)}")
-        if dst.exists() and dst.resolve() == input_path.resolve():
-            raise LutsrError(f"{dst}: refusing to overwrite the input image")
-        if not dst.parent.resolve().is_dir():
-            raise LutsrError(f"{dst}: output folder {dst.parent} does not exist")
-        if dst.exists():
-            if skip_existing:
-                click.echo(f"skipped {dst} (exists)", err=True)
-                return
-            if not overwrite:
-                raise LutsrError(f"{dst}: already exists; use --overwrite to replace it")
+    if stdout and not stdin and not input_path.is_file():
+        raise LutsrError(f"{input_path}: not a file; OUT '-' (stdout) takes one image")
+    if input_path.is_file() or stdin:
+        dst = None
+        if not stdout:
+            dst = output_path
+            stem, in_ext = ("stdin", ".png") if stdin else (input_path.stem, input_path.suffix.lower())
+            if dst.is_dir():
+                dst = dst / f"{stem}{suffix}{ext or in_ext}"
+            elif (ext or stdin) and not dst.suffix:
+                dst = dst.with_suffix(ext or ".png")
+            if dst.suffix.lower() not in IMAGE_EXTENSIONS:
+                raise LutsrError(f"{dst}: unsupported output extension {dst.suffix or '(none)'!r}; "
+                                 f"use one of {', '.join(IMAGE_EXTENSIONS)}")
+            if not stdin and dst.exists() and dst.resolve() == input_path.resolve():
+                raise LutsrError(f"{dst}: refusing to overwrite the input image")
+            if not dst.parent.resolve().is_dir():
+                raise LutsrError(f"{dst}: output folder {dst.parent} does not exist")
+            summary["inputs"].append("-" if stdin else str(input_path))
+            if dst.exists():
+                if skip_existing:
+                    summary["skipped"].append({"input": summary["inputs"][0], "output": str(dst), "reason": "exists"})
+                    if dry_run:
+                        say(f"would skip {_shown(dst)} (exists)")
+                        return emit()
+                    click.echo(f"skipped {dst} (exists)", err=True)
+                    return emit()
+                if not overwrite:
+                    raise LutsrError(f"{dst}: already exists; use --overwrite to replace it")
+        if dry_run:
+            what = "replace" if dst is not None and dst.exists() else "write"
+            say(f"would {what} {_shown(dst) if dst is not None else 'stdout'} from "
+                f"{'stdin' if stdin else _shown(input_path)}{_declared(None if stdin else input_path, lut)}")
+            summary["outputs"].append(str(dst))
+            return emit()
         t0 = time.perf_counter()
-        (w, h), (ow, oh) = _upscale_one(input_path, dst, lut, threads, max_pixels, budget, outscale, size,
-                                        overwrite=overwrite)
+        try:
+            if stdin or stdout:
+                (w, h), (ow, oh) = _upscale_stream(None if stdin else input_path, dst, ext or ".png", lut, threads,
+                                                   max_pixels, budget, outscale, size, overwrite=overwrite)
+                input_path = "<stdin>" if stdin else input_path
+                dst = dst or f"<stdout> ({(ext or '.png').lstrip('.')})"
+            else:
+                (w, h), (ow, oh) = _upscale_one(input_path, dst, lut, threads, max_pixels, budget, outscale, size,
+                                                overwrite=overwrite)
+        except (LutsrError, OSError) as e:
+            if summary["inputs"]:
+                summary["failed"].append({"input": summary["inputs"][0], "reason": str(e).splitlines()[0]})
+                emit()
+            raise
+        summary["outputs"].append(str(dst))
         click.echo(f"{input_path} ({w}x{h}) -> {dst} ({ow}x{oh}) with {lut} in {time.perf_counter() - t0:.2f}s",
                    err=True)
-        return
+        return emit()
 
     # folder mode
     files = find_images(input_path, recursive=recursive)
@@ -341,9 +481,24 @@ def upscale(input_path: Path, output_path: Path, lut_path: Path | None, scale: i
                              "use --ext or --suffix, or separate folders")
         planned[key] = f
         plan.append((f, dst))
+    summary["inputs"] = [str(f) for f, _ in plan]
+    if dry_run:
+        for src, dst in plan:
+            if dst.exists() and skip_existing:
+                say(f"would skip {_shown(dst)} (exists)")
+                summary["skipped"].append({"input": str(src), "output": str(dst), "reason": "exists"})
+            elif dst.exists() and not overwrite:
+                say(f"would fail {_shown(src)}: {_shown(dst)} already exists (use --overwrite or --skip-existing)")
+                summary["failed"].append({"input": str(src), "reason": f"{dst}: already exists; use --overwrite "
+                                                                       "to replace it"})
+            else:
+                say(f"would {'replace' if dst.exists() else 'write'} {_shown(dst)} from {_shown(src)}"
+                    f"{_declared(src, lut)}")
+                summary["outputs"].append(str(dst))
+        return emit()
     _clean_stale_temps({d.parent for _, d in plan})
     done = skipped = 0
-    failures: list[tuple[int, str]] = []
+    failures: list[str] = []
     t0 = time.perf_counter()
     opts = {"max_pixels": max_pixels, "outscale": outscale, "overwrite": overwrite, "skip_existing": skip_existing}
     with contextlib.ExitStack() as stack:
@@ -359,18 +514,22 @@ def upscale(input_path: Path, output_path: Path, lut_path: Path | None, scale: i
                        for i, (s, d) in enumerate(plan))
         with click.progressbar(results, length=len(plan), label=f"upscaling {len(plan)} images", file=sys.stderr,
                                show_pos=True, item_show_func=lambda it: it[1].src.name if it else "") as bar:
-            for i, r in bar:
-                if r.status == "written":
-                    done += 1
-                elif r.status == "skipped":
-                    skipped += 1
-                else:
-                    failures.append((i, r.message))
-    failures = [msg for _, msg in sorted(failures)]
+            outcomes = sorted(bar, key=lambda t: t[0])  # Dask: completion order; reported in input order
+    for _, r in outcomes:
+        if r.status == "written":
+            done += 1
+            summary["outputs"].append(str(r.dst))
+        elif r.status == "skipped":
+            skipped += 1
+            summary["skipped"].append({"input": str(r.src), "output": str(r.dst), "reason": "exists"})
+        else:
+            failures.append(r.message)
+            summary["failed"].append({"input": str(r.src), "reason": r.message.splitlines()[0]})
     for msg in failures:
         click.echo(f"failed: {_shown(msg)}", err=True)
     click.echo(f"{done} upscaled, {skipped} skipped, {len(failures)} failed, in {time.perf_counter() - t0:.1f}s "
                f"-> {output_path}", err=True)
+    emit()
     if failures:
         sys.exit(1)
 

@@ -26,7 +26,8 @@ from lutsr.errors import ImageError
 
 cv2 = cv2_module()  # OPENCV_IO_MAX_IMAGE_PIXELS is set before the first ``import cv2``
 
-__all__ = ["read_image", "load_image", "write_image", "save_image", "atomic_write_bytes", "IMAGE_EXTENSIONS",
+__all__ = ["read_image", "load_image", "decode_image", "write_image", "save_image", "encode_image",
+           "atomic_write_bytes", "IMAGE_EXTENSIONS",
            "LoadedImage", "DEFAULT_MAX_PIXELS", "declared_size", "TEMP_SUFFIX", "is_temp_name", "OutputExistsError",
            "frame_count"]
 
@@ -265,7 +266,27 @@ def load_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
     p = Path(path)
     if not p.is_file():
         raise ImageError(f"{p}: no such file")
-    data = p.read_bytes()
+    return decode_image(p.read_bytes(), name=str(p), max_pixels=max_pixels)
+
+
+def decode_image(data: bytes | bytearray | memoryview, name: str = "<bytes>",
+                 max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
+    """Decode an encoded image held in memory, exactly as :func:`load_image` decodes a file.
+
+    Args:
+        data: the bytes of a PNG, JPEG, WebP, TIFF or BMP file.
+        name: how messages name the image (a file name, ``"<stdin>"``).
+        max_pixels: refuse images declaring more pixels than this, from the header.
+
+    Returns:
+        A :class:`LoadedImage`: ``(H, W)`` gray, ``(H, W, 3)`` RGB or ``(H, W, 4)`` RGBA,
+        uint8 or uint16, EXIF orientation applied; EXIF (orientation reset) and ICC kept.
+
+    Raises:
+        ImageError: empty, corrupt, too large, no pixels, unsupported sample type or channels.
+    """
+    p = name
+    data = bytes(data) if not isinstance(data, bytes) else data
     if not data:
         raise ImageError(f"{p}: empty file")
     size = declared_size(data)
@@ -419,7 +440,7 @@ def save_image(path: str | os.PathLike, image: np.ndarray, metadata=(), ext: str
     16-bit images are written as 16-bit to PNG and TIFF, and rounded to 8 bits for formats
     without 16-bit samples. RGBA written as JPEG loses its alpha channel, with a warning
     unless the image is fully opaque. ``metadata`` (from ``load_image``) is embedded where possible.
-    The image is encoded in memory and the bytes are written from Python to a temporary
+    The image is encoded in memory (:func:`encode_image`) and the bytes are written from Python to a temporary
     file beside ``path``, fsynced and renamed into place (file names never reach OpenCV). With ``inplace=True`` the channel
     order of ``image`` is swapped in place instead of copying it (the caller gives it up).
     With ``overwrite=False`` an existing ``path`` is never replaced, even one that appears while
@@ -434,6 +455,35 @@ def save_image(path: str | os.PathLike, image: np.ndarray, metadata=(), ext: str
         raise ImageError(f"{p}: unsupported output extension {ext or '(none)'!r}; use one of {', '.join(IMAGE_EXTENSIONS)}")
     if not p.parent.is_dir():
         raise ImageError(f"{p}: output folder {p.parent} does not exist")
+    buf = _encode(image, ext, metadata, str(p), inplace)
+    # The path never reaches OpenCV (its binding crashes on names that are not valid UTF-8):
+    # the bytes are written from Python.
+    atomic_write_bytes(p, memoryview(buf), overwrite=overwrite)
+
+
+def encode_image(image: np.ndarray, ext: str = ".png", metadata=(), name: str = "<bytes>",
+                 inplace: bool = False) -> bytes:
+    """Encode ``image`` in memory, exactly as :func:`save_image` encodes a file, and return the bytes.
+
+    Args:
+        image: ``(H, W)`` gray, ``(H, W, 3)`` RGB or ``(H, W, 4)`` RGBA, uint8 or uint16
+            (RGB order, as :func:`load_image` returns; not OpenCV's BGR).
+        ext: the format, by extension (``".png"``, ``"jpg"``, ...).
+        metadata: ``[(kind, bytes)]`` from :func:`load_image` / :func:`decode_image`.
+        name: how messages name the image.
+        inplace: swap ``image``'s channel order in place instead of copying it (the caller gives it up).
+
+    Raises:
+        ImageError: unknown extension or encoding failure.
+    """
+    e = ext.lower() if ext.startswith(".") else f".{ext.lower()}"
+    if e not in IMAGE_EXTENSIONS:
+        raise ImageError(f"{name}: unsupported output format {ext!r}; use one of {', '.join(IMAGE_EXTENSIONS)}")
+    return bytes(_encode(image, e, metadata, name, inplace))
+
+
+def _encode(image: np.ndarray, ext: str, metadata, p: str, inplace: bool) -> np.ndarray:
+    """The encoded bytes (a uint8 array from OpenCV) of ``image`` as ``ext``; ``p`` names it in messages."""
     img = np.asarray(image)
     if img.dtype == np.uint16 and ext not in _SIXTEEN_BIT_EXT:
         log.info("%s: %s holds 8-bit samples only; rounding the 16-bit result", p, ext)
@@ -469,10 +519,7 @@ def save_image(path: str | os.PathLike, image: np.ndarray, metadata=(), ext: str
             raise ImageError(f"{p}: could not encode image as {ext} ({str(e).strip().splitlines()[-1][:100]})") from None
         if not ok:
             raise ImageError(f"{p}: could not encode image as {ext}")
-    # The path never reaches OpenCV (its binding crashes on names that are not valid UTF-8):
-    # the bytes are written from Python.
-    del img
-    atomic_write_bytes(p, memoryview(buf), overwrite=overwrite)
+    return buf
 
 
 def write_image(path: str | os.PathLike, image: np.ndarray) -> None:

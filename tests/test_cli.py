@@ -232,3 +232,136 @@ def test_upscaler_short_flags(tmp_path):
     assert r.exit_code == 0, r.output
     out = read_image(tmp_path / "out.bmp")
     assert out.shape == (12, 14, 3)
+
+
+def test_input_output_options_or_arguments(runner, tmp_path, lut2, image):
+    """-i/-o as alternatives to IN OUT; both forms, mixed; both or neither: one-line error, exit 2."""
+    src, img = image
+    lut_path, lut = lut2
+    want = upscale(img, lut)
+    forms = {"io": ["-i", str(src), "-o", "{out}"], "pos": [str(src), "{out}"], "i_pos": ["-i", str(src), "{out}"],
+             "o_pos": ["-o", "{out}", str(src)]}
+    for name, form in forms.items():
+        out = tmp_path / f"{name}.png"
+        r = runner.invoke(main, ["upscale", *[a.format(out=out) for a in form], "-n", str(lut_path)])
+        assert r.exit_code == 0, (name, r.output)
+        assert np.array_equal(read_image(out), want)
+    o = str(tmp_path / "x.png")
+    for args, fragment in ((["-i", str(src), str(src), o], "both"), (["-i", str(src), "-o", o, o], "both"),
+                           ([str(src), o, "-o", o], "both"), ([], "missing IN"), (["-i", str(src)], "missing OUT"),
+                           ([str(src)], "missing OUT"), (["-o", o], "missing IN")):
+        r = runner.invoke(main, ["upscale", *args, "-n", str(lut_path)])
+        _assert_clean_failure(r, fragment)
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_dash_reads_stdin_and_writes_stdout(runner, tmp_path, lut2, image):
+    """'-' as IN: one image from stdin; '-' as OUT: the encoded image alone on stdout (format from -f,
+    default PNG); progress and summary on stderr only; no file written."""
+    from lutsr.imageio import decode_image
+
+    src, img = image
+    lut_path, lut = lut2
+    want = upscale(img, lut)
+    data = src.read_bytes()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    r = runner.invoke(main, ["upscale", "-", "-", "-n", str(lut_path)], input=data)
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout_bytes[:8] == b"\x89PNG\r\n\x1a\n"
+    assert np.array_equal(decode_image(r.stdout_bytes).pixels, want)
+    assert "<stdin>" in r.stderr and "<stdout>" in r.stderr
+    r = runner.invoke(main, ["upscale", str(src), "-", "-n", str(lut_path), "-f", "bmp"])
+    assert r.exit_code == 0 and r.stdout_bytes[:2] == b"BM", r.stderr
+    assert np.array_equal(decode_image(r.stdout_bytes).pixels, want)
+    r = runner.invoke(main, ["upscale", "-i", "-", "-o", "-", "-n", str(lut_path), "-q"], input=data)
+    assert r.exit_code == 0 and r.stderr == "" and decode_image(r.stdout_bytes).pixels.shape == want.shape
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no temporary or output file
+    out = tmp_path / "from_stdin"
+    r = runner.invoke(main, ["upscale", "-", str(out), "-n", str(lut_path)], input=data)
+    assert r.exit_code == 0, r.stderr
+    assert np.array_equal(read_image(tmp_path / "from_stdin.png"), want) and r.stdout_bytes == b""
+    r = runner.invoke(main, ["upscale", "-", "-", "-n", str(lut_path)], input=b"not an image")
+    _assert_clean_failure(r, "<stdin>")
+    assert r.stdout_bytes == b""
+    r = runner.invoke(main, ["upscale", str(tmp_path), "-", "-n", str(lut_path)])
+    _assert_clean_failure(r, "stdout")
+
+
+def test_dry_run_lists_the_plan_and_writes_nothing(runner, tmp_path, lut2, rng):
+    """--dry-run: what would be written, replaced, skipped or refused, and why; nothing written
+    (not even stale temporary files removed); exit 0, or 2 on bad input."""
+    lut_path, _ = lut2
+    src_dir, out_dir = tmp_path / "in", tmp_path / "out"
+    src_dir.mkdir()
+    out_dir.mkdir()
+    for name in ("a", "b", "c"):
+        write_image(src_dir / f"{name}.png", rng.integers(0, 256, (5, 7, 3), dtype=np.uint8))
+    (out_dir / "b.png").write_bytes(b"old")
+    stale = out_dir / ".c.png.abcd1234.lutsr-part"
+    stale.write_bytes(b"x")
+
+    def listing():
+        return sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
+
+    before = listing()
+    r = runner.invoke(main, ["upscale", str(src_dir), str(out_dir), "-n", str(lut_path), "--dry-run"])
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    assert any(l.startswith("would write") and "a.png" in l and "(7x5 -> 14x10)" in l for l in lines), lines
+    assert any(l.startswith("would fail") and "b.png" in l and "already exists" in l for l in lines), lines
+    assert len(lines) == 3 and listing() == before
+    r = runner.invoke(main, ["upscale", str(src_dir), str(out_dir), "-n", str(lut_path), "--dry-run",
+                             "--skip-existing"])
+    assert r.exit_code == 0 and "would skip" in r.stdout and "b.png" in r.stdout, r.output
+    r = runner.invoke(main, ["upscale", str(src_dir), str(out_dir), "-n", str(lut_path), "--dry-run", "--overwrite"])
+    assert r.exit_code == 0 and any(l.startswith("would replace") and "b.png" in l for l in r.stdout.splitlines())
+    r = runner.invoke(main, ["upscale", str(src_dir / "a.png"), str(tmp_path / "one.png"), "-n", str(lut_path),
+                             "--dry-run"])
+    assert r.exit_code == 0 and r.stdout.startswith("would write") and "one.png" in r.stdout, r.output
+    assert listing() == before
+    r = runner.invoke(main, ["upscale", str(tmp_path / "missing.png"), str(tmp_path / "x.png"), "--dry-run"])
+    _assert_clean_failure(r, "no such file")
+    r = runner.invoke(main, ["upscale", str(src_dir / "a.png"), str(out_dir / "b.png"), "-n", str(lut_path),
+                             "--dry-run"])
+    _assert_clean_failure(r, "already exists")
+    assert listing() == before
+
+
+def test_json_summary_on_stdout(runner, tmp_path, lut2, rng):
+    """--json: one JSON object on stdout at the end (inputs, outputs, skipped, failed with reasons,
+    seconds), for folders, single files and --dry-run; messages stay on stderr; not with '-' as OUT."""
+    import json
+
+    lut_path, _ = lut2
+    src_dir, out_dir = tmp_path / "in", tmp_path / "out"
+    src_dir.mkdir()
+    out_dir.mkdir()
+    for name in ("a", "b"):
+        write_image(src_dir / f"{name}.png", rng.integers(0, 256, (5, 7, 3), dtype=np.uint8))
+    (src_dir / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
+    (out_dir / "b.png").write_bytes(b"old")
+    args = ["upscale", str(src_dir), str(out_dir), "-n", str(lut_path), "--json"]
+    plan = json.loads(runner.invoke(main, [*args, "--dry-run", "--skip-existing"]).stdout)
+    assert plan["dry_run"] is True and plan["outputs"] == [str(out_dir / "a.png"), str(out_dir / "bad.png")]
+    assert not (out_dir / "a.png").exists()
+    r = runner.invoke(main, [*args, "--skip-existing"])
+    assert r.exit_code == 1, r.output
+    [line] = r.stdout.splitlines()
+    res = json.loads(line)
+    assert res["dry_run"] is False
+    assert sorted(res["inputs"]) == sorted(str(p) for p in src_dir.iterdir())
+    assert res["outputs"] == [str(out_dir / "a.png")] and (out_dir / "a.png").is_file()
+    assert res["skipped"] == [{"input": str(src_dir / "b.png"), "output": str(out_dir / "b.png"), "reason": "exists"}]
+    [fail] = res["failed"]
+    assert fail["input"] == str(src_dir / "bad.png") and "bad.png" in fail["reason"]
+    assert isinstance(res["seconds"], float) and res["seconds"] >= 0
+    assert "failed:" in r.stderr and "upscaled" in r.stderr
+    one = tmp_path / "one.png"
+    r = runner.invoke(main, ["upscale", str(src_dir / "a.png"), str(one), "-n", str(lut_path), "--json"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["outputs"] == [str(one)] and one.is_file(), r.output
+    r = runner.invoke(main, ["upscale", str(src_dir / "bad.png"), str(tmp_path / "two.png"), "-n", str(lut_path),
+                             "--json"])
+    assert r.exit_code == 2 and json.loads(r.stdout)["failed"][0]["input"] == str(src_dir / "bad.png")
+    r = runner.invoke(main, ["upscale", str(src_dir / "a.png"), "-", "--json"])
+    _assert_clean_failure(r, "--json")
+    assert r.stdout_bytes == b""

@@ -65,14 +65,20 @@ def connect(spec: str):
             raise LutsrError(f"--dask {spec}: expected local:N") from None
         if n < 1:
             raise LutsrError(f"--dask {spec}: N must be at least 1")
+        import dask
+
         # the cores shared out: N processes of cores/N Numba threads (the results depend on the
         # accumulator shape, not on the thread count); N x cores OpenMP threads on the same cores
         # wait on each other at every barrier, many times slower. No dashboard; the scheduler's
         # small HTTP server on a free port (not 8787, maybe taken).
         threads = max(1, (os.cpu_count() or 1) // n)
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                               scheduler_kwargs={"dashboard_address": ":0"},
-                               env={"NUMBA_NUM_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)})
+        # workers are spawned, never forked: a fork of this process after lutsr's kernels ran cannot
+        # use Numba's GNU OpenMP threading layer (see lutsr.runtime.api, fork safety)
+        method = dask.config.get("distributed.worker.multiprocessing-method", "spawn")
+        with dask.config.set({"distributed.worker.multiprocessing-method": "spawn" if method == "fork" else method}):
+            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                                   scheduler_kwargs={"dashboard_address": ":0"},
+                                   env={"NUMBA_NUM_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)})
         return Client(cluster), cluster
     try:
         return Client(spec, timeout=30), None

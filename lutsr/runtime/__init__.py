@@ -13,7 +13,7 @@ from lutsr.lut.shipped import default_lut, resolve_lut
 from lutsr.runtime.compile import CompiledLut, StagePlan, compile_lut
 from lutsr.runtime.kernels.jit import CACHE_DIR
 from lutsr.runtime.run import run
-from lutsr.runtime.api import BAND_SAMPLES, upscale
+from lutsr.runtime.api import BAND_SAMPLES, upscale, upscale_bytes
 
-__all__ = ["upscale", "compile_lut", "run", "CompiledLut", "StagePlan", "resolve_lut", "default_lut", "CACHE_DIR",
-           "BAND_SAMPLES"]
+__all__ = ["upscale", "upscale_bytes", "compile_lut", "run", "CompiledLut", "StagePlan", "resolve_lut", "default_lut",
+           "CACHE_DIR", "BAND_SAMPLES"]

@@ -15,7 +15,52 @@ from lutsr.lut.shipped import resolve_lut
 from lutsr.runtime.compile import CompiledLut, compile_lut
 from lutsr.runtime.run import run
 
-__all__ = ["upscale", "BAND_SAMPLES"]
+__all__ = ["upscale", "upscale_bytes", "BAND_SAMPLES", "fork_unsafe_layer"]
+
+# ---------------------------------------------------------------- fork safety (issue 15 section 5)
+# Numba's "omp" threading layer on Linux is GNU OpenMP, which cannot run in a process forked from
+# one whose OpenMP threads have started: Numba then prints "Terminating: fork() called from a
+# process already using GNU OpenMP, this is unsafe." and kills the child with SIGTERM at its first
+# parallel kernel, and a multiprocessing "fork" pool waits for that task for ever. The layer starts
+# at the first parallel kernel run (not at import or compile). A child forked after that gets a
+# one-line LutsrError from ``upscale`` instead, naming the way out.
+_FORKED_FROM: str | None = None
+
+
+def fork_unsafe_layer() -> str | None:
+    """The name of Numba's threading layer if it has started in this process and cannot be used
+    in a forked child (GNU OpenMP), else ``None`` (not started yet, TBB, workqueue, other OpenMP)."""
+    try:
+        layer = numba.threading_layer()
+    except ValueError:  # no parallel kernel has run: a child starts its own layer
+        return None
+    if layer != "omp":
+        return None
+    try:
+        from numba.np.ufunc import omppool
+
+        vendor = getattr(omppool, "openmp_vendor", "GNU")
+    except ImportError:  # pragma: no cover - depends on the Numba build
+        vendor = "GNU"
+    return "omp (GNU OpenMP)" if vendor == "GNU" else None
+
+
+def _after_fork_in_child() -> None:
+    global _FORKED_FROM
+    _FORKED_FROM = _FORKED_FROM or fork_unsafe_layer()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _check_not_forked() -> None:
+    if _FORKED_FROM:
+        raise LutsrError(
+            f"this process was forked from one that had already run lutsr's parallel kernels on Numba's "
+            f"{_FORKED_FROM} threading layer, which cannot run after fork(); start worker processes with "
+            "multiprocessing.get_context('spawn') (or 'forkserver'), or create the pool before the first "
+            "lutsr.upscale (see README, 'Processes')")
 
 def _check_image(image) -> np.ndarray:
     """Refuse what ``upscale`` cannot take, with a message naming expected vs. got and what to pass."""
@@ -158,7 +203,14 @@ def upscale(image: np.ndarray, lut: Lut | str | os.PathLike | None = None, threa
 
     Args:
         image: ``(H, W)`` gray or ``(H, W, C)`` with C in 1, 3 (RGB), 4 (RGBA); uint8
-            (0..255) or uint16 (0..65535). Every colour channel goes through the LUT. RGBA:
+            (0..255) or uint16 (0..65535). Channel order: channels last, RGB(A) as
+            ``lutsr.imageio.read_image`` / ``load_image`` return them -- not OpenCV's BGR(A) from
+            ``cv2.imread`` (convert with ``cv2.cvtColor(img, cv2.COLOR_BGR2RGB)`` or
+            ``COLOR_BGRA2RGBA``). Every method lutsr runs today passes each channel through the
+            LUT on its own, so for 3 channels the order does not change the result (BGR in gives
+            the same pixels in BGR out); it matters for 4 channels (alpha must be last), for
+            ``lutsr.metrics`` (Y from RGB), and for any future method that mixes channels.
+            Every colour channel goes through the LUT. RGBA:
             colour is premultiplied by alpha, alpha is upscaled with the LUT too, then colour
             is un-premultiplied (no dark fringes). uint16: the LUT runs on the nearest 8-bit
             level and the remainder is added back bicubically (no banding); see docs/runtime.md.
@@ -182,6 +234,7 @@ def upscale(image: np.ndarray, lut: Lut | str | os.PathLike | None = None, threa
     Raises:
         LutsrError: the image or the LUT is invalid (message says expected vs. got).
     """
+    _check_not_forked()
     img = _check_image(image)
     if threads is not None:
         threads = _check_threads(threads)
@@ -207,3 +260,35 @@ def upscale(image: np.ndarray, lut: Lut | str | os.PathLike | None = None, threa
     return out[..., 0] if image.ndim == 2 else out
 
 
+
+
+def upscale_bytes(data: bytes | bytearray | memoryview, lut: Lut | str | os.PathLike | None = None,
+                  ext: str = ".png", threads: int | None = None, max_pixels: int | None = None,
+                  outscale: float | None = None, size: tuple[int, int] | None = None) -> bytes:
+    """Upscale an encoded image held in memory and return the encoded result (services, pipelines).
+
+    Decoding and encoding are those of ``lutsr upscale`` on files (``lutsr.imageio.decode_image`` /
+    ``encode_image``): 8/16-bit, gray/RGB/RGBA, EXIF orientation applied, EXIF (orientation reset
+    to 1) and ICC profile carried to the output where the format allows.
+
+    Args:
+        data: the bytes of a PNG, JPEG, WebP, TIFF or BMP image.
+        lut: as :func:`upscale`.
+        ext: output format by extension (``".png"``, ``"jpg"``, ``"webp"``, ...).
+        threads, outscale, size: as :func:`upscale`.
+        max_pixels: refuse inputs declaring more pixels (default: ``lutsr.imageio.DEFAULT_MAX_PIXELS``).
+
+    Returns:
+        The encoded upscaled image.
+
+    Raises:
+        LutsrError: undecodable or too large input, unknown format, invalid LUT (one line).
+    """
+    from lutsr.imageio import DEFAULT_MAX_PIXELS, decode_image, encode_image
+
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise InputTypeError(f"expected the bytes of an encoded image, got {type(data).__name__}; "
+                             "for a decoded array use lutsr.upscale")
+    img = decode_image(data, name="<bytes>", max_pixels=max_pixels or DEFAULT_MAX_PIXELS)
+    out = upscale(img.pixels, lut, threads=threads, outscale=outscale, size=size)
+    return encode_image(out, ext, img.metadata, name="<bytes>", inplace=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numba
 import numpy as np
 
@@ -17,6 +19,19 @@ _WIN16 = np.zeros(0, dtype=np.int16)  # window dtype carriers for expand_patch_k
 _WIN32 = np.zeros(0, dtype=np.int32)
 
 
+def _on_threads(fn, nbands: int) -> None:
+    """``fn(b0, b1)`` over ``nbands`` bands split into one contiguous range per thread (the kernels
+    release the GIL; the bands write disjoint rows, so the result does not depend on the split)."""
+    threads = max(1, min(numba.get_num_threads(), nbands))
+    if threads == 1:
+        fn(0, nbands)
+        return
+    cuts = [nbands * i // threads for i in range(threads + 1)]
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for f in [pool.submit(fn, cuts[i], cuts[i + 1]) for i in range(threads)]:
+            f.result()
+
+
 def _expand(p: StagePlan, x: np.ndarray, out: np.ndarray, bands: int | None) -> None:
     """The ExpandConv unit on the patch kernel; the stage's other units first into an int32 addend."""
     plan = p.expand
@@ -26,8 +41,9 @@ def _expand(p: StagePlan, x: np.ndarray, out: np.ndarray, bands: int | None) -> 
     if rest:
         add = np.zeros(out.shape, dtype=np.int32)
         if p.flat is not None:  # e.g. S, D, Y: one pass
-            block_vec_kernel(xp, p.pad, p.flat, p.flat_offsets, p.interval, p.levels, p.cell_offset, p.scale,
-                             p.divisor, p.bias, p.half_even, True, add, out)
+            _on_threads(lambda y0, y1: block_vec_kernel(xp, p.pad, p.flat, p.flat_offsets, p.interval, p.levels,
+                                                        p.cell_offset, p.scale, p.divisor, p.bias, p.half_even, True,
+                                                        add, out, y0, y1), x.shape[0])
         else:
             for u in rest:
                 block_kernel(x, u.table, u.cell_perm, u.offsets, p.reflect, p.interval, p.levels, p.cell_offset,
@@ -36,14 +52,20 @@ def _expand(p: StagePlan, x: np.ndarray, out: np.ndarray, bands: int | None) -> 
     corners = expand_corners(x, first.table, first.cell_perm, first.offsets, p.reflect, p.interval, p.levels,
                              p.cell_offset, plan.corner_cells)
     # the patches are direct rows (compile_lut); the divisor keeps the interval's q
-    expand_patch_kernel(xp, p.pad, plan.noff, plan.tabs, plan.tsize, plan.side, plan.side_sel, corners, p.scale,
-                        p.divisor, p.bias, p.half_even, nbands, add, len(rest) > 0, _WIN16 if p.narrow else _WIN32,
-                        out)
+    win = _WIN16 if p.narrow else _WIN32
+
+    def bands_(b0: int, b1: int) -> None:
+        expand_patch_kernel(xp, p.pad, plan.noff, plan.tabs, plan.tsize, plan.side, plan.side_sel, corners, p.scale,
+                            p.divisor, p.bias, p.half_even, nbands, add, len(rest) > 0, win, out, b0, b1)
+
+    _on_threads(bands_, nbands)
 
 
 def _vec(p: StagePlan, x: np.ndarray, out: np.ndarray) -> None:
-    block_vec_kernel(planar(x, p.pad, p.reflect), p.pad, p.flat, p.flat_offsets, p.interval, p.levels, p.cell_offset,
-                     p.scale, p.divisor, p.bias, p.half_even, False, _NO_ADD, out)
+    xp = planar(x, p.pad, p.reflect)
+    _on_threads(lambda y0, y1: block_vec_kernel(xp, p.pad, p.flat, p.flat_offsets, p.interval, p.levels,
+                                                p.cell_offset, p.scale, p.divisor, p.bias, p.half_even, False, _NO_ADD,
+                                                out, y0, y1), x.shape[0])
 
 
 def _stage(p: StagePlan, x: np.ndarray, out: np.ndarray) -> None:
