@@ -128,3 +128,19 @@ def test_dask_local_n_and_bad_specs(tmp_path):
         assert "Traceback" not in err
     rc, err = _run([tmp_path / "missing", tmp_path / "q", "--dask", "local:2"])
     assert rc == 2 and "no such file or folder" in err
+
+
+def test_dask_json_summary_matches_local(cluster, tmp_path):
+    import json
+
+    addr, _ = cluster
+    src = _folder(tmp_path)
+    got = {}
+    for name, extra in (("local", []), ("dask", ["--dask", addr])):
+        r = CliRunner().invoke(main, ["upscale", str(src), str(tmp_path / "o"), "-r", "-s", "2", "--suffix", f"_{name}",
+                                      "--json", *extra])
+        assert r.exit_code == 1
+        summary = json.loads(r.stdout.strip().splitlines()[-1])
+        summary.pop("seconds")
+        got[name] = json.loads(json.dumps(summary).replace("_dask", "_local"))
+    assert got["dask"] == got["local"] and len(got["local"]["failed"]) == 3 and len(got["local"]["outputs"]) == 6
