@@ -169,6 +169,26 @@ def main(ctx: click.Context, quiet: bool, verbose: bool) -> None:
     _setup_logging(-2 if quiet else (1 if verbose else 0))
 
 
+#: first-compile CPU seconds measured on this project's 2-core machine (docs/runtime.md, "The Numba cache")
+_COMPILE_SECONDS = {"expand": 15, "vec": 20, "stage": 20, "general": 20, "network": 25}
+
+
+def _compile_notice(lut) -> None:
+    """One line, once, before a run whose kernels are not in the on-disk cache yet (they compile first)."""
+    from lutsr.runtime.compile import compile_lut
+    from lutsr.runtime.run import cold_kernels
+
+    try:
+        comp = compile_lut(lut)
+        cold = cold_kernels(comp)
+    except Exception:  # noqa: BLE001 - a notice must never break a run
+        return
+    if cold:
+        est = sum(_COMPILE_SECONDS.get(r, 20) for r in comp.routes)
+        click.echo(f"compiling kernels for {lut} (once, about {est} s; 'lutsr warmup' does it ahead of time)",
+                   err=True)
+
+
 def _parse_size(text: str) -> tuple[int, int]:
     """``"1920x1080"`` -> ``(1920, 1080)``; a one-line error otherwise."""
     parts = text.lower().replace("*", "x").split("x")
@@ -436,6 +456,7 @@ def upscale(input_path: Path | None, output_path: Path | None, lut_path: Path | 
                 f"{'stdin' if stdin else _shown(input_path)}{_declared(None if stdin else input_path, lut)}")
             summary["outputs"].append(str(dst))
             return emit()
+        _compile_notice(lut)
         t0 = time.perf_counter()
         try:
             if stdin or stdout:
@@ -497,6 +518,8 @@ def upscale(input_path: Path | None, output_path: Path | None, lut_path: Path | 
                 summary["outputs"].append(str(dst))
         return emit()
     _clean_stale_temps({d.parent for _, d in plan})
+    if not dask:
+        _compile_notice(lut)
     done = skipped = 0
     failures: list[str] = []
     t0 = time.perf_counter()
@@ -833,6 +856,37 @@ def eval_cmd(lut_paths, datasets, scale, lr_dir, lr_rounding, no_bicubic, per_im
     if res.failures:
         click.echo(f"{len(res.failures)} image(s) failed", err=True)
         sys.exit(1)
+
+
+@main.command("warmup")
+@click.option("-n", "--lut", "lut_paths", multiple=True, type=click.Path(path_type=Path),
+              help="LUT file or shipped family (repeat; default: the shipped default x4 LUT).")
+@_friendly
+def warmup(lut_paths: tuple[Path, ...]) -> None:
+    """Compile the kernels a LUT needs into the on-disk cache now (for images, containers, CI).
+
+    Runs each LUT once on tiny gray, RGB and RGBA images (8-bit and 16-bit), so that the first real
+    upscale loads compiled kernels instead of compiling them.
+    """
+    import numpy as np
+
+    from lutsr.lut.shipped import resolve_lut
+    from lutsr.runtime import upscale as run_upscale
+    from lutsr.runtime.compile import compile_lut
+    from lutsr.runtime.run import cold_kernels
+
+    for p in lut_paths or (None,):
+        lut = resolve_lut(p)
+        cold = cold_kernels(compile_lut(lut))
+        t0 = time.perf_counter()
+        kw = {"outscale": 2.0} if lut.scale is None else {}
+        for shape in ((9, 8), (9, 8, 3), (9, 8, 4)):
+            for dtype in (np.uint8, np.uint16):
+                if kw and dtype == np.uint16:
+                    continue  # any-scale networks take 8-bit images
+                run_upscale(np.zeros(shape, dtype), lut, **kw)
+        what = f"compiled {', '.join(cold)}" if cold else "already compiled (cache hit)"
+        click.echo(f"{lut}: {what} in {time.perf_counter() - t0:.1f}s", err=True)
 
 
 @main.command()

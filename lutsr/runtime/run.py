@@ -12,7 +12,28 @@ from lutsr.runtime.kernels.block import block_vec_kernel
 from lutsr.runtime.kernels.expand import expand_corners, expand_patch_kernel
 from lutsr.runtime.kernels.scalar import block_kernel, block_stage_kernel, expand_kernel, rescale_kernel
 
-__all__ = ["run"]
+__all__ = ["run", "cold_kernels"]
+
+
+def cold_kernels(compiled) -> list[str]:
+    """Names of the kernels ``compiled`` will call that have no on-disk cache yet (a first run compiles them)."""
+    from lutsr.runtime.kernels import net as netk
+    from lutsr.runtime.kernels.jit import is_cached
+    from lutsr.runtime.netrun import CompiledNet
+
+    if isinstance(compiled, CompiledNet):
+        ks = [netk.lut_pass_kernel, netk.lut_gather_kernel, netk.lut_direct_kernel, netk.ensemble_add]
+    else:
+        ks = []
+        for p in compiled.stages:
+            if p.route == "expand":
+                ks += [expand_patch_kernel, expand_corners]
+                if len(p.units) > 1:
+                    ks.append(block_vec_kernel if p.flat is not None else block_kernel)
+            else:
+                ks += {"vec": [block_vec_kernel], "stage": [block_stage_kernel],
+                       "general": [block_kernel, expand_kernel, rescale_kernel]}[p.route]
+    return sorted({k.__name__ for k in ks if not is_cached(k)})
 
 _NO_ADD = np.zeros((1, 1, 1), dtype=np.int32)
 _WIN16 = np.zeros(0, dtype=np.int16)  # window dtype carriers for expand_patch_kernel

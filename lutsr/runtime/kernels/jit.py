@@ -28,7 +28,7 @@ from typing import Callable, Iterator
 import numba
 from numba import njit
 
-__all__ = ["CACHE_DIR", "kernel", "inline"]
+__all__ = ["CACHE_DIR", "kernel", "inline", "is_cached"]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,16 @@ def _cache_files(cache) -> tuple[str, list[str]]:
     base = f._index_name[: -len(".nbi")]
     folder = f._cache_path
     return folder, [f._index_path, *glob.glob(os.path.join(glob.escape(folder), glob.escape(base) + ".*.nbc"))]
+
+
+def is_cached(dispatcher) -> bool:
+    """Whether ``dispatcher`` (a :func:`kernel`) has an on-disk cache index here, i.e. will most likely
+    load instead of compiling (a new argument type still compiles). True when it cannot tell."""
+    cache = getattr(dispatcher, "_cache", None)
+    try:
+        return os.path.exists(cache._cache_file._index_path)
+    except Exception:  # noqa: BLE001 - Numba internals changed: do not claim a compile
+        return True
 
 
 def _drop_bad_entry(cache, name: str, err: BaseException, when: str) -> None:
