@@ -62,9 +62,8 @@ def _expand(p: StagePlan, x: np.ndarray, out: np.ndarray, bands: int | None) -> 
     if rest:
         add = np.zeros(out.shape, dtype=np.int32)
         if p.flat is not None:  # e.g. S, D, Y: one pass
-            _on_threads(lambda y0, y1: block_vec_kernel(xp, p.pad, p.flat, p.flat_offsets, p.interval, p.levels,
-                                                        p.cell_offset, p.scale, p.divisor, p.bias, p.half_even, True,
-                                                        add, out, y0, y1), x.shape[0])
+            block_vec_kernel(xp, p.pad, p.flat, p.flat_offsets, p.interval, p.levels, p.cell_offset, p.scale,
+                             p.divisor, p.bias, p.half_even, True, add, out)
         else:
             for u in rest:
                 block_kernel(x, u.table, u.cell_perm, u.offsets, p.reflect, p.interval, p.levels, p.cell_offset,
@@ -83,10 +82,8 @@ def _expand(p: StagePlan, x: np.ndarray, out: np.ndarray, bands: int | None) -> 
 
 
 def _vec(p: StagePlan, x: np.ndarray, out: np.ndarray) -> None:
-    xp = planar(x, p.pad, p.reflect)
-    _on_threads(lambda y0, y1: block_vec_kernel(xp, p.pad, p.flat, p.flat_offsets, p.interval, p.levels,
-                                                p.cell_offset, p.scale, p.divisor, p.bias, p.half_even, False, _NO_ADD,
-                                                out, y0, y1), x.shape[0])
+    block_vec_kernel(planar(x, p.pad, p.reflect), p.pad, p.flat, p.flat_offsets, p.interval, p.levels, p.cell_offset,
+                     p.scale, p.divisor, p.bias, p.half_even, False, _NO_ADD, out)
 
 
 def _stage(p: StagePlan, x: np.ndarray, out: np.ndarray) -> None:

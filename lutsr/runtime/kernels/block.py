@@ -9,6 +9,7 @@ planar row buffer (``simd.vertices_block_add``), which ``emit`` rescales.
 from __future__ import annotations
 
 import numpy as np
+from numba import prange
 
 from lutsr.runtime.kernels.common import FAST_ROTATIONS
 from lutsr.runtime.kernels.emit import emit_planar_row, shift_rescale
@@ -162,16 +163,15 @@ def _unit_row_pass(xf, o, w, dl, tab, buf, bofs, RB, s, k, n, interval, q, lv, R
                           s, k)
 
 
-@kernel()
+@kernel(parallel=True)
 def block_vec_kernel(xp, pad, tabs, offs, interval, levels, cell_off, s, d, bias, half_even, to_acc, acc,
-                      out, y0, y1):  # pragma: no cover - compiled
+                      out):  # pragma: no cover - compiled
     """A stage of same-shaped plain (non-ExpandConv) units with s x s blocks, s <= 4, vector rows.
 
     ``xp (C, H+2*pad, W+2*pad)`` uint8 is the padded planar input (no index is out of range),
     ``tabs (U, rows*s*s + 16)`` the stored tables flattened (16 elements of padding),
-    ``offs (U, 4, n, 2)`` the inputs' offsets per rotation (n = 2..4). This call runs LR rows
-    ``y0 .. y1-1`` (the caller runs disjoint row ranges on threads; a plain kernel compiles much
-    faster than a ``prange`` one); for each channel, unit and rotation, a pass over the row computes every
+    ``offs (U, 4, n, 2)`` the inputs' offsets per rotation (n = 2..4). LR rows run in
+    parallel; for each channel, unit and rotation, a pass over the row computes every
     pixel's simplex vertices in registers (``_verts4`` ...), sums their table rows and adds
     the block, rotated back, into a planar buffer of the LR row's s HR rows
     (``simd.vertices_block_add``). Finished rows are rescaled into ``out`` (``simd.emit_u8``),
@@ -194,7 +194,7 @@ def block_vec_kernel(xp, pad, tabs, offs, interval, levels, cell_off, s, d, bias
         for k in range(FAST_ROTATIONS):
             for i in range(n):
                 delta[u, k, i] = offs[u, k, i, 0] * wpd + offs[u, k, i, 1]
-    for y in range(y0, y1):
+    for y in prange(h):
         buf = np.zeros(nc * s * RB, np.int32)  # channel c, HR row oy at (c*s + oy) * RB
         R = np.empty((5, w), np.int64)  # vertices and weights of a row's pixels
         Wt = np.empty((5, w), np.int64)
