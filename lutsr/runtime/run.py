@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import numba
 import numpy as np
 
@@ -40,19 +38,6 @@ _WIN16 = np.zeros(0, dtype=np.int16)  # window dtype carriers for expand_patch_k
 _WIN32 = np.zeros(0, dtype=np.int32)
 
 
-def _on_threads(fn, nbands: int) -> None:
-    """``fn(b0, b1)`` over ``nbands`` bands split into one contiguous range per thread (the kernels
-    release the GIL; the bands write disjoint rows, so the result does not depend on the split)."""
-    threads = max(1, min(numba.get_num_threads(), nbands))
-    if threads == 1:
-        fn(0, nbands)
-        return
-    cuts = [nbands * i // threads for i in range(threads + 1)]
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        for f in [pool.submit(fn, cuts[i], cuts[i + 1]) for i in range(threads)]:
-            f.result()
-
-
 def _expand(p: StagePlan, x: np.ndarray, out: np.ndarray, bands: int | None) -> None:
     """The ExpandConv unit on the patch kernel; the stage's other units first into an int32 addend."""
     plan = p.expand
@@ -72,13 +57,9 @@ def _expand(p: StagePlan, x: np.ndarray, out: np.ndarray, bands: int | None) -> 
     corners = expand_corners(x, first.table, first.cell_perm, first.offsets, p.reflect, p.interval, p.levels,
                              p.cell_offset, plan.corner_cells)
     # the patches are direct rows (compile_lut); the divisor keeps the interval's q
-    win = _WIN16 if p.narrow else _WIN32
-
-    def bands_(b0: int, b1: int) -> None:
-        expand_patch_kernel(xp, p.pad, plan.noff, plan.tabs, plan.tsize, plan.side, plan.side_sel, corners, p.scale,
-                            p.divisor, p.bias, p.half_even, nbands, add, len(rest) > 0, win, out, b0, b1)
-
-    _on_threads(bands_, nbands)
+    expand_patch_kernel(xp, p.pad, plan.noff, plan.tabs, plan.tsize, plan.side, plan.side_sel, corners, p.scale,
+                        p.divisor, p.bias, p.half_even, nbands, add, len(rest) > 0, _WIN16 if p.narrow else _WIN32,
+                        out)
 
 
 def _vec(p: StagePlan, x: np.ndarray, out: np.ndarray) -> None:

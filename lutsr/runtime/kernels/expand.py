@@ -9,6 +9,8 @@ inside the same pass. How it works and where its time goes: ``docs/runtime.md``.
 from __future__ import annotations
 
 import numpy as np
+from numba import prange
+
 from lutsr.runtime.kernels.common import FAST_ROTATIONS, gather_vertices, work_buffers
 from lutsr.runtime.kernels.emit import emit_planar_row, shift_rescale
 from lutsr.runtime.kernels.jit import inline, kernel
@@ -177,16 +179,14 @@ def expand_corners(x, table, cperm, offs, reflect, interval, levels, cell_off, c
     return out
 
 
-@kernel()
+@kernel(parallel=True)
 def expand_patch_kernel(xp, pad, noff, tabs, tsize, side, side_sel, corners, s, d, bias, half_even, nbands, add,
-                         has_add, wproto, out, band0, band1):  # pragma: no cover - compiled
+                         has_add, wproto, out):  # pragma: no cover - compiled
     """A 2-input ExpandConv stage: every LR pixel adds its 4 rotated (s+2)^2 patches, vector rows.
 
     ``xp (C, H+2*pad, W+2*pad)`` uint8 is the padded planar input; ``tabs`` holds the direct
     patch rows of rotation 0 then of rotation 1 (``ExpandPlan``); rotations 2 and 3 are those
-    read backwards. The image is cut into ``nbands`` bands of LR rows; this call processes bands
-    ``band0 .. band1-1`` (the caller runs disjoint band ranges on threads: the kernel releases the GIL;
-    it is not a ``prange`` kernel, whose compile took 2.5 times as long);
+    read backwards. The image is cut into ``nbands`` bands of LR rows, processed in parallel;
     a band owns HR rows ``[y0*s, y1*s)`` and streams through its LR rows with a window of
     s+2 HR rows per channel (dtype of ``wproto``): after LR row ``ly`` is added, HR rows up to
     ``ly*s + s - 2`` are complete and are rescaled into ``out (H*s, W*s, C)``. At the band
@@ -206,7 +206,7 @@ def expand_patch_kernel(xp, pad, noff, tabs, tsize, side, side_sel, corners, s, 
     W2 = ws + 18  # room for the zero lanes written past a patch row (vector width <= 16)
     L = p * W2 + 16
     shift, vadd, even = shift_rescale(d, bias, half_even, 0)
-    for band in range(band0, band1):
+    for band in prange(nbands):
         y0 = band * h // nbands
         y1 = (band + 1) * h // nbands
         if y1 <= y0:
