@@ -170,7 +170,7 @@ def main(ctx: click.Context, quiet: bool, verbose: bool) -> None:
 
 
 #: first-compile CPU seconds measured on this project's 2-core machine (docs/runtime.md, "The Numba cache")
-_COMPILE_SECONDS = {"expand": 15, "vec": 20, "stage": 20, "general": 20, "network": 25}
+_COMPILE_SECONDS = {"expand": 35, "vec": 30, "stage": 30, "general": 30, "network": 25}
 
 
 def _compile_notice(lut) -> None:
