@@ -107,15 +107,34 @@ def _guard_cache(dispatcher) -> None:
     cache.save_overload = guarded_save
 
 
+_warned_no_cache = False
+
+
+def _warn_no_cache(err: BaseException) -> None:
+    """One warning per process: no folder can hold the kernel cache, so kernels compile in memory."""
+    global _warned_no_cache
+    if not _warned_no_cache:
+        _warned_no_cache = True
+        log.warning("no writable folder for lutsr's kernel cache (%s; tried %s): kernels compile in memory in "
+                    "every process; set LUTSR_CACHE_DIR (or NUMBA_CACHE_DIR) to a writable folder, or pre-fill one "
+                    "with 'lutsr warmup' (docs/runtime.md)", str(err).split(":")[0], CACHE_DIR)
+
+
 def kernel(*, parallel: bool = False) -> Callable:
     """Decorator for a compiled entry point: cached on disk, releases the GIL, ``prange`` when ``parallel``.
 
-    A truncated or corrupt cache entry is deleted with a warning and the kernel compiled again.
+    A truncated or corrupt cache entry is deleted with a warning and the kernel compiled again. Where
+    no folder can hold a cache (read-only home, venv and cache folder), the kernels compile in memory
+    with one warning instead of failing at import.
     """
 
     def deco(fn: Callable) -> Callable:
         with _cache_dir():
-            dispatcher = njit(cache=True, nogil=True, parallel=parallel)(fn)
+            try:
+                dispatcher = njit(cache=True, nogil=True, parallel=parallel)(fn)
+            except RuntimeError as e:  # "cannot cache function ...: no locator available" (no writable folder)
+                _warn_no_cache(e)
+                return njit(nogil=True, parallel=parallel)(fn)
         _guard_cache(dispatcher)
         return dispatcher
 
