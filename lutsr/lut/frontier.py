@@ -95,9 +95,13 @@ def _npz(path: Path) -> dict:
     if not path.is_file():
         _fail(path, "missing file")
     try:
-        with np.load(path, allow_pickle=False) as z:
-            if not hasattr(z, "files"):
-                _fail(path, "expected an .npz archive")
+        z = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        _fail(path, f"not a readable .npz archive ({e.__class__.__name__})")
+    if not hasattr(z, "files"):  # a .npy array under an .npz name (checked outside the try: LutFormatError
+        _fail(path, "expected an .npz archive, got a single .npy array")  # is a ValueError)
+    try:
+        with z:
             return {k: z[k] for k in z.files}
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
         _fail(path, f"not a readable .npz archive ({e.__class__.__name__})")

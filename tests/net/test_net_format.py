@@ -250,3 +250,14 @@ def test_info_describes_networks(tmp_path):
     assert "LUT network" in text and "receptive field" in text
     r = CliRunner().invoke(main, ["info", str(path), "--json"])
     assert r.exit_code == 0 and json.loads(r.output)["method"] == "tinylut"
+
+
+def test_npy_renamed_npz_is_one_line(tmp_path):
+    from lutsr.lut.frontier import import_tinylut
+
+    d = tmp_path / "t"
+    d.mkdir()
+    np.save(d / "x.npy", np.ones((1, 16, 1, 1), np.float32))
+    (d / "x.npy").rename(d / "clip_scales.npz")
+    with pytest.raises(LutFormatError, match="got a single .npy array"):
+        import_tinylut(d)
