@@ -261,8 +261,8 @@ def _prepare(ops: list, net: Network, extra: tuple = ()) -> list:
         if kind == "lut" and op["index"] == "simplex":
             terms = np.ascontiguousarray(net.tables[op["terms"]], dtype=np.int32)
             k = int(op["k"])
-            prep = {"simplex": True, "terms": terms, "k": k, "table": np.ascontiguousarray(
-                        net.tables[op["table"]].ravel(), dtype=np.int32),
+            prep = {"simplex": True, "terms": terms, "k": k,  # the stored table as is (int8: a quarter of int32)
+                    "table": np.ascontiguousarray(net.tables[op["table"]].ravel()),
                     "r": int(np.abs(terms[:, 6:].reshape(len(terms), k, 3)[:, :, 1:]).max()),
                     "big": int(terms[:, 5].max()), "bias": int(op.get("bias", 0)),
                     "reflect": op["border"] == "reflect", "mode": ROUND_CODES[op["rounding"]]}
