@@ -21,7 +21,7 @@ from pathlib import Path
 
 from lutsr.errors import LutsrError
 
-__all__ = ["FileOutcome", "default_memory_budget", "estimate_memory", "check_budget", "upscale_one",
+__all__ = ["FileOutcome", "default_memory_budget", "estimate_memory", "check_budget", "pick_lut", "upscale_one",
            "process_file"]
 
 log = logging.getLogger(__name__)
@@ -66,11 +66,30 @@ def check_budget(src: Path, scale: int, budget: int | None, max_pixels: int) -> 
                          f"of {budget / 2**30:.1f} GiB (--max-memory to change it)")
 
 
+def pick_lut(lut, pixels, head: bytes | None):
+    """``(lut, note)``: a loaded ``Lut`` as is (note ``""``), or the one an ``lutsr.restore.AutoLut``
+    chooses for this image (``pixels``: decoded image; ``head``: the start of the encoded file)."""
+    if not hasattr(lut, "pick"):
+        return lut, ""
+    chosen, note = lut.pick(pixels, head)
+    log.info("%s", note)
+    return chosen, note
+
+
+def _head(src: Path) -> bytes | None:
+    try:
+        with open(src, "rb") as f:
+            return f.read(1 << 20)
+    except OSError:
+        return None
+
+
 def upscale_one(src: Path, dst: Path, lut, threads: int | None, max_pixels: int, budget: int | None = None,
                 outscale: float | None = None, size: tuple[int, int] | None = None,
-                overwrite: bool = False) -> tuple[tuple[int, int], tuple[int, int]]:
-    """Read ``src``, upscale it with ``lut`` (a loaded ``Lut``), write ``dst`` atomically (without
-    ``overwrite``, never over a file that appeared meanwhile: ``OutputExistsError``).
+                overwrite: bool = False, notes: list | None = None) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Read ``src``, run ``lut`` on it (a loaded ``Lut``, or an ``lutsr.restore.AutoLut`` that picks
+    one per image), write ``dst`` atomically (without ``overwrite``, never over a file that appeared
+    meanwhile: ``OutputExistsError``). ``notes``: the AutoLut's choice is appended here.
 
     Returns the input and output ``(width, height)``. Raises ``LutsrError`` / ``OSError``.
     """
@@ -80,6 +99,9 @@ def upscale_one(src: Path, dst: Path, lut, threads: int | None, max_pixels: int,
     check_budget(src, lut.scale or math.ceil(outscale or 8), budget, max_pixels)
     img = load_image(src, max_pixels=max_pixels)
     try:
+        lut, note = pick_lut(lut, img.pixels, _head(src) if hasattr(lut, "pick") else None)
+        if note and notes is not None:
+            notes.append(note)
         out = run_upscale(img.pixels, lut, threads=threads, outscale=outscale, size=size)
     except LutsrError as e:
         raise LutsrError(f"{src}: {e}") from None

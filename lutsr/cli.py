@@ -19,6 +19,7 @@ import click
 
 from lutsr._version import __version__
 from lutsr.batch import check_budget as _check_budget, default_memory_budget, estimate_memory, process_file  # noqa: F401
+from lutsr.batch import pick_lut
 from lutsr.batch import upscale_one as _upscale_one  # noqa: F401
 from lutsr.errors import LutsrError
 from lutsr.spec import NETWORK_FAMILIES, fittable_methods, importable_methods, trainable_methods
@@ -179,6 +180,8 @@ def _compile_notice(lut) -> None:
     from lutsr.runtime.run import cold_kernels
 
     try:
+        if hasattr(lut, "luts"):  # an AutoLut: its tables share one method, so one set of kernels
+            lut = lut.luts[0]
         comp = compile_lut(lut)
         cold = cold_kernels(comp)
     except Exception:  # noqa: BLE001 - a notice must never break a run
@@ -199,7 +202,7 @@ def _parse_size(text: str) -> tuple[int, int]:
 
 def _upscale_stream(src: Path | None, dst: Path | None, ext: str, lut, threads, max_pixels: int,
                     budget: int | None, outscale: float | None, size: tuple[int, int] | None,
-                    overwrite: bool = False) -> tuple[tuple, tuple]:
+                    overwrite: bool = False, notes: list | None = None) -> tuple[tuple, tuple]:
     """``-`` as IN or OUT: read one encoded image from stdin (``src`` None) and/or write the encoded
     result to stdout (``dst`` None, format ``ext``), with the file path's decoding, metadata and
     checks. Only the image goes to stdout. Returns the input and output (width, height)."""
@@ -216,12 +219,17 @@ def _upscale_stream(src: Path | None, dst: Path | None, ext: str, lut, threads, 
                 raise LutsrError(f"{name}: {dims[0]}x{dims[1]} needs about {need / 2**30:.1f} GiB, over the memory "
                                  f"budget of {budget / 2**30:.1f} GiB (--max-memory to change it)")
         img = decode_image(data, name=name, max_pixels=max_pixels)
+        head = data[: 1 << 20]
         del data
     else:
         _check_budget(src, lut.scale or math.ceil(outscale or 8), budget, max_pixels)
         name = str(src)
         img = load_image(src, max_pixels=max_pixels)
+        head = src.read_bytes()[: 1 << 20] if hasattr(lut, "pick") else None
     try:
+        lut, note = pick_lut(lut, img.pixels, head)
+        if note and notes is not None:
+            notes.append(note)
         out = run_upscale(img.pixels, lut, threads=threads, outscale=outscale, size=size)
     except LutsrError as e:
         raise LutsrError(f"{name}: {e}") from None
@@ -320,51 +328,48 @@ def _in_out(arg1: Path | None, arg2: Path | None, in_opt: Path | None, out_opt: 
     return src, dst
 
 
-@main.command()
-@click.argument("input_path", metavar="IN", type=click.Path(path_type=Path), required=False)
-@click.argument("output_path", metavar="OUT", type=click.Path(path_type=Path), required=False)
-@click.option("-n", "--lut", "lut_path", type=click.Path(path_type=Path), default=None,
-              help="(-n: model, as upscaler CLIs name it) LUT file, or a shipped family: eclut (the default: fastest) or eclut-sdy (sharper, "
-                   "about 10x slower).")
-@click.option("-s", "--scale", type=click.IntRange(1, 8), default=None,
-              help="Scale of the shipped LUT to use (default 4); with a LUT file it must match the file "
-                   "(1 for same-size LUTs: denoising, deblocking).")
-@click.option("--outscale", type=click.FloatRange(1, 8), default=None,
-              help="Any output scale (e.g. 2.5) with a LUT that resamples (LeRF); others take only their own.")
-@click.option("--size", "out_size", default=None, metavar="WxH",
-              help="Output size instead of a scale (LeRF LUTs; one image).")
-@click.option("-j", "--threads", type=click.IntRange(min=1), default=None,
-              help="Worker threads (default: all cores); -j maps here until parallel folder jobs land.")
-@click.option("-r", "--recursive", is_flag=True, help="Folders: include sub-folders (the tree is kept).")
-@click.option("--suffix", default="", help="Folders: text added to each output name, e.g. _x4.")
-@click.option("-f", "--ext", default=None, help="Output format (png, jpg, webp, tif, bmp); default: OUT's or the input's.")
-@click.option("--skip-existing", is_flag=True, help="Leave existing outputs alone (and do not count them as errors).")
-@click.option("--overwrite", is_flag=True, help="Replace existing outputs (never an input).")
-@click.option("--max-pixels", type=click.IntRange(min=1), default=None,
-              help="Refuse inputs with more pixels than this (default 2**30).")
-@click.option("--max-memory", type=click.FloatRange(min=0.001), default=None,
-              help="Memory budget per image in GiB, estimated from the header before decoding "
-                   "(default: 80%% of the machine's memory).")
-@click.option("-i", "--input", "input_opt", type=click.Path(path_type=Path), default=None,
-              help="IN as an option (instead of the first argument).")
-@click.option("-o", "--output", "output_opt", type=click.Path(path_type=Path), default=None,
-              help="OUT as an option (instead of the second argument).")
-@click.option("--dry-run", is_flag=True, help="List what would be written or skipped, and why; write nothing.")
-@click.option("--json", "as_json", is_flag=True,
-              help="At the end, one JSON object on stdout: inputs, outputs, skipped, failed (with reasons), seconds.")
-@click.option("--dask", "dask", default=None, metavar="local:N|tcp://HOST:PORT",
-              help="Folders: one task per file on a Dask cluster (pip install 'lutsr[dask]'); IN and OUT must "
-                   "be at the same paths on every worker; -j is then Numba threads per task (default 1).")
-@_friendly
-def upscale(input_path: Path | None, output_path: Path | None, lut_path: Path | None, scale: int | None,
-            outscale: float | None,
-            out_size: str | None, threads: int | None,
-            recursive: bool,
-            suffix: str, ext: str | None, skip_existing: bool, overwrite: bool, max_pixels: int | None,
-            max_memory: float | None, input_opt: Path | None = None, output_opt: Path | None = None,
-            dry_run: bool = False, as_json: bool = False, dask: str | None = None) -> None:
-    """Upscale image IN to OUT, or every image in folder IN into folder OUT.
+def _image_options(lut_help: str):
+    """The options every image command shares (upscale, denoise, deblock): IN/OUT, LUT, folders,
+    output rules, limits, --dry-run, --json, --dask."""
+    opts = [
+        click.argument("input_path", metavar="IN", type=click.Path(path_type=Path), required=False),
+        click.argument("output_path", metavar="OUT", type=click.Path(path_type=Path), required=False),
+        click.option("-n", "--lut", "lut_path", type=click.Path(path_type=Path), default=None, help=lut_help),
+        click.option("-j", "--threads", type=click.IntRange(min=1), default=None,
+                     help="Worker threads (default: all cores); -j maps here until parallel folder jobs land."),
+        click.option("-r", "--recursive", is_flag=True, help="Folders: include sub-folders (the tree is kept)."),
+        click.option("--suffix", default="", help="Folders: text added to each output name, e.g. _x4."),
+        click.option("-f", "--ext", default=None,
+                     help="Output format (png, jpg, webp, tif, bmp); default: OUT's or the input's."),
+        click.option("--skip-existing", is_flag=True,
+                     help="Leave existing outputs alone (and do not count them as errors)."),
+        click.option("--overwrite", is_flag=True, help="Replace existing outputs (never an input)."),
+        click.option("--max-pixels", type=click.IntRange(min=1), default=None,
+                     help="Refuse inputs with more pixels than this (default 2**30)."),
+        click.option("--max-memory", type=click.FloatRange(min=0.001), default=None,
+                     help="Memory budget per image in GiB, estimated from the header before decoding "
+                          "(default: 80%% of the machine's memory)."),
+        click.option("-i", "--input", "input_opt", type=click.Path(path_type=Path), default=None,
+                     help="IN as an option (instead of the first argument)."),
+        click.option("-o", "--output", "output_opt", type=click.Path(path_type=Path), default=None,
+                     help="OUT as an option (instead of the second argument)."),
+        click.option("--dry-run", is_flag=True, help="List what would be written or skipped, and why; write nothing."),
+        click.option("--json", "as_json", is_flag=True,
+                     help="At the end, one JSON object on stdout: inputs, outputs, skipped, failed (with reasons), "
+                          "seconds."),
+        click.option("--dask", "dask", default=None, metavar="local:N|tcp://HOST:PORT",
+                     help="Folders: one task per file on a Dask cluster (pip install 'lutsr[dask]'); IN and OUT must "
+                          "be at the same paths on every worker; -j is then Numba threads per task (default 1)."),
+    ]
 
+    def apply(fn):
+        for o in reversed(opts):
+            fn = o(fn)
+        return fn
+    return apply
+
+
+_IMAGE_DOC_TAIL = """
     IN and OUT are given as arguments or as -i/--input and -o/--output (upscaler CLIs' form);
     '-' as IN reads one image from stdin, '-' as OUT writes it to stdout (--ext, default PNG).
 
@@ -374,7 +379,85 @@ def upscale(input_path: Path | None, output_path: Path | None, lut_path: Path | 
     --dry-run checks the options, lists each planned output on stdout and writes nothing
     (exit 0, or 2 on bad input). --json: a summary object on stdout at the end (the plan, with
     --dry-run; messages stay on stderr).
+"""
+
+
+@main.command()
+@_image_options("(-n: model, as upscaler CLIs name it) LUT file, or a shipped family: eclut (the default: "
+                "fastest) or eclut-sdy (sharper, about 10x slower).")
+@click.option("-s", "--scale", type=click.IntRange(1, 8), default=None,
+              help="Scale of the shipped LUT to use (default 4); with a LUT file it must match the file.")
+@click.option("--outscale", type=click.FloatRange(1, 8), default=None,
+              help="Any output scale (e.g. 2.5) with a LUT that resamples (LeRF); others take only their own.")
+@click.option("--size", "out_size", default=None, metavar="WxH",
+              help="Output size instead of a scale (LeRF LUTs; one image).")
+@_friendly
+def upscale(scale: int | None = None, outscale: float | None = None, out_size: str | None = None, **kw) -> None:
+    """Upscale image IN to OUT, or every image in folder IN into folder OUT.
     """
+    _images_command("upscale", None, scale=scale, outscale=outscale, out_size=out_size, **kw)
+
+
+upscale.help = (upscale.help or "") + _IMAGE_DOC_TAIL
+
+
+def _level(text: str | None, name: str):
+    """``--sigma`` / ``--quality``: an integer, ``auto``, or ``None``."""
+    if text is None or text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise LutsrError(f"--{name} {text!r}: expected an integer or 'auto'") from None
+
+
+@main.command()
+@_image_options("Denoising LUT file (default: the shipped table nearest to --sigma).")
+@click.option("--sigma", default=None, metavar="S|auto",
+              help="Noise sigma in 0..255 steps; the nearest shipped table (15, 25, 50) is used. 'auto' (the "
+                   "default without --lut) estimates it per image and says which table it chose.")
+@_friendly
+def denoise(sigma: str | None = None, **kw) -> None:
+    """Remove Gaussian noise from image IN into OUT, or from every image in folder IN.
+
+    Each colour channel runs the same table; the shipped tables are lutsr's sdy2 cascades
+    (docs/restore.md).
+    """
+    _images_command("denoise", _level(sigma, "sigma"), **kw)
+
+
+denoise.help = (denoise.help or "") + _IMAGE_DOC_TAIL
+
+
+@main.command()
+@_image_options("Deblocking LUT file (default: the shipped table nearest to --quality).")
+@click.option("--quality", default=None, metavar="Q|auto",
+              help="JPEG quality 1..100 the input was saved at; the nearest shipped table (10, 20, 30, 40) is used. "
+                   "'auto' (the default without --lut) reads it from each JPEG file's quantisation tables.")
+@_friendly
+def deblock(quality: str | None = None, **kw) -> None:
+    """Remove JPEG blocking and ringing from image IN into OUT, or from every image in folder IN.
+
+    Each channel runs the same table (trained on gray JPEGs); --quality auto reads the quality
+    from the file, so IN must then be the JPEG as saved.
+    """
+    _images_command("deblock", _level(quality, "quality"), **kw)
+
+
+deblock.help = (deblock.help or "") + _IMAGE_DOC_TAIL
+
+
+_VERBS = {"upscale": ("upscaling", "upscaled"), "denoise": ("denoising", "denoised"),
+          "deblock": ("deblocking", "deblocked")}
+
+
+def _images_command(kind: str, level, input_path: Path | None, output_path: Path | None, lut_path: Path | None,
+                    threads: int | None, recursive: bool, suffix: str, ext: str | None, skip_existing: bool,
+                    overwrite: bool, max_pixels: int | None, max_memory: float | None,
+                    input_opt: Path | None = None, output_opt: Path | None = None, dry_run: bool = False,
+                    as_json: bool = False, dask: str | None = None, scale: int | None = None,
+                    outscale: float | None = None, out_size: str | None = None) -> None:
+    """The body of ``upscale``, ``denoise`` and ``deblock`` (``kind``; ``level``: sigma / quality)."""
     from lutsr._opencv import preset_pixel_limit
 
     input_path, output_path = _in_out(input_path, output_path, input_opt, output_opt)
@@ -409,7 +492,12 @@ def upscale(input_path: Path | None, output_path: Path | None, lut_path: Path | 
         raise LutsrError(f"{input_path}: no such file or folder")
     if stdout and input_path.is_dir():
         raise LutsrError(f"{input_path}: is a folder; OUT '-' (stdout) takes one image")
-    lut = resolve_lut(lut_path, scale=scale or 4)
+    if kind == "upscale":
+        lut = resolve_lut(lut_path, scale=scale or 4)
+    else:
+        from lutsr.restore import task_lut
+
+        lut = task_lut(kind, level, lut_path)
     size = _parse_size(out_size) if out_size else None
     if lut.scale is None and scale is not None:
         outscale = outscale or float(scale)  # an any-scale LUT takes --scale N as --outscale N
@@ -458,22 +546,25 @@ def upscale(input_path: Path | None, output_path: Path | None, lut_path: Path | 
             return emit()
         _compile_notice(lut)
         t0 = time.perf_counter()
+        notes: list[str] = []
         try:
             if stdin or stdout:
                 (w, h), (ow, oh) = _upscale_stream(None if stdin else input_path, dst, ext or ".png", lut, threads,
-                                                   max_pixels, budget, outscale, size, overwrite=overwrite)
+                                                   max_pixels, budget, outscale, size, overwrite=overwrite,
+                                                   notes=notes)
                 input_path = "<stdin>" if stdin else input_path
                 dst = dst or f"<stdout> ({(ext or '.png').lstrip('.')})"
             else:
                 (w, h), (ow, oh) = _upscale_one(input_path, dst, lut, threads, max_pixels, budget, outscale, size,
-                                                overwrite=overwrite)
+                                                overwrite=overwrite, notes=notes)
         except (LutsrError, OSError) as e:
             if summary["inputs"]:
                 summary["failed"].append({"input": summary["inputs"][0], "reason": str(e).splitlines()[0]})
                 emit()
             raise
         summary["outputs"].append(str(dst))
-        click.echo(f"{input_path} ({w}x{h}) -> {dst} ({ow}x{oh}) with {lut} in {time.perf_counter() - t0:.2f}s",
+        used = f"{lut}" if not notes else f"the shipped {notes[-1].split(' -> ')[-1]} LUT ({notes[-1]})"
+        click.echo(f"{input_path} ({w}x{h}) -> {dst} ({ow}x{oh}) with {used} in {time.perf_counter() - t0:.2f}s",
                    err=True)
         return emit()
 
@@ -535,7 +626,7 @@ def upscale(input_path: Path | None, output_path: Path | None, lut_path: Path | 
         else:
             results = ((i, process_file(s, d, lut, threads=threads, budget=budget, **opts))
                        for i, (s, d) in enumerate(plan))
-        with click.progressbar(results, length=len(plan), label=f"upscaling {len(plan)} images", file=sys.stderr,
+        with click.progressbar(results, length=len(plan), label=f"{_VERBS[kind][0]} {len(plan)} images", file=sys.stderr,
                                show_pos=True, item_show_func=lambda it: it[1].src.name if it else "") as bar:
             outcomes = sorted(bar, key=lambda t: t[0])  # Dask: completion order; reported in input order
     for _, r in outcomes:
@@ -550,7 +641,7 @@ def upscale(input_path: Path | None, output_path: Path | None, lut_path: Path | 
             summary["failed"].append({"input": str(r.src), "reason": r.message.splitlines()[0]})
     for msg in failures:
         click.echo(f"failed: {_shown(msg)}", err=True)
-    click.echo(f"{done} upscaled, {skipped} skipped, {len(failures)} failed, in {time.perf_counter() - t0:.1f}s "
+    click.echo(f"{done} {_VERBS[kind][1]}, {skipped} skipped, {len(failures)} failed, in {time.perf_counter() - t0:.1f}s "
                f"-> {output_path}", err=True)
     emit()
     if failures:
@@ -660,12 +751,21 @@ def export(source: Path, interval: int | None, output: Path, device: str, no_com
 
 @main.command("fit")
 @click.option("--method", required=True, type=click.Choice(fittable_methods()),
-              help="Single-stage method whose tables are solved for (eclut-sdy: lutsr's composite).")
-@click.option("--scale", type=click.IntRange(2, 8), default=4, show_default=True)
+              help="Method whose tables are solved for (eclut-sdy: lutsr's composite; sdy2: the two-stage "
+                   "restoration cascade, fitted stage by stage).")
+@click.option("--scale", type=click.IntRange(1, 8), default=None,
+              help="Upscaling factor (default 4; a --task fit keeps the size: 1).")
+@click.option("--task", "task_kind", type=click.Choice(["sr", "denoise", "deblock"]), default="sr", show_default=True,
+              help="What the LUT learns: upscaling (sr), Gaussian denoising (--sigma) or JPEG deblocking (--quality).")
+@click.option("--sigma", type=int, default=None, help="--task denoise: noise sigma in 0..255 steps, e.g. 25.")
+@click.option("--quality", type=int, default=None, help="--task deblock: JPEG quality 1..100 (OpenCV), e.g. 10.")
+@click.option("--every", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Use every N-th training image only (a quicker fit on a subset).")
 @click.option("--data", "data", required=True, type=click.Path(path_type=Path),
-              help="Folder of HR training images (searched recursively); every colour channel is a sample.")
+              help="Folder of HR (clean) training images (searched recursively); every colour channel is a sample.")
 @click.option("--val", type=click.Path(path_type=Path), default=None,
-              help="Folder of HR validation images: Y-PSNR of the quantized LUT after every iteration.")
+              help="Folder of HR validation images: Y-PSNR of the quantized LUT after every iteration "
+                   "(a --task fit: PSNR of the degraded images restored).")
 @click.option("--init", "init_path", type=click.Path(path_type=Path), default=None,
               help="LUT file used as prior and starting point (e.g. exported from a trained network; "
                    "an eclut LUT seeds eclut-sdy's 2x1 unit). Default: a nearest-neighbour table.")
@@ -685,25 +785,40 @@ def export(source: Path, interval: int | None, output: Path, device: str, no_com
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 @click.option("-o", "--output", "output", type=click.Path(path_type=Path), required=True, help="LUT file to write.")
 @_friendly
-def fit_cmd(method, scale, data, val, init_path, interval, iterations, ridge, flip, threads, cache_mb, restart,
-            dask, overwrite, output) -> None:
+def fit_cmd(method, scale, task_kind, sigma, quality, every, data, val, init_path, interval, iterations,
+            ridge, flip, threads, cache_mb, restart, dask, overwrite, output) -> None:
     """Solve for a LUT's tables directly by least squares on a CPU (no torch, no network).
 
-    The upscaled image is linear in the table, so the best table for a training set is
-    found by conjugate gradients; each iteration reads the data once. An interrupted fit
-    resumes from OUTPUT.fitstate.npz when run again with the same options.
+    The output is linear in the table, so the best table for a training set is found by
+    conjugate gradients; each iteration reads the data once. An interrupted fit resumes
+    from OUTPUT.fitstate.npz (and, for a cascade, the finished OUTPUT.stageK.lut) when run
+    again with the same options.
 
     \b
     Examples:
       lutsr fit --method eclut-sdy --scale 4 --interval 4 --data train/ --val Set5/HR -o sdy_x4.lut
       lutsr fit --method eclut --scale 4 --interval 1 --init eclut_x4.lut --data train/ -o eclut_x4_fit.lut
+      lutsr fit --method sdy2 --task denoise --sigma 25 --data train/ --val BSD68/ -o denoise_s25.lut
+      lutsr fit --method sdy2 --task deblock --quality 10 --data train/ -o deblock_q10.lut
     """
     import numba
 
-    from lutsr.fit import FitConfig, TrainingSet, fit
+    from lutsr.fit import FitConfig, TrainingSet, fit_cascade
     from lutsr.lut.file import load_lut
     from lutsr.spec import get_method
 
+    m = get_method(method)
+    task = _task_from_options(task_kind, sigma, quality)
+    if task is not None:
+        if scale not in (None, 1):
+            raise LutsrError(f"--task {task.kind} keeps the size: --scale must be 1 (or left out), got {scale}")
+        scale = 1
+    elif scale is None:
+        scale = 4
+    elif scale == 1:
+        raise LutsrError("--scale 1 keeps the size: say what the LUT restores with --task denoise or --task deblock")
+    if m.stage_method is not None and task is None:
+        raise LutsrError(f"--method {method} is a same-size cascade: use it with --task denoise or --task deblock")
     if not output.parent.resolve().is_dir():
         raise LutsrError(f"{output}: output folder {output.parent} does not exist")
     if output.exists() and not overwrite:
@@ -718,14 +833,39 @@ def fit_cmd(method, scale, data, val, init_path, interval, iterations, ridge, fl
     if interval is None:
         interval = get_method(method).default_interval
     config = FitConfig(method=method, scale=scale, interval=interval, iterations=iterations, ridge=ridge, flip=flip,
-                       init=str(init_path) if init_path else None, data=str(data))
-    training = TrainingSet(data, scale, flip=flip, cache_bytes=cache_mb << 20)
+                       init=str(init_path) if init_path else None, data=str(data),
+                       task=task.to_json() if task else None)
+    training = TrainingSet(data, scale, flip=flip, cache_bytes=cache_mb << 20, task=task, every=every)
     t0 = time.perf_counter()
-    res = fit(config, training, output, val=val, init=init, resume=not restart, dask=dask)
-    click.echo(f"wrote {output}: {method} x{scale} interval {interval}, {output.stat().st_size} bytes, "
-               f"{len(res.history) - 1} iterations in {time.perf_counter() - t0:.0f} s; training PSNR "
-               f"{res.train_psnr_float:.3f} dB (float table) -> {res.train_psnr_quantized:.3f} dB (stored), "
-               f"{100 * res.clipped:.3f}% of cells clipped", err=True)
+    res = fit_cascade(config, training, output, val=val, init=init, resume=not restart, dask=dask)
+    what = f"{task}" if task else f"x{scale}"
+    last = res[-1]
+    click.echo(f"wrote {output}: {method} {what} interval {interval}"
+               f"{f', {len(res)} stages' if len(res) > 1 else ''}, {output.stat().st_size} bytes, "
+               f"{sum(len(r.history) - 1 for r in res)} iterations in {time.perf_counter() - t0:.0f} s; "
+               f"last stage's training PSNR {last.train_psnr_float:.3f} dB (float table) -> "
+               f"{last.train_psnr_quantized:.3f} dB (stored), {100 * last.clipped:.3f}% of cells clipped", err=True)
+
+
+def _task_from_options(kind: str, sigma: int | None, quality: int | None):
+    """The ``Task`` of ``--task/--sigma/--quality`` (None for sr), with one-line errors for misuse."""
+    from lutsr.tasks import Task
+
+    if kind == "sr":
+        if sigma is not None or quality is not None:
+            raise LutsrError("--sigma and --quality go with --task denoise / --task deblock")
+        return None
+    if kind == "denoise":
+        if quality is not None:
+            raise LutsrError("--quality is for --task deblock; denoising takes --sigma")
+        if sigma is None:
+            raise LutsrError("--task denoise needs --sigma (noise sigma in 0..255 steps, e.g. 25)")
+        return Task.denoise(sigma)
+    if sigma is not None:
+        raise LutsrError("--sigma is for --task denoise; deblocking takes --quality")
+    if quality is None:
+        raise LutsrError("--task deblock needs --quality (JPEG quality 1..100, e.g. 10)")
+    return Task.deblock(quality)
 
 
 @main.command("import")
@@ -796,10 +936,19 @@ def _format_table(rows: list[list[str]], header: list[str]) -> str:
               help="Row label for the LUT in the same position (repeat; default: file name, parent folder when two clash).")
 @click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True,
               help="Timed runs per image after one untimed warm-up; the ms column is the best.")
+@click.option("--task", "task_kind", type=click.Choice(["sr", "denoise", "deblock"]), default="sr", show_default=True,
+              help="sr: upscaling (Y-PSNR). denoise / deblock: the DATA folders hold clean images, degraded by the "
+                   "documented protocol (--sigma / --quality); PSNR over all channels, PSNR-B for deblocking.")
+@click.option("--sigma", type=int, default=None, help="--task denoise: noise sigma (0..255 steps).")
+@click.option("--quality", type=int, default=None, help="--task deblock: JPEG quality 1..100.")
+@click.option("--opencv", is_flag=True, help="--task denoise: add OpenCV's non-local means (documented defaults).")
 @_friendly
 def eval_cmd(lut_paths, datasets, scale, lr_dir, lr_rounding, no_bicubic, per_image, json_path, csv_path, save_dir,
-             threads, gray_as_y, labels, repeats) -> None:
+             threads, gray_as_y, labels, repeats, task_kind, sigma, quality, opencv) -> None:
     """Measure Y-PSNR / Y-SSIM of LUTs on benchmark folders (published-table conventions).
+
+    With --task denoise / deblock: PSNR / SSIM (and PSNR-B) of same-size LUTs on clean
+    images degraded as docs/restore.md describes (default LUT: the shipped table).
 
     Exit status: 0 all images evaluated, 1 some images failed (reported and skipped),
     2 bad arguments.
@@ -808,10 +957,23 @@ def eval_cmd(lut_paths, datasets, scale, lr_dir, lr_rounding, no_bicubic, per_im
     import io
     import json
 
-    from lutsr.evaluate import evaluate, summarize
+    from lutsr.evaluate import evaluate, evaluate_restore, summarize
     from lutsr.lut.shipped import resolve_lut
 
-    luts = [resolve_lut(p) for p in lut_paths] if lut_paths else [resolve_lut(None)]
+    task = _task_from_options(task_kind, sigma, quality)
+    if task is None:
+        if opencv:
+            raise LutsrError("--opencv goes with --task denoise")
+        luts = [resolve_lut(p) for p in lut_paths] if lut_paths else [resolve_lut(None)]
+    else:
+        from lutsr.restore import task_lut
+
+        for name, bad in (("--scale", scale is not None), ("--lr-dir", lr_dir is not None),
+                          ("--save-dir", save_dir is not None), ("--gray-as-y", gray_as_y)):
+            if bad:
+                raise LutsrError(f"{name} is for --task sr")
+        luts = ([task_lut(task.kind, None, p) for p in lut_paths] if lut_paths
+                else [task_lut(task.kind, task.level)])
     for d in datasets:
         if not d.is_dir():
             raise LutsrError(f"{d}: not a folder")
@@ -823,16 +985,25 @@ def eval_cmd(lut_paths, datasets, scale, lr_dir, lr_rounding, no_bicubic, per_im
         elif done % 10 == 0 or done == total:
             log.info("[%d/%d] %s", done, total, item)
 
-    res = evaluate(luts, list(datasets), lr_dir=lr_dir, scale=scale, lr_rounding=lr_rounding,
-                   baseline=not no_bicubic, save_dir=save_dir, threads=threads, progress=progress,
-                   gray_as_y=gray_as_y, labels=list(labels) or None, repeats=repeats)
+    if task is None:
+        res = evaluate(luts, list(datasets), lr_dir=lr_dir, scale=scale, lr_rounding=lr_rounding,
+                       baseline=not no_bicubic, save_dir=save_dir, threads=threads, progress=progress,
+                       gray_as_y=gray_as_y, labels=list(labels) or None, repeats=repeats)
+    else:
+        res = evaluate_restore(luts, list(datasets), task, baseline=not no_bicubic, opencv=opencv, threads=threads,
+                               progress=progress, labels=list(labels) or None, repeats=repeats)
     rows = []
+    pb = task is not None and task.kind == "deblock"
+    where = (lambda sc: f"x{sc}") if task is None else (lambda sc: task.name)
     if per_image:
-        rows += [[s.dataset, f"x{s.scale}", f"{s.method} / {s.image}", f"{s.psnr:.3f}", f"{s.ssim:.4f}",
-                  f"{s.seconds * 1000:.1f}"] for s in res.scores]
-    rows += [[m["dataset"], f"x{m['scale']}", f"{m['method']} (mean of {m['images']})", f"{m['psnr']:.3f}",
-              f"{m['ssim']:.4f}", f"{m['seconds'] * 1000:.1f}"] for m in summarize(res.scores)]
-    click.echo(_format_table(rows, ["dataset", "scale", "method", "Y-PSNR", "Y-SSIM", "ms"]))
+        rows += [[s.dataset, where(s.scale), f"{s.method} / {s.image}", f"{s.psnr:.3f}", f"{s.ssim:.4f}"]
+                 + ([f"{s.psnr_b:.3f}"] if pb else []) + [f"{s.seconds * 1000:.1f}"] for s in res.scores]
+    rows += [[m["dataset"], where(m["scale"]), f"{m['method']} (mean of {m['images']})", f"{m['psnr']:.3f}",
+              f"{m['ssim']:.4f}"] + ([f"{m['psnr_b']:.3f}"] if pb else []) + [f"{m['seconds'] * 1000:.1f}"]
+             for m in summarize(res.scores)]
+    head = (["dataset", "scale", "method", "Y-PSNR", "Y-SSIM", "ms"] if task is None else
+            ["dataset", "task", "method", "PSNR", "SSIM"] + (["PSNR-B"] if pb else []) + ["ms"])
+    click.echo(_format_table(rows, head))
     if json_path:
         text = json.dumps(res.to_json(), indent=1)
         click.echo(text) if str(json_path) == "-" else json_path.write_text(text)
@@ -843,13 +1014,14 @@ def eval_cmd(lut_paths, datasets, scale, lr_dir, lr_rounding, no_bicubic, per_im
         by_label = {x["label"]: x for x in prov.get("luts", [])}
         opts, mach = prov.get("options", {}), prov.get("machine", {})
         w.writerow(["dataset", "image", "method", "scale", "psnr", "ssim", "seconds", "lut_method", "lut_sha256",
-                    "lr_source", "gray", "lutsr_version", "machine"])
+                    "lr_source", "gray", "lutsr_version", "machine", "task", "psnr_b"])
         for s in res.scores:
             lut = by_label.get(s.method, {})
             w.writerow([s.dataset, s.image, s.method, s.scale, f"{s.psnr:.6f}", f"{s.ssim:.6f}", f"{s.seconds:.6f}",
-                        lut.get("method", "bicubic" if s.method == "bicubic" else ""), lut.get("sha256") or "",
-                        opts.get("lr_source", ""), opts.get("gray", ""), prov.get("lutsr_version", ""),
-                        f"{mach.get('platform', '')} cpus={mach.get('cpus', '')}"])
+                        lut.get("method", s.method if s.method in ("bicubic", "input", "opencv-nlm") else ""),
+                        lut.get("sha256") or "", opts.get("lr_source", ""), opts.get("gray", ""),
+                        prov.get("lutsr_version", ""), f"{mach.get('platform', '')} cpus={mach.get('cpus', '')}",
+                        task.name if task else "sr", "" if s.psnr_b is None else f"{s.psnr_b:.6f}"])
         click.echo(buf.getvalue(), nl=False) if str(csv_path) == "-" else csv_path.write_text(buf.getvalue())
     for path, reason in res.failures:
         click.echo(f"failed: {reason}", err=True)

@@ -13,8 +13,10 @@ import numpy as np
 from lutsr.errors import ImageError, LutsrError
 from lutsr.imageio import IMAGE_EXTENSIONS, is_temp_name, read_image
 from lutsr.imresize import imresize, modcrop
+from lutsr.metrics import rgb_to_y
 
-__all__ = ["find_images", "hr_folder", "find_lr", "eval_pair", "load_eval_pairs"]
+__all__ = ["find_images", "hr_folder", "find_lr", "eval_pair", "load_eval_pairs", "restore_eval_pair",
+           "restore_eval_pairs"]
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +86,35 @@ def load_eval_pairs(folder: str | Path, scale: int, rounding: str = "double") ->
     for f in find_images(folder, recursive=False):
         try:
             lr, hr = eval_pair(f, scale, rounding)
+        except ImageError as e:
+            log.warning("skipping: %s", e)
+            continue
+        pairs.append((f.stem, lr, hr))
+    return pairs
+
+
+def restore_eval_pair(path: str | Path, task) -> tuple[np.ndarray, np.ndarray]:
+    """``(degraded, clean)`` uint8 for one clean benchmark image and a ``lutsr.tasks.Task``.
+
+    The clean image is read as stored (gray stays one channel, alpha dropped). Denoising:
+    ``task.degrade(clean, seed=0)`` over all channels at once (RGB order). Deblocking: a
+    colour image is first reduced to its BT.601 Y channel (``metrics.rgb_to_y``, rounded to
+    uint8), as JPEG-artefact papers score LIVE1; then ``task.degrade``.
+    """
+    clean = read_image(Path(path))
+    if clean.ndim == 3:
+        clean = clean[..., :3]
+        if task.kind == "deblock":
+            clean = np.clip(np.round(rgb_to_y(clean)), 0, 255).astype(np.uint8)
+    return task.degrade(clean, seed=0), clean
+
+
+def restore_eval_pairs(folder: str | Path, task) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """``(name, degraded, clean)`` for every image in ``folder`` (``restore_eval_pair``); unreadable ones skipped."""
+    pairs = []
+    for f in find_images(folder, recursive=False):
+        try:
+            lr, hr = restore_eval_pair(f, task)
         except ImageError as e:
             log.warning("skipping: %s", e)
             continue

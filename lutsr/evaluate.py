@@ -17,11 +17,11 @@ from typing import Callable
 import numpy as np
 
 from lutsr.errors import LutsrError
-from lutsr.datasets import eval_pair, find_lr, hr_folder
+from lutsr.datasets import eval_pair, find_lr, hr_folder, restore_eval_pair
 from lutsr.imageio import IMAGE_EXTENSIONS, write_image
 from lutsr.imresize import imresize
 from lutsr.lut.file import Lut
-from lutsr.metrics import y_psnr, y_ssim
+from lutsr.metrics import psnr, psnr_b, ssim, y_psnr, y_ssim
 from lutsr.runtime import upscale
 
 __all__ = ["Score", "EvalResult", "evaluate", "unique_labels", "provenance", "bicubic_upscale", "find_lr", "comparison_image", "summarize"]
@@ -42,6 +42,7 @@ class Score:
     psnr: float
     ssim: float
     seconds: float
+    psnr_b: float | None = None  # deblocking (PSNR-B); None elsewhere
 
 
 @dataclass
@@ -348,7 +349,95 @@ def summarize(scores: list[Score]) -> list[dict]:
     groups: dict[tuple, list[Score]] = {}
     for s in scores:
         groups.setdefault((s.dataset, s.scale, s.method), []).append(s)
-    return [{"dataset": d, "scale": sc, "method": m, "images": len(v),
-             "psnr": float(np.mean([x.psnr for x in v])), "ssim": float(np.mean([x.ssim for x in v])),
-             "seconds": float(np.sum([x.seconds for x in v]))}
-            for (d, sc, m), v in groups.items()]
+    out = []
+    for (d, sc, m), v in groups.items():
+        row = {"dataset": d, "scale": sc, "method": m, "images": len(v),
+               "psnr": float(np.mean([x.psnr for x in v])), "ssim": float(np.mean([x.ssim for x in v])),
+               "seconds": float(np.sum([x.seconds for x in v]))}
+        if all(x.psnr_b is not None for x in v):
+            row["psnr_b"] = float(np.mean([x.psnr_b for x in v]))
+        out.append(row)
+    return out
+
+
+INPUT = "input"
+OPENCV_NLM = "opencv-nlm"
+
+
+def _channel_ssim(a: np.ndarray, b: np.ndarray) -> float:
+    if a.ndim == 2:
+        return ssim(a, b)
+    return float(np.mean([ssim(a[..., c], b[..., c]) for c in range(a.shape[2])]))
+
+
+def opencv_nlm(noisy: np.ndarray) -> np.ndarray:
+    """OpenCV's non-local-means denoiser with its documented defaults: ``fastNlMeansDenoisingColored``
+    (h = hColor = 3, 7x7 template, 21x21 search) for RGB, ``fastNlMeansDenoising`` (h = 3) for gray."""
+    from lutsr._opencv import cv2_module
+
+    cv2 = cv2_module()
+    if noisy.ndim == 2:
+        return cv2.fastNlMeansDenoising(np.ascontiguousarray(noisy))
+    return cv2.fastNlMeansDenoisingColored(np.ascontiguousarray(noisy[..., ::-1]))[..., ::-1]
+
+
+def evaluate_restore(luts: list[Lut], datasets: list[str | Path], task, baseline: bool = True,
+                     opencv: bool = False, threads: int | None = None,
+                     progress: Callable[[int, int, str], None] | None = None,
+                     labels: list[str | None] | None = None, repeats: int = 1) -> EvalResult:
+    """Evaluate same-size LUTs on a restoration task (``lutsr.tasks.Task``) over clean benchmark folders.
+
+    Inputs are made by ``datasets.restore_eval_pair`` (the documented protocol: noise seeded 0 per
+    image; JPEG by OpenCV, colour reduced to Y first). Scores are over the whole image (no border)
+    and every channel: PSNR (RGB PSNR for colour), SSIM averaged over channels, and PSNR-B for
+    deblocking. ``baseline``: an ``input`` row (the degraded image itself); ``opencv``: OpenCV's
+    non-local means with its defaults (denoising). ``seconds`` as in :func:`evaluate`.
+    """
+    if not luts:
+        raise LutsrError("no LUT to evaluate")
+    for lut in luts:
+        if lut.scale != 1:
+            raise LutsrError(f"{lut.path or lut}: a x{lut.scale} LUT cannot {task.kind}; give a same-size LUT")
+    names = unique_labels(luts, labels)
+    prov = provenance(luts, names, {
+        "datasets": [str(d) for d in datasets], "task": task.to_json(),
+        "protocol": ("noise: RandomState(0).normal(0, sigma/255) per image, added to clean/255 in float32, "
+                     "rounded half-even and clipped to uint8" if task.kind == "denoise" else
+                     "cv2.imencode JPEG at the quality, one channel (colour: BT.601 Y, rounded)"),
+        "metrics": "whole image, all channels" + (", PSNR-B" if task.kind == "deblock" else ""),
+        "repeats": repeats, "threads": threads, "baseline": baseline, "opencv": opencv})
+    jobs = []
+    for ds in datasets:
+        ds = Path(ds)
+        folder = hr_folder(ds)
+        if not folder.is_dir():
+            raise LutsrError(f"{ds}: not a folder")
+        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+        if not files:
+            raise LutsrError(f"{folder}: no images")
+        jobs.extend((ds, f) for f in files)
+    scores: list[Score] = []
+    failures: list[tuple[str, str]] = []
+    for i, (ds, f) in enumerate(jobs):
+        name = ds.name if ds.name != "HR" else ds.parent.name
+        if progress:
+            progress(i, len(jobs), f"{name}/{f.name}")
+        try:
+            degraded, clean = restore_eval_pair(f, task)
+        except LutsrError as e:
+            failures.append((str(f), str(e)))
+            log.warning("skipped: %s", e)
+            continue
+        outputs = []
+        if baseline:
+            outputs.append((INPUT, degraded, 0.0))
+        if opencv and task.kind == "denoise":
+            outputs.append((OPENCV_NLM, *_timed(lambda: opencv_nlm(degraded), repeats)))
+        for lut, label in zip(luts, names):
+            outputs.append((label, *_timed(lambda: upscale(degraded, lut, threads=threads), repeats)))
+        for label, out, dt in outputs:
+            pb = psnr_b(out, clean) if task.kind == "deblock" else None
+            scores.append(Score(name, f.stem, label, 1, psnr(out, clean), _channel_ssim(out, clean), dt, pb))
+    if progress:
+        progress(len(jobs), len(jobs), "done")
+    return EvalResult(scores, failures, prov)

@@ -73,7 +73,11 @@ def lut_info(lut: Lut) -> dict:
     LUT networks (format 2) are described by :func:`network_info`.
     """
     if lut.is_network:
-        return network_info(lut)
+        return {**network_info(lut), "task": lut.header.get("task")}
+    return {**_stage_lut_info(lut), "task": lut.header.get("task")}
+
+
+def _stage_lut_info(lut: Lut) -> dict:
     m = lut.method
     rf = receptive_field(m)
     reads = madds = _per_pixel_cost(m, lut.scale, lut.interval)
@@ -118,6 +122,12 @@ def format_bytes(n: float | None) -> str:
     return str(n)
 
 
+def _task_text(task: dict) -> str:
+    from lutsr.tasks import Task
+
+    return f"{Task.from_json(task)} (same size; lutsr {task['kind']} picks it by its level)"
+
+
 def render(info: dict) -> str:
     """Human-readable text of an info dict."""
     lines = []
@@ -126,6 +136,8 @@ def render(info: dict) -> str:
         lines.append(f"{info['file'] or 'LUT'}: {info['method']} {scale} LUT network (format "
                      f"{info['format_version']})")
         lines.append(f"  {info['description']}")
+        if info.get("task"):
+            lines.append(f"  task: {_task_text(info['task'])}")
         ops = ", ".join(f"{n} {k}" for k, n in sorted(info["ops"].items(), key=lambda kv: -kv[1]))
         rot = (f"rotation ensemble of {info['rotations']}" if "ensemble" in info["ops"]
                else "rotations unrolled into the lookup terms")
@@ -146,10 +158,13 @@ def render(info: dict) -> str:
                      f"({info['levels']} levels per input), {info['value_encoding']}")
         if info["description"]:
             lines.append(f"  {info['description']}")
+        if info.get("task"):
+            lines.append(f"  task: {_task_text(info['task'])}")
         for st in info["stages"]:
             units = ", ".join(f"{u['name']} [{u['kernel']} {u['offsets']}{' +ExpandConv' if u['expand'] else ''}]"
                               for u in st["units"])
-            lines.append(f"  stage {st['stage']} ({'upscales' if st['upscale'] else 'keeps size'}, pad {st['pad_mode']}, "
+            lines.append(f"  stage {st['stage']} ({'upscales' if st['upscale'] and info['scale'] != 1 else 'keeps size'}, "
+                         f"pad {st['pad_mode']}, "
                          f"{st['rescale']}): {units}")
         for t in info["tables"]:
             lines.append(f"  table {t['name']}: {t['rows']} rows x {t['cells']} cells {t['dtype']}")

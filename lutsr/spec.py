@@ -239,6 +239,9 @@ class MethodSpec:
         rotations: rotation-ensemble size (always 4 here).
         trainable: ``lutsr train`` has a network for it (``lutsr.train.networks``).
         importable: ``lutsr import`` accepts published tables of it.
+        stage_method: for a same-size cascade (denoising, deblocking), the single-stage method
+            every stage equals: ``lutsr fit`` solves the stages one after another as that
+            method, each on the previous stages' output.
     """
 
     name: str
@@ -250,6 +253,7 @@ class MethodSpec:
     rotations: int = 4
     trainable: bool = False
     importable: bool = True
+    stage_method: str | None = None
 
     @property
     def table_dtype(self) -> str:
@@ -261,8 +265,9 @@ class MethodSpec:
 
     @property
     def fittable(self) -> bool:
-        """``lutsr fit`` solves it: one stage, which upscales (the output is linear in the tables)."""
-        return len(self.stages) == 1 and self.stages[0].upscale
+        """``lutsr fit`` solves it: one stage, which upscales (the output is linear in the tables),
+        or a same-size cascade of such stages (``stage_method``), solved stage by stage."""
+        return (len(self.stages) == 1 and self.stages[0].upscale) or self.stage_method is not None
 
     @property
     def cell_range(self) -> tuple[int, int]:
@@ -303,6 +308,11 @@ def _single(name: str, kernel: str, pad: str, enc: str, alpha: float, interval: 
 
 _SDY = tuple(UnitSpec(n, KERNELS[n.upper()]) for n in ("s", "d", "y"))
 
+
+def _sdy_stage(upscale: bool) -> StageSpec:
+    """MuLUT's first-stage rule: S, D, Y units x 4 rotations averaged (divisor 12) around 127."""
+    return StageSpec(_SDY, upscale=upscale, pad_mode="edge", divisor=12, bias=127, rounding="half_even")
+
 METHODS: dict[str, MethodSpec] = {
     m.name: m
     for m in (
@@ -328,6 +338,18 @@ METHODS: dict[str, MethodSpec] = {
                 StageSpec(_SDY, upscale=True, pad_mode="edge", divisor=3, bias=0, rounding="half_even"),
             ),
             "int8", 127.0, 4, "MuLUT SDY-X2: S, D, Y kernels in two stages, int8, 4-simplex",
+        ),
+        MethodSpec(
+            "sdy", (_sdy_stage(True),), "int8", 127.0, 4,
+            "S, D, Y units summed in one stage, int8, 4-simplex, MuLUT's rescale (divisor 12, bias 127); "
+            "fitted by least squares; lutsr's restoration tables (docs/restore.md)",
+            importable=False,
+        ),
+        MethodSpec(
+            "sdy2", (_sdy_stage(False), _sdy_stage(True)), "int8", 127.0, 4,
+            "two sdy stages, the second reading the first's 8-bit output (receptive field 9x9); each fitted "
+            "by least squares on the previous one's output (scale 1: denoising, deblocking; docs/restore.md)",
+            importable=False, stage_method="sdy",
         ),
     )
 }

@@ -9,7 +9,7 @@ How and why: ``docs/fit.md``.
 
 from lutsr.fit.data import TrainingSet
 from lutsr.fit.operator import LinearLut, adjoint_reference, forward_reference
-from lutsr.fit.solver import FitConfig, FitResult, cg_solve, fit, prior_table, quantize, train_psnr
+from lutsr.fit.solver import FitConfig, FitResult, cg_solve, fit, fit_cascade, prior_table, quantize, train_psnr
 
-__all__ = ["LinearLut", "TrainingSet", "FitConfig", "FitResult", "fit", "prior_table", "quantize",
+__all__ = ["LinearLut", "TrainingSet", "FitConfig", "FitResult", "fit", "fit_cascade", "prior_table", "quantize",
            "forward_reference", "adjoint_reference", "cg_solve", "train_psnr"]

@@ -1,10 +1,17 @@
-"""Training data of ``lutsr fit``, streamed: ``(lr, hr)`` uint8 channel pairs, image by image."""
+"""Training data of ``lutsr fit``, streamed: ``(lr, hr)`` uint8 channel pairs, image by image.
+
+For upscaling, ``lr`` is the MATLAB-compatible bicubic downscale of the modcropped ``hr``; for
+a restoration task (``lutsr.tasks.Task``: denoising, deblocking) ``lr`` is ``hr`` degraded by
+the task, same size, with a seed fixed per image, channel and flip, so that every pass of the
+fit (and every Dask worker) sees the same pairs.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
+import zlib
 from pathlib import Path
 from typing import Iterator
 
@@ -14,6 +21,7 @@ from lutsr.datasets import find_images
 from lutsr.errors import LutsrError
 from lutsr.imageio import read_image
 from lutsr.imresize import imresize, modcrop
+from lutsr.tasks import Task
 
 __all__ = ["TrainingSet"]
 
@@ -29,16 +37,27 @@ class TrainingSet:
 
     Every colour channel of every image is a sample; with ``flip`` the transposed channel
     is one more (the rotation ensemble makes other flips and rotations nearly redundant).
-    HR is modcropped, LR is the MATLAB-compatible bicubic downscale (double precision).
-    Prepared pairs are kept in memory up to ``cache_bytes``; the rest is re-read each pass.
+    HR is modcropped, LR is the MATLAB-compatible bicubic downscale (double precision);
+    with ``task`` (scale 1) LR is the degraded HR (``Task.degrade``). ``every``: use every
+    n-th image file only (a quick fit on a subset). Prepared pairs are kept in memory up to
+    ``cache_bytes``; the rest is re-read each pass. ``pre``: LUTs already fitted (the first
+    stages of a cascade, ``lutsr fit --stages``), applied in turn to every LR image, so that
+    the next stage is fitted on their output.
     """
 
     def __init__(self, folder: str | Path, scale: int, flip: bool = True, cache_bytes: int = 1 << 30,
-                 limit: int | None = None) -> None:
+                 limit: int | None = None, task: Task | None = None, every: int = 1, pre: list | None = None) -> None:
         self.folder = Path(folder)
         self.scale = int(scale)
         self.flip = bool(flip)
-        self.files = find_images(self.folder)[:limit]
+        self.task = task
+        if task is not None and self.scale != 1:
+            raise LutsrError(f"a {task} fit keeps the size: scale must be 1, got {self.scale}")
+        if every < 1:
+            raise LutsrError(f"every must be >= 1, got {every}")
+        self.every = int(every)
+        self.pre = list(pre or [])
+        self.files = find_images(self.folder)[::self.every][:limit]
         if not self.files:
             raise LutsrError(f"{self.folder}: no training images")
         self.cache_bytes = int(cache_bytes)
@@ -48,7 +67,12 @@ class TrainingSet:
 
     def fingerprint(self) -> str:
         """Identifies the file list (names and sizes) and options, for resuming."""
-        h = hashlib.sha256(json.dumps([self.scale, self.flip]).encode())
+        opts = [self.scale, self.flip] + ([self.task.to_json(), self.every] if self.task or self.every > 1 else [])
+        h = hashlib.sha256(json.dumps(opts).encode())
+        for lut in self.pre:  # a later stage of a cascade: the data depends on the stages before it
+            h.update(b"pre")
+            for t in lut.tables:
+                h.update(np.ascontiguousarray(t).tobytes())
         for f in self.files:
             h.update(f"{f.relative_to(self.folder)}:{f.stat().st_size}".encode())
         return h.hexdigest()
@@ -57,14 +81,38 @@ class TrainingSet:
         img = read_image(path)
         chans = [img] if img.ndim == 2 else [img[..., c] for c in range(min(3, img.shape[2]))]
         pairs = []
-        for ch in chans:
+        name = str(path.relative_to(self.folder))
+        for c, ch in enumerate(chans):
             variants = [ch, ch.T] if self.flip else [ch]
-            for hr in variants:
+            for v, hr in enumerate(variants):
                 hr = np.ascontiguousarray(modcrop(hr, self.scale))
                 if min(hr.shape) < self.scale:
                     continue
-                pairs.append((imresize(hr, 1.0 / self.scale), hr))
+                if self.task is not None:
+                    seed = zlib.crc32(f"{name}:{c}:{v}".encode())  # fixed per image, channel and flip
+                    lr = self.task.degrade(hr, seed)
+                else:
+                    lr = imresize(hr, 1.0 / self.scale)
+                pairs.append((self.apply_pre(lr), hr))
         return pairs
+
+    def apply_pre(self, lr: np.ndarray) -> np.ndarray:
+        """``lr`` run through the ``pre`` LUTs in turn (unchanged without them)."""
+        if not self.pre:
+            return lr
+        from lutsr.runtime import upscale  # lazy: the runtime's kernels compile on first use
+
+        for lut in self.pre:
+            lr = upscale(lr, lut)
+        return lr
+
+    def with_pre(self, pre: list) -> "TrainingSet":
+        """The same images and options with ``pre`` applied to every LR image (an empty cache)."""
+        other = TrainingSet.__new__(TrainingSet)
+        other.__dict__.update(self.__getstate__())
+        other.pre = list(pre)
+        other.pixels = None
+        return other
 
     def __len__(self) -> int:
         """Number of image files (the unit the fit partitions the data by)."""

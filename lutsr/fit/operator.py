@@ -128,7 +128,7 @@ class LinearLut:
 
     Args:
         method: a method name or ``MethodSpec`` with one stage that upscales.
-        scale: 2..8. interval: 0..8 (bits dropped).
+        scale: 1..8 (1: denoising / deblocking). interval: 0..8 (bits dropped).
 
     The parameter vector is flat float64 of length :attr:`size`: every unit's
     ``(rows, cells)`` table, in file order. :meth:`forward` and :meth:`adjoint` are in
@@ -141,8 +141,8 @@ class LinearLut:
         if len(self.method.stages) != 1 or not self.method.stages[0].upscale:
             raise LutsrError(f"{self.method.name} has {len(self.method.stages)} stages; "
                              "lutsr fit solves single-stage methods only")
-        if not 2 <= int(scale) <= 8:
-            raise LutsrError(f"scale must be 2..8, got {scale}")
+        if not 1 <= int(scale) <= 8:
+            raise LutsrError(f"scale must be 1..8, got {scale}")
         self.scale = int(scale)
         self.interval = int(interval)
         self.q, self.levels = levels_for_interval(interval)

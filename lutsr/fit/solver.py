@@ -41,17 +41,18 @@ from typing import Callable
 import numba
 import numpy as np
 
-from lutsr.datasets import load_eval_pairs
+from lutsr.datasets import load_eval_pairs, restore_eval_pairs
 from lutsr.errors import LutsrError
 from lutsr.fit.data import TrainingSet
 from lutsr.fit.operator import LinearLut
 from lutsr.fit.passes import LocalPasses
 from lutsr.lut.file import Lut, make_header, save_lut
-from lutsr.metrics import y_psnr
+from lutsr.metrics import psnr, y_psnr
 from lutsr.runtime import upscale
-from lutsr.spec import level_values, levels_for_interval
+from lutsr.spec import get_method, level_values, levels_for_interval
+from lutsr.tasks import Task
 
-__all__ = ["FitConfig", "FitResult", "fit", "prior_table", "quantize", "cg_solve", "train_psnr"]
+__all__ = ["FitConfig", "FitResult", "fit", "fit_cascade", "prior_table", "quantize", "cg_solve", "train_psnr"]
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +155,7 @@ class FitConfig:
     init: str | None = None
     data: str = ""
     data_fingerprint: str = ""
+    task: dict | None = None  # Task.to_json() of a restoration fit (scale 1); None: upscaling
 
 
 @dataclass
@@ -304,7 +306,7 @@ def _psnr(mse: float) -> float:
 def train_psnr(op: LinearLut, data, vec: np.ndarray, tables: list[np.ndarray]) -> tuple[float, float]:
     """Training-set PSNR (all channels) of the float solution and of the quantized LUT as the runtime runs it."""
 
-    lut = Lut(header=make_header(op.method.name, op.scale, op.interval), tables=tables)
+    lut = Lut(header=make_header(op.method.name, op.scale, op.interval), tables=tables)  # no task: runs the same
     se_f = se_q = 0.0
     n = 0
     for lr, hr in data:
@@ -325,7 +327,8 @@ def fit(config: FitConfig, data: TrainingSet, out: str | Path, val: str | Path |
         config: method, scale, interval, iterations, ridge, flip.
         data: the training set (``TrainingSet``), streamed once per iteration.
         out: the LUT file to write (atomically).
-        val: a folder of HR images: Y-PSNR of the quantized LUT after every iteration.
+        val: a folder of HR images: Y-PSNR of the quantized LUT after every iteration
+            (a restoration fit: PSNR over all channels of the images degraded by the task, seed 0).
         init: prior / starting point (see ``prior_table``); default nearest-neighbour.
         state_path: resume state (default ``out`` + ``.fitstate.npz``), deleted on success.
         resume: continue from ``state_path`` when it matches the options.
@@ -334,6 +337,9 @@ def fit(config: FitConfig, data: TrainingSet, out: str | Path, val: str | Path |
             (``lutsr.fit.distributed``); the result is bit-identical to the local fit.
     """
     out = Path(out)
+    task = Task.from_json(config.task) if config.task is not None else None
+    if task is not None and data.task != task:
+        raise LutsrError(f"the fit is for {task}, the training set for {data.task or 'upscaling'}")
     op = LinearLut(config.method, config.scale, config.interval)
     prior = prior_table(op, init)
     config.data_fingerprint = data.fingerprint()
@@ -346,7 +352,8 @@ def fit(config: FitConfig, data: TrainingSet, out: str | Path, val: str | Path |
     if val is not None:
 
         val_dir = Path(val) / "HR" if (Path(val) / "HR").is_dir() else Path(val)  # a dataset folder or its HR/
-        val_pairs = load_eval_pairs(val_dir, op.scale)
+        val_pairs = load_eval_pairs(val_dir, op.scale) if task is None else restore_eval_pairs(val_dir, task)
+        val_pairs = [(n, data.apply_pre(lr), hr) for n, lr, hr in val_pairs]  # a cascade's later stage
         if not val_pairs:
             raise LutsrError(f"{val}: no validation images")
 
@@ -356,7 +363,7 @@ def fit(config: FitConfig, data: TrainingSet, out: str | Path, val: str | Path |
         line = (f"iteration {it}/{config.iterations}: train MSE {rec['mse']:.3f} "
                 f"(PSNR {_psnr(rec['mse']):.3f} dB), loss {rec['loss']:.4f}")
         if "val_psnr" in rec:
-            line += f", val Y-PSNR {rec['val_psnr']:.3f} dB"
+            line += f", val {'Y-' if task is None else ''}PSNR {rec['val_psnr']:.3f} dB"
         line += f", {rec['seconds']:.1f} s"
         log.info(line)
         if progress:
@@ -382,14 +389,86 @@ def fit(config: FitConfig, data: TrainingSet, out: str | Path, val: str | Path |
                       "train_psnr_quantized": round(result.train_psnr_quantized, 4),
                       "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {_threads()} threads",
                       "history": result.history}}
-    save_lut(out, make_header(op.method.name, op.scale, op.interval, source=source), tables)
+    save_lut(out, make_header(op.method.name, op.scale, op.interval, source=source, task=task), tables)
     if state.exists():
         state.unlink()
     return result
+
+
+def fit_cascade(config: FitConfig, data: TrainingSet, out: str | Path, val: str | Path | None = None,
+                init: Lut | None = None, resume: bool = True, progress: Callable[[str], None] | None = None,
+                dask: str | None = None) -> list[FitResult]:
+    """Fit any fittable method: a single stage (:func:`fit`), or a cascade stage by stage.
+
+    A cascade (``MethodSpec.stage_method``, e.g. ``sdy2`` = two ``sdy`` stages; scale 1 only)
+    is fitted one stage at a time: stage ``k`` as the single-stage ``stage_method``, on the
+    training inputs run through stages ``1..k-1`` (``TrainingSet.with_pre``), so each
+    least-squares solve is exact for the stages before it (joint training could do better;
+    this is what a CPU solves in minutes). Each finished stage is kept as ``OUT.stageK.lut``
+    until the end: a cascade interrupted in stage ``k`` resumes there (and stage ``k``'s own
+    iterations from its fit state). ``OUT`` holds the stages' tables in order, with the task and
+    every stage's fit record. ``init`` seeds the first stage only. Returns one result per stage
+    (a reused stage's result has its saved history and an empty vector).
+    """
+    from lutsr.lut.file import load_lut
+
+    out = Path(out)
+    method = get_method(config.method)
+    if method.stage_method is None:
+        return [fit(config, data, out, val=val, init=init, resume=resume, progress=progress, dask=dask)]
+    if config.scale != 1:
+        raise LutsrError(f"{method.name} is a same-size cascade: scale must be 1 (a --task fit), got {config.scale}")
+    stages = len(method.stages)
+    luts: list[Lut] = []
+    results: list[FitResult] = []
+    parts = [out.with_name(f"{out.name}.stage{k + 1}.lut") for k in range(stages)]
+    for k, part in enumerate(parts):
+        stage_cfg = FitConfig(**{**asdict(config), "method": method.stage_method,
+                                 "init": config.init if k == 0 else None})
+        stage_data = data.with_pre(luts)
+        reused = _reusable_stage(part, stage_cfg, stage_data) if resume else None
+        if reused is not None:
+            log.info("stage %d/%d: reusing %s (fitted earlier with the same options)", k + 1, stages, part)
+            results.append(FitResult(vec=np.zeros(0), history=reused.header["source"]["fit"]["history"]))
+            luts.append(reused)
+            continue
+        log.info("stage %d/%d of %s", k + 1, stages, method.name)
+        results.append(fit(stage_cfg, stage_data, part, val=val, init=init if k == 0 else None, resume=resume,
+                           progress=progress, dask=dask))
+        luts.append(load_lut(part))
+    task = Task.from_json(config.task) if config.task is not None else None
+    stage_records = [lut.header["source"]["fit"] for lut in luts]
+    source = {"fit": {"method": method.name, "stage_method": method.stage_method, "task": config.task,
+                      "interval": config.interval, "data": str(config.data),
+                      "seconds": round(sum(r["seconds"] for r in stage_records), 1), "stages": stage_records}}
+    save_lut(out, make_header(method.name, config.scale, config.interval, source=source, task=task),
+             [t for lut in luts for t in lut.tables])
+    for part in parts:
+        part.unlink(missing_ok=True)
+    return results
+
+
+def _reusable_stage(part: Path, cfg: FitConfig, data: TrainingSet) -> Lut | None:
+    """The finished stage LUT ``part`` if it was fitted with ``cfg`` on ``data``, else ``None``."""
+    from lutsr.lut.file import load_lut
+
+    if not part.exists():
+        return None
+    try:
+        lut = load_lut(part)
+    except LutsrError:
+        return None
+    rec = lut.header["source"].get("fit", {})
+    want = {k: v for k, v in asdict(cfg).items() if k not in ("data", "data_fingerprint")}
+    if rec.get("data_fingerprint") != data.fingerprint() or any(rec.get(k) != v for k, v in want.items()):
+        return None
+    return lut
 
 
 def _val_psnr(op: LinearLut, vec: np.ndarray, pairs) -> float:
 
     tables, _ = quantize(op, vec)
     lut = Lut(header=make_header(op.method.name, op.scale, op.interval), tables=tables)
+    if op.scale == 1:  # restoration: PSNR over the whole image, all channels
+        return float(np.mean([psnr(upscale(lr, lut), hr) for _, lr, hr in pairs]))
     return float(np.mean([y_psnr(upscale(lr, lut), hr, op.scale) for _, lr, hr in pairs]))

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from lutsr._version import __version__
-from lutsr.errors import LutFormatError
+from lutsr.errors import LutFormatError, LutsrError
 from lutsr.imageio import atomic_write_bytes
 from lutsr.spec import METHODS, NETWORK_FAMILIES, MethodSpec, get_method, levels_for_interval
 
@@ -101,6 +101,13 @@ class Lut:
         return None if self.header["scale"] is None else int(self.header["scale"])
 
     @property
+    def task(self):
+        """The :class:`lutsr.tasks.Task` a scale-1 LUT restores (denoise / deblock), or ``None`` for upscaling."""
+        from lutsr.tasks import Task
+
+        return Task.from_json(self.header["task"]) if self.header.get("task") is not None else None
+
+    @property
     def interval(self) -> int | None:
         """Sampling interval of a stage LUT; None for a LUT network (its tables say their own steps)."""
         return None if self.is_network else int(self.header["interval"])
@@ -121,15 +128,21 @@ class Lut:
         src = f" ({self.path.name})" if self.path else ""
         if self.is_network:
             return f"{self.header['method']} {'any-scale' if self.scale is None else f'x{self.scale}'} LUT network{src}"
+        if self.header.get("task") is not None:
+            return f"{self.header['method']} {self.task} LUT{src}"
         return f"{self.header['method']} x{self.scale} interval {self.interval} LUT{src}"
 
 
-def make_header(method: str, scale: int, interval: int | None = None, source: dict | None = None) -> dict:
-    """Header for a LUT of ``method`` (everything but the payload fields, filled by ``save_lut``)."""
+def make_header(method: str, scale: int, interval: int | None = None, source: dict | None = None,
+                task=None) -> dict:
+    """Header for a LUT of ``method`` (everything but the payload fields, filled by ``save_lut``).
+
+    ``task``: a :class:`lutsr.tasks.Task` for a scale-1 restoration LUT (stored as ``"task"``).
+    """
     m = get_method(method)
     interval = m.default_interval if interval is None else int(interval)
     _, levels = levels_for_interval(interval)
-    return {
+    return _with_task({
         "format": "lutsr-lut",
         "format_version": FORMAT_VERSION,
         "method": m.name,
@@ -141,14 +154,39 @@ def make_header(method: str, scale: int, interval: int | None = None, source: di
                    for n, sh in zip(m.table_names(), m.table_shapes(scale, interval))],
         "source": source or {},
         "lutsr_version": __version__,
-    }
+    }, task, scale)
 
 
-def make_network_header(family: str, net, source: dict | None = None) -> dict:
-    """Header of a LUT network (format version 2) of ``family`` (``spec.NETWORK_FAMILIES``) for ``net``."""
+def _with_task(header: dict, task, scale) -> dict:
+    if task is not None:
+        if scale != 1:
+            raise LutFormatError(f"a {task} LUT must keep the size (scale 1), got scale {scale}")
+        header["task"] = task.to_json()
+    return header
+
+
+def _validate_task(header: dict, path) -> None:
+    """The optional ``task`` field: a valid task, on a scale-1 LUT only."""
+    if header.get("task") is None:
+        return
+    from lutsr.tasks import Task
+
+    try:
+        task = Task.from_json(header["task"])
+    except LutsrError as e:
+        _fail(path, str(e))
+    if header.get("scale") != 1:
+        _fail(path, f"a {task} LUT must have scale 1, header says {header.get('scale')!r}")
+
+
+def make_network_header(family: str, net, source: dict | None = None, task=None) -> dict:
+    """Header of a LUT network (format version 2) of ``family`` (``spec.NETWORK_FAMILIES``) for ``net``.
+
+    ``task``: a :class:`lutsr.tasks.Task` for a scale-1 restoration network.
+    """
     if family not in NETWORK_FAMILIES:
         raise LutFormatError(f"unknown LUT network family {family!r}; expected one of {', '.join(NETWORK_FAMILIES)}")
-    return {
+    return _with_task({
         "format": "lutsr-lut",
         "format_version": NETWORK_FORMAT_VERSION,
         "method": family,
@@ -157,12 +195,12 @@ def make_network_header(family: str, net, source: dict | None = None) -> dict:
         "tables": [{"name": n, "shape": list(t.shape), "dtype": t.dtype.name} for n, t in net.tables.items()],
         "source": source or {},
         "lutsr_version": __version__,
-    }
+    }, task, net.scale)
 
 
-def network_lut(family: str, net, source: dict | None = None) -> Lut:
+def network_lut(family: str, net, source: dict | None = None, task=None) -> Lut:
     """An in-memory :class:`Lut` holding ``net`` (what ``save_lut`` writes and ``load_lut`` reads back)."""
-    h = make_network_header(family, net, source)
+    h = make_network_header(family, net, source, task)
     lut = Lut(header=h, tables=[net.tables[t["name"]] for t in h["tables"]])
     lut._compiled["network"] = net
     return lut
@@ -229,6 +267,7 @@ def validate_header(header: dict, path=None, payload: bool = True) -> None:
         _fail(path, "header is not a JSON object")
     _expect(path, header, "format", str, ("lutsr-lut",))
     version = _expect(path, header, "format_version", int)
+    _validate_task(header, path)
     if version == NETWORK_FORMAT_VERSION:
         return _validate_network_header(header, path, payload)
     if version != FORMAT_VERSION:

@@ -61,6 +61,9 @@ CASES = [
     ("srlut-v", 4, 0), ("srlut-v", 3, 2),
     ("mulut-sdy-x2", 2, 4), ("mulut-sdy-x2", 4, 5),
     ("eclut-sdy", 2, 4), ("eclut-sdy", 4, 4), ("eclut-sdy", 3, 6),
+    # same-size LUTs (denoising, deblocking): scale 1 on every route
+    ("sdy", 1, 4), ("sdy2", 1, 4), ("sdy2", 1, 3), ("sdy", 2, 4), ("eclut-sdy", 1, 4), ("eclut", 1, 0),
+    ("srlut-s", 1, 4),
 ]
 
 
