@@ -72,7 +72,7 @@ def pick_lut(lut, pixels, head: bytes | None):
     if not hasattr(lut, "pick"):
         return lut, ""
     chosen, note = lut.pick(pixels, head)
-    log.info("%s", note)
+    log.debug("%s", note)
     return chosen, note
 
 
@@ -102,7 +102,10 @@ def upscale_one(src: Path, dst: Path, lut, threads: int | None, max_pixels: int,
         lut, note = pick_lut(lut, img.pixels, _head(src) if hasattr(lut, "pick") else None)
         if note and notes is not None:
             notes.append(note)
-        out = run_upscale(img.pixels, lut, threads=threads, outscale=outscale, size=size)
+        if hasattr(lut, "apply"):  # a restoration plan (lutsr.restore.OpponentPlan)
+            out = lut.apply(img.pixels, threads)
+        else:
+            out = run_upscale(img.pixels, lut, threads=threads, outscale=outscale, size=size)
     except LutsrError as e:
         raise LutsrError(f"{src}: {e}") from None
     in_size, out_size = img.pixels.shape[1::-1], out.shape[1::-1]
@@ -120,12 +123,14 @@ class FileOutcome:
         src, dst: the input and output paths.
         message: the failure's message (naming the file; one line unless a file name holds a
             newline: print it escaped), ``""`` otherwise.
+        note: with an ``lutsr.restore.AutoLut``, the table it chose and why; ``""`` otherwise.
     """
 
     status: str
     src: Path
     dst: Path
     message: str = ""
+    note: str = ""  # the table an AutoLut chose for this file ("denoise_s25 LUT (estimated ...)")
 
 
 def process_file(src: Path, dst: Path, lut, *, threads: int | None = None, max_pixels: int | None = None,
@@ -158,9 +163,10 @@ def process_file(src: Path, dst: Path, lut, *, threads: int | None = None, max_p
             if src.exists() and dst.resolve() == src.resolve():
                 raise LutsrError(f"{dst}: refusing to write over an input")
         dst.parent.mkdir(parents=True, exist_ok=True)
+        notes: list[str] = []
         upscale_one(src, dst, lut, threads, max_pixels or DEFAULT_MAX_PIXELS, budget, outscale,
-                    overwrite=overwrite)
-        return FileOutcome("written", src, dst)
+                    overwrite=overwrite, notes=notes)
+        return FileOutcome("written", src, dst, note=notes[-1] if notes else "")
     except OutputExistsError as e:  # another run wrote it meanwhile
         if skip_existing:
             return FileOutcome("skipped", src, dst)

@@ -230,7 +230,10 @@ def _upscale_stream(src: Path | None, dst: Path | None, ext: str, lut, threads, 
         lut, note = pick_lut(lut, img.pixels, head)
         if note and notes is not None:
             notes.append(note)
-        out = run_upscale(img.pixels, lut, threads=threads, outscale=outscale, size=size)
+        if hasattr(lut, "apply"):  # a restoration plan (lutsr.restore.OpponentPlan)
+            out = lut.apply(img.pixels, threads)
+        else:
+            out = run_upscale(img.pixels, lut, threads=threads, outscale=outscale, size=size)
     except LutsrError as e:
         raise LutsrError(f"{name}: {e}") from None
     in_size, out_size = img.pixels.shape[1::-1], out.shape[1::-1]
@@ -414,16 +417,21 @@ def _level(text: str | None, name: str):
 @main.command()
 @_image_options("Denoising LUT file (default: the shipped table nearest to --sigma).")
 @click.option("--sigma", default=None, metavar="S|auto",
-              help="Noise sigma in 0..255 steps; the nearest shipped table (15, 25, 50) is used. 'auto' (the "
+              help="Noise sigma in 0..255 steps; the nearest shipped table (10, 15, 25, 50) is used. 'auto' (the "
                    "default without --lut) estimates it per image and says which table it chose.")
+@click.option("--fast", is_flag=True,
+              help="The shipped fast tables (two-pixel direct lookups: many times faster, less sharp).")
+@click.option("--colour", "colour", type=click.Choice(["opponent", "rgb"]), default="opponent", show_default=True,
+              help="Colour images with the shipped tables: on opponent colour channels (each with the table of its "
+                   "own noise level), or on R, G, B.")
 @_friendly
-def denoise(sigma: str | None = None, **kw) -> None:
+def denoise(sigma: str | None = None, fast: bool = False, colour: str = "opponent", **kw) -> None:
     """Remove Gaussian noise from image IN into OUT, or from every image in folder IN.
 
     Each colour channel runs the same table; the shipped tables are lutsr's sdy2 cascades
     (docs/restore.md).
     """
-    _images_command("denoise", _level(sigma, "sigma"), **kw)
+    _images_command("denoise", _level(sigma, "sigma"), fast=fast, colour=colour, **kw)
 
 
 denoise.help = (denoise.help or "") + _IMAGE_DOC_TAIL
@@ -456,7 +464,8 @@ def _images_command(kind: str, level, input_path: Path | None, output_path: Path
                     overwrite: bool, max_pixels: int | None, max_memory: float | None,
                     input_opt: Path | None = None, output_opt: Path | None = None, dry_run: bool = False,
                     as_json: bool = False, dask: str | None = None, scale: int | None = None,
-                    outscale: float | None = None, out_size: str | None = None) -> None:
+                    outscale: float | None = None, out_size: str | None = None, fast: bool = False,
+                    colour: str = "opponent") -> None:
     """The body of ``upscale``, ``denoise`` and ``deblock`` (``kind``; ``level``: sigma / quality)."""
     from lutsr._opencv import preset_pixel_limit
 
@@ -497,7 +506,7 @@ def _images_command(kind: str, level, input_path: Path | None, output_path: Path
     else:
         from lutsr.restore import task_lut
 
-        lut = task_lut(kind, level, lut_path)
+        lut = task_lut(kind, level, lut_path, fast, colour)
     size = _parse_size(out_size) if out_size else None
     if lut.scale is None and scale is not None:
         outscale = outscale or float(scale)  # an any-scale LUT takes --scale N as --outscale N
@@ -563,7 +572,7 @@ def _images_command(kind: str, level, input_path: Path | None, output_path: Path
                 emit()
             raise
         summary["outputs"].append(str(dst))
-        used = f"{lut}" if not notes else f"the shipped {notes[-1].split(' -> ')[-1]} LUT ({notes[-1]})"
+        used = f"{lut}" if not notes else f"the shipped {notes[-1]}"
         click.echo(f"{input_path} ({w}x{h}) -> {dst} ({ow}x{oh}) with {used} in {time.perf_counter() - t0:.2f}s",
                    err=True)
         return emit()
@@ -629,10 +638,15 @@ def _images_command(kind: str, level, input_path: Path | None, output_path: Path
         with click.progressbar(results, length=len(plan), label=f"{_VERBS[kind][0]} {len(plan)} images", file=sys.stderr,
                                show_pos=True, item_show_func=lambda it: it[1].src.name if it else "") as bar:
             outcomes = sorted(bar, key=lambda t: t[0])  # Dask: completion order; reported in input order
+    chosen: dict[str, int] = {}
     for _, r in outcomes:
         if r.status == "written":
             done += 1
             summary["outputs"].append(str(r.dst))
+            if r.note:
+                table = r.note.split(" LUT")[0]
+                chosen[table] = chosen.get(table, 0) + 1
+                summary.setdefault("tables", {})[str(r.dst)] = r.note
         elif r.status == "skipped":
             skipped += 1
             summary["skipped"].append({"input": str(r.src), "output": str(r.dst), "reason": "exists"})
@@ -641,7 +655,8 @@ def _images_command(kind: str, level, input_path: Path | None, output_path: Path
             summary["failed"].append({"input": str(r.src), "reason": r.message.splitlines()[0]})
     for msg in failures:
         click.echo(f"failed: {_shown(msg)}", err=True)
-    click.echo(f"{done} {_VERBS[kind][1]}, {skipped} skipped, {len(failures)} failed, in {time.perf_counter() - t0:.1f}s "
+    tables = f" ({', '.join(f'{k}: {v}' for k, v in sorted(chosen.items()))})" if chosen else ""
+    click.echo(f"{done} {_VERBS[kind][1]}{tables}, {skipped} skipped, {len(failures)} failed, in {time.perf_counter() - t0:.1f}s "
                f"-> {output_path}", err=True)
     emit()
     if failures:
@@ -877,9 +892,15 @@ def _task_from_options(kind: str, sigma: int | None, quality: int | None):
 @click.option("--interval", type=click.IntRange(0, 8), default=None, help="Expected interval (default: inferred).")
 @click.option("-o", "--output", "output", type=click.Path(path_type=Path), required=True, help="LUT file to write.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file (never an input).")
+@click.option("--task", "task_kind", type=click.Choice(["sr", "denoise", "deblock"]), default=None,
+              help="Mark x1 tables as a denoiser (--sigma) or deblocker (--quality); default: read from the folder "
+                   "name (sigma=15, qf=10), as ShiftLUT names its sets.")
+@click.option("--sigma", type=int, default=None, help="--task denoise: the noise sigma the tables were trained for.")
+@click.option("--quality", type=int, default=None, help="--task deblock: the JPEG quality the tables were trained for.")
 @_friendly
 def import_cmd(files: tuple[Path, ...], method: str, scale: int | None, interval: int | None, output: Path,
-               overwrite: bool) -> None:
+               overwrite: bool, task_kind: str | None = None, sigma: int | None = None,
+               quality: int | None = None) -> None:
     """Convert published tables (SR-LUT and MuLUT .npy files; ShiftLUT, TinyLUT, HKLUT folders) into a lutsr LUT file.
 
     \b
@@ -888,14 +909,17 @@ def import_cmd(files: tuple[Path, ...], method: str, scale: int | None, interval
       lutsr import --method mulut-sdy-x2 LUT_ft_x4_4bit_int8_s{1,2}_{s,d,y}.npy -o mulut_x4.lut
       lutsr import --method shiftlut ShiftLUT_sr_s0_int/ -o shiftlut_s_x4.lut
       lutsr import --method tinylut TinyLUT/ -o tinylut_s_x4.lut
+      lutsr import --method shiftlut ShiftLUT_ultra_sigma=15_int/ -o shiftlut_dn15.lut   # a denoiser
     """
     from lutsr.lut.importer import import_to_file
 
     _check_output(output, files, overwrite)
-    lut = import_to_file(method, list(files), output, scale=scale, interval=interval)
+    task = _task_from_options(task_kind or "sr", sigma, quality) if task_kind or sigma or quality else None
+    lut = import_to_file(method, list(files), output, scale=scale, interval=interval, task=task)
     if lut.is_network:
         net = lut.network
-        click.echo(f"wrote {output}: {lut.header['method']} {'any-scale' if lut.scale is None else f'x{lut.scale}'} LUT network ({len(lut.tables)} arrays, "
+        what = lut.task or ('any-scale' if lut.scale is None else f'x{lut.scale}')
+        click.echo(f"wrote {output}: {lut.header['method']} {what} LUT network ({len(lut.tables)} arrays, "
                    f"{net.table_bytes()} table bytes, {net.lookups_per_pixel()} lookups per pixel), "
                    f"{output.stat().st_size} bytes", err=True)
         return
@@ -973,7 +997,7 @@ def eval_cmd(lut_paths, datasets, scale, lr_dir, lr_rounding, no_bicubic, per_im
             if bad:
                 raise LutsrError(f"{name} is for --task sr")
         luts = ([task_lut(task.kind, None, p) for p in lut_paths] if lut_paths
-                else [task_lut(task.kind, task.level)])
+                else [task_lut(task.kind, task.level)])  # the shipped tables as lutsr denoise/deblock use them
     for d in datasets:
         if not d.is_dir():
             raise LutsrError(f"{d}: not a folder")
@@ -1032,7 +1056,8 @@ def eval_cmd(lut_paths, datasets, scale, lr_dir, lr_rounding, no_bicubic, per_im
 
 @main.command("warmup")
 @click.option("-n", "--lut", "lut_paths", multiple=True, type=click.Path(path_type=Path),
-              help="LUT file or shipped family (repeat; default: the shipped default x4 LUT).")
+              help="LUT file, shipped family, or denoise / deblock / denoise-fast (the shipped restoration "
+                   "tables' kernels; repeat; default: the shipped default x4 LUT).")
 @_friendly
 def warmup(lut_paths: tuple[Path, ...]) -> None:
     """Compile the kernels a LUT needs into the on-disk cache now (for images, containers, CI).
@@ -1047,8 +1072,14 @@ def warmup(lut_paths: tuple[Path, ...]) -> None:
     from lutsr.runtime.compile import compile_lut
     from lutsr.runtime.run import cold_kernels
 
+    restore = {"denoise": ("denoise", False), "deblock": ("deblock", False), "denoise-fast": ("denoise", True)}
     for p in lut_paths or (None,):
-        lut = resolve_lut(p)
+        if p is not None and not Path(p).exists() and str(p) in restore:
+            from lutsr.restore import AutoLut
+
+            lut = AutoLut(*restore[str(p)]).luts[0]  # its levels share one method: one set of kernels
+        else:
+            lut = resolve_lut(p)
         cold = cold_kernels(compile_lut(lut))
         t0 = time.perf_counter()
         kw = {"outscale": 2.0} if lut.scale is None else {}

@@ -391,13 +391,19 @@ def evaluate_restore(luts: list[Lut], datasets: list[str | Path], task, baseline
     image; JPEG by OpenCV, colour reduced to Y first). Scores are over the whole image (no border)
     and every channel: PSNR (RGB PSNR for colour), SSIM averaged over channels, and PSNR-B for
     deblocking. ``baseline``: an ``input`` row (the degraded image itself); ``opencv``: OpenCV's
-    non-local means with its defaults (denoising). ``seconds`` as in :func:`evaluate`.
+    non-local means with its defaults (denoising). ``seconds`` as in :func:`evaluate`. ``luts`` may
+    hold ``lutsr.restore.AutoLut`` entries (the shipped tables as ``lutsr denoise`` chooses them,
+    opponent colour channels included; label ``lutsr-denoise`` unless given).
     """
+    from lutsr.restore import run_runner
+
     if not luts:
         raise LutsrError("no LUT to evaluate")
     for lut in luts:
         if lut.scale != 1:
             raise LutsrError(f"{lut.path or lut}: a x{lut.scale} LUT cannot {task.kind}; give a same-size LUT")
+    labels = list(labels or []) + [None] * (len(luts) - len(labels or []))
+    labels = [lb or (f"lutsr-{task.kind}" if hasattr(lut, "pick") else None) for lut, lb in zip(luts, labels)]
     names = unique_labels(luts, labels)
     prov = provenance(luts, names, {
         "datasets": [str(d) for d in datasets], "task": task.to_json(),
@@ -434,7 +440,8 @@ def evaluate_restore(luts: list[Lut], datasets: list[str | Path], task, baseline
         if opencv and task.kind == "denoise":
             outputs.append((OPENCV_NLM, *_timed(lambda: opencv_nlm(degraded), repeats)))
         for lut, label in zip(luts, names):
-            outputs.append((label, *_timed(lambda: upscale(degraded, lut, threads=threads), repeats)))
+            runner = lut.pick(degraded, None)[0] if hasattr(lut, "pick") else lut  # shipped tables: per image
+            outputs.append((label, *_timed(lambda: run_runner(runner, degraded, threads), repeats)))
         for label, out, dt in outputs:
             pb = psnr_b(out, clean) if task.kind == "deblock" else None
             scores.append(Score(name, f.stem, label, 1, psnr(out, clean), _channel_ssim(out, clean), dt, pb))

@@ -80,7 +80,7 @@ def test_deblock_degradation_is_opencv_jpeg():
 
 def test_nearest_level_prefers_the_stronger_table_on_ties():
     assert nearest_level("denoise", 20) == 25 and nearest_level("denoise", 37.5) == 50
-    assert nearest_level("denoise", 3) == 15 and nearest_level("denoise", 90) == 50
+    assert nearest_level("denoise", 3) == 10 and nearest_level("denoise", 12.5) == 15 and nearest_level("denoise", 90) == 50
     assert nearest_level("deblock", 15) == 10 and nearest_level("deblock", 77) == 40
 
 
@@ -382,3 +382,135 @@ def test_eval_task_tables(task_luts, tmp_path, runner):
     r = runner.invoke(main, ["eval", "--task", "denoise", "--sigma", "25", "--lut", str(REPO / "luts" / "eclut_x2.lut"),
                           "--data", str(d)])
     assert r.exit_code == 2 and "not a denoise LUT" in r.output
+
+
+# --------------------------------------------------------------------------------------
+# The shipped tables
+# --------------------------------------------------------------------------------------
+
+SHIPPED = [Task("denoise", s) for s in (10, 15, 25, 50)] + [Task("deblock", q) for q in (10, 20, 30, 40)]
+
+
+@pytest.mark.parametrize("task", SHIPPED, ids=str)
+def test_every_shipped_restore_lut_is_valid_and_exact(task):
+    from lutsr.restore import shipped_task_path
+    from lutsr.runtime.reference import upscale_reference
+
+    path = shipped_task_path(task)
+    lut = load_lut(path)
+    assert lut.task == task and lut.scale == 1 and lut.header["method"] == "sdy2"
+    assert len(lut.header["source"]["fit"]["stages"]) == 2
+    assert path.stat().st_size < 1 << 20  # the repository stays lean
+    yy, xx = np.mgrid[0:13, 0:21]
+    img = np.stack([(xx * 13) % 256, (yy * 19 + xx * 3) % 256, ((xx // 5 + yy // 4) % 2) * 255], -1).astype(np.uint8)
+    assert np.array_equal(lutsr.upscale(img, lut), upscale_reference(img, lut))
+
+
+def test_opponent_colour_transform():
+    from lutsr.restore import OPPONENT_NOISE, from_opponent, to_opponent
+
+    rng = np.random.default_rng(5)
+    rgb = rng.integers(0, 256, (40, 30, 3), dtype=np.uint8)
+    back = from_opponent(to_opponent(rgb))
+    assert np.abs(back.astype(int) - rgb).max() <= 1  # 8-bit rounding of the three channels only
+    for v in ([0, 0, 0], [255, 255, 255], [255, 0, 255], [0, 255, 0], [255, 0, 0], [0, 0, 255]):
+        px = np.array([[v]], np.uint8)
+        assert np.abs(from_opponent(to_opponent(px)).astype(int) - px).max() <= 1
+    flat = np.full((200, 200, 3), 128.0)
+    noise = rng.normal(0, 20, flat.shape)
+    t = to_opponent(np.clip(np.round(flat + noise), 0, 255).astype(np.uint8)).astype(float)
+    for c in range(3):
+        assert t[..., c].std() == pytest.approx(20 * OPPONENT_NOISE[c], rel=0.05)
+    assert abs(np.corrcoef(t[..., 1].ravel(), t[..., 2].ravel())[0, 1]) < 0.03  # independent channels
+
+
+def test_shipped_denoisers_remove_noise_and_keep_clean_images():
+    clean = np.stack([_smooth(64, 72, 0), _smooth(64, 72, 1)[::-1], _smooth(64, 72, 2)[:, ::-1]], axis=2)
+    for sigma in (15, 25, 50):
+        noisy = Task.denoise(sigma).degrade(clean, seed=9)
+        out = lutsr.denoise(noisy, sigma=sigma)
+        assert psnr(out, clean) > psnr(noisy, clean) + 3, sigma
+        rgba = np.concatenate([noisy, np.full(noisy.shape[:2] + (1,), 200, np.uint8)], axis=2)
+        out4 = lutsr.denoise(rgba, sigma=sigma)
+        assert np.array_equal(out4[..., :3], out) and (out4[..., 3] == 200).all()  # alpha kept
+    # a clean smooth image comes back close to itself through the mildest table
+    assert psnr(lutsr.denoise(clean, sigma=15), clean) > 35
+
+
+def test_blind_denoise_and_deblock_name_the_table(tmp_path, runner):
+    from lutsr.cli import main
+
+    clean = np.stack([_smooth(96, 96)] * 3, axis=2)
+    cv2.imwrite(str(tmp_path / "n.png"), Task.denoise(50).degrade(clean[..., 0], seed=1))  # gray
+    r = runner.invoke(main, ["denoise", str(tmp_path / "n.png"), str(tmp_path / "o.png")])
+    assert r.exit_code == 0 and "denoise_s50 LUT (estimated noise sigma" in r.output, r.output
+    cv2.imwrite(str(tmp_path / "c.png"), Task.denoise(50).degrade(clean, seed=1))  # colour: opponent channels
+    r = runner.invoke(main, ["denoise", str(tmp_path / "c.png"), str(tmp_path / "oc.png")])
+    assert r.exit_code == 0 and "denoise_s25 LUT on opponent colour channels" in r.output, r.output
+    r = runner.invoke(main, ["denoise", str(tmp_path / "c.png"), str(tmp_path / "or.png"), "--colour", "rgb"])
+    assert r.exit_code == 0 and "denoise_s50 LUT (estimated" in r.output, r.output
+    cv2.imwrite(str(tmp_path / "j.jpg"), clean, [int(cv2.IMWRITE_JPEG_QUALITY), 22])
+    r = runner.invoke(main, ["deblock", str(tmp_path / "j.jpg"), str(tmp_path / "d.png")])
+    assert r.exit_code == 0 and "deblock_q20 LUT (JPEG quality 22)" in r.output, r.output
+    got = cv2.imread(str(tmp_path / "d.png"), cv2.IMREAD_UNCHANGED)
+    dec = cv2.imread(str(tmp_path / "j.jpg"), cv2.IMREAD_UNCHANGED)
+    assert np.array_equal(got[..., ::-1], lutsr.deblock(dec[..., ::-1], quality=20))
+    # stdin: the quality is read from the piped bytes
+    r = runner.invoke(main, ["deblock", "-", str(tmp_path / "s.png")], input=(tmp_path / "j.jpg").read_bytes())
+    assert r.exit_code == 0 and "deblock_q20" in r.output, r.output
+    r = runner.invoke(main, ["denoise", str(tmp_path / "n.png"), str(tmp_path / "o2.png"), "--sigma", "20"])
+    assert r.exit_code == 0 and "denoise_s25 LUT (sigma 20)" in r.output, r.output  # nearest shipped, ties stronger
+
+
+@pytest.mark.slow
+def test_shipped_tables_on_the_benchmarks():
+    """The figures docs/restore.md gives, on a subset (within 0.1 dB of the whole set's mean there)."""
+    from conftest import SHARED
+
+    from lutsr.evaluate import evaluate_restore, summarize
+    from lutsr.restore import shipped_task_lut
+
+    bsd, classic = SHARED / "bench" / "denoise" / "BSD68", SHARED / "bench" / "deblock" / "classic5"
+    if not (bsd.is_dir() and classic.is_dir()):
+        pytest.skip("../shared/data/bench is absent")
+    m = summarize(evaluate_restore([shipped_task_lut("denoise", 25)], [bsd], Task.denoise(25), labels=["l"]).scores)
+    lut_row = [x for x in m if x["method"] == "l"][0]
+    assert lut_row["psnr"] > 27.8, lut_row
+    m = summarize(evaluate_restore([shipped_task_lut("deblock", 10)], [classic], Task.deblock(10), labels=["l"]).scores)
+    lut_row = [x for x in m if x["method"] == "l"][0]
+    assert lut_row["psnr_b"] > 27.9 and lut_row["psnr"] > 28.6, lut_row
+
+
+def test_blind_folder_mode_counts_the_tables(tmp_path, runner):
+    from lutsr.cli import main
+
+    clean = _smooth(80, 80)
+    (tmp_path / "in").mkdir()
+    for i, sigma in enumerate((15, 50, 50)):
+        cv2.imwrite(str(tmp_path / "in" / f"{i}.png"), Task.denoise(sigma).degrade(clean, seed=i))
+    r = runner.invoke(main, ["denoise", str(tmp_path / "in"), str(tmp_path / "out"), "--json"])
+    assert r.exit_code == 0, r.output
+    assert "3 denoised (denoise_s15: 1, denoise_s50: 2)" in r.output, r.output
+    summary = json.loads(r.stdout.strip().splitlines()[-1])
+    assert sorted(v.split(" LUT")[0] for v in summary["tables"].values()) == ["denoise_s15", "denoise_s50",
+                                                                            "denoise_s50"]
+
+
+@pytest.mark.parametrize("sigma", [10, 15, 25, 50])
+def test_shipped_fast_denoisers(sigma, tmp_path, runner):
+    from lutsr.cli import main
+    from lutsr.restore import shipped_task_path
+
+    lut = load_lut(shipped_task_path(Task.denoise(sigma), fast=True))
+    assert lut.task == Task.denoise(sigma) and lut.header["method"] == "srlut-v" and lut.interval == 0
+    clean = np.stack([_smooth(64, 64)] * 3, axis=2)
+    noisy = Task.denoise(sigma).degrade(clean, seed=4)
+    out = lutsr.denoise(noisy, sigma=sigma, fast=True, colour="rgb")
+    assert np.array_equal(out, lutsr.upscale(noisy, lut)) and psnr(out, clean) > psnr(noisy, clean) + 2
+    assert psnr(lutsr.denoise(noisy, sigma=sigma, fast=True), clean) > psnr(noisy, clean) + 2
+    cv2.imwrite(str(tmp_path / "n.png"), noisy)
+    r = runner.invoke(main, ["denoise", str(tmp_path / "n.png"), str(tmp_path / "o.png"), "--fast"])
+    assert r.exit_code == 0 and "denoise-fast_s" in r.output, r.output
+    r = runner.invoke(main, ["denoise", str(tmp_path / "n.png"), str(tmp_path / "o2.png"), "--fast", "--lut",
+                             str(shipped_task_path(Task.denoise(sigma)))])
+    assert r.exit_code == 2 and "does not go with a LUT file" in r.output

@@ -10,7 +10,8 @@ Inputs follow ``lutsr eval --task denoise`` (``lutsr.tasks``: noise seeded 0 per
 in one process and interleaved: ``cv2.fastNlMeansDenoisingColored`` with its documented defaults
 (h = hColor = 3, template 7, search 21; OpenCV limited to ``--threads`` threads) once, then each
 LUT ``--repeats`` times (best time; one untimed warm-up per LUT first, which also compiles).
-Both get the same uint8 RGB input and allocate a fresh output each call. PSNR is RGB PSNR over
+Both get the same uint8 RGB input and allocate a fresh output each call. The LUT rows are what
+``lutsr denoise --sigma S`` runs (opponent colour channels; ``--colour rgb``; ``--fast``). PSNR is RGB PSNR over
 the whole image. Prints per-method mean PSNR, total seconds and the ratio to OpenCV.
 """
 
@@ -30,12 +31,17 @@ from lutsr.datasets import restore_eval_pair  # noqa: E402
 from lutsr.evaluate import opencv_nlm  # noqa: E402
 from lutsr.lut.file import load_lut  # noqa: E402
 from lutsr.metrics import psnr  # noqa: E402
-from lutsr.restore import task_lut  # noqa: E402
-from lutsr.runtime import upscale  # noqa: E402
+from lutsr.restore import AutoLut, run_runner  # noqa: E402
 from lutsr.tasks import Task  # noqa: E402
 from tools.common import format_machine, machine_info  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data"
+
+
+def run(lut, img: np.ndarray, threads: int) -> np.ndarray:
+    """What ``lutsr denoise`` does with one decoded image: choose the table(s), run them."""
+    runner = lut.pick(img, None)[0] if hasattr(lut, "pick") else lut
+    return run_runner(runner, img, threads)
 
 
 def main() -> None:
@@ -54,7 +60,9 @@ def main() -> None:
     cv2.setNumThreads(args.threads)
     numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
     task = Task.denoise(args.sigma)
-    luts = [("lutsr " + task_lut("denoise", args.sigma).task.name, task_lut("denoise", args.sigma))]
+    luts = [("lutsr denoise", AutoLut("denoise", level=args.sigma)),
+            ("lutsr denoise --colour rgb", AutoLut("denoise", level=args.sigma, colour="rgb")),
+            ("lutsr denoise --fast", AutoLut("denoise", fast=True, level=args.sigma))]
     luts += [(Path(p).stem, load_lut(p)) for p in args.lut]
     files = sorted(Path(args.data).glob("*.png"))[: args.limit or None]
     if not files:
@@ -63,7 +71,7 @@ def main() -> None:
     rows.update({name: [] for name, _ in luts})
     first = restore_eval_pair(files[0], task)[0]
     for _, lut in luts:  # warm-up: compile the kernels before anything is timed
-        upscale(first, lut, threads=args.threads)
+        run(lut, first, args.threads)
     for f in files:
         noisy, clean = restore_eval_pair(f, task)
         rows["input"].append((psnr(noisy, clean), 0.0))
@@ -74,7 +82,7 @@ def main() -> None:
             best = float("inf")
             for _ in range(args.repeats):
                 t0 = time.perf_counter()
-                out = upscale(noisy, lut, threads=args.threads)
+                out = run(lut, noisy, args.threads)  # choosing the table(s) is part of the time
                 best = min(best, time.perf_counter() - t0)
             rows[name].append((psnr(out, clean), best))
     print(f"# {Path(args.data).name} sigma={args.sigma}, {len(files)} images, {args.threads} threads; "

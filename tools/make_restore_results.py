@@ -21,10 +21,22 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from lutsr.evaluate import evaluate_restore, summarize  # noqa: E402
-from lutsr.restore import shipped_task_lut  # noqa: E402
+from lutsr.restore import AutoLut, shipped_task_lut  # noqa: E402
 from lutsr.tasks import SHIPPED_LEVELS, Task  # noqa: E402
 
 BENCH = REPO.parent / "shared" / "data" / "bench"
+SHIFTLUT = REPO.parent / "shared" / "data" / "luts" / "ShiftLUT"
+SHIFTLUT_SETS = {("denoise", 15): "ShiftLUT_ultra_sigma=15_int", ("deblock", 10): "ShiftLUT_ultra_qf=10_dncnn_v3_int4"}
+
+
+def _others(kind: str, level: int) -> list:
+    """ShiftLUT's published x1 set at this level, imported (run by lutsr's runtime on lutsr's protocol)."""
+    folder = SHIFTLUT / SHIFTLUT_SETS.get((kind, level), "-")
+    if not folder.is_dir():
+        return []
+    from lutsr.lut.importer import import_network
+
+    return [("ShiftLUT (published tables, imported; this protocol)", import_network("shiftlut", folder))]
 DENOISE_SETS = ["BSD68", "Set12", "CBSD68", "McMaster", "Kodak24"]
 DEBLOCK_SETS = ["classic5", "LIVE1"]
 BEGIN, END = "<!-- results:begin (tools/make_restore_results.py) -->", "<!-- results:end -->"
@@ -48,14 +60,20 @@ def denoise_table() -> list[str]:
     lines = [head, "|" + "---|" * (len(sets) + 2)]
     for sigma in SHIPPED_LEVELS["denoise"]:
         task = Task.denoise(sigma)
-        lut = shipped_task_lut("denoise", sigma)
-        res = evaluate_restore([lut], [BENCH / "denoise" / s for s in sets], task, labels=["lutsr"])
+        runs = [("**lutsr denoise** (sdy2; colour: opponent channels)", AutoLut("denoise", level=sigma)),
+                ("lutsr denoise --colour rgb (sdy2 on R, G, B)", AutoLut("denoise", level=sigma, colour="rgb")),
+                ("lutsr denoise --fast (srlut-v; colour: opponent)", AutoLut("denoise", fast=True, level=sigma))]
+        runs += _others("denoise", sigma)
+        res = evaluate_restore([r for _, r in runs], [BENCH / "denoise" / s for s in sets], task,
+                               labels=[n for n, _ in runs])
         means = {(m["dataset"], m["method"]): m for m in summarize(res.scores)}
-        for method in ("input", "lutsr"):
+        for method in ("input", *(n for n, _ in runs)):
             cells = [f"{means[(s, method)]['psnr']:.2f} / {means[(s, method)]['ssim']:.3f}" for s in sets]
-            name = "noisy input" if method == "input" else f"**lutsr `{task.name}`** (sdy2)"
+            name = "noisy input" if method == "input" else method
             lines.append(f"| {sigma} | {name} | " + " | ".join(cells) + " |")
         for name, (gray, colour) in ANCHORS_DENOISE.items():
+            if sigma not in gray:
+                continue
             cells = [f"{gray[sigma]:.2f}" if s == "BSD68" else f"{colour[sigma]:.2f}" if s == "CBSD68" and colour
                      else "" for s in sets]
             lines.append(f"| {sigma} | {name} (published) | " + " | ".join(cells) + " |")
@@ -69,12 +87,15 @@ def deblock_table() -> list[str]:
     for q in SHIPPED_LEVELS["deblock"]:
         task = Task.deblock(q)
         lut = shipped_task_lut("deblock", q)
-        res = evaluate_restore([lut], [BENCH / "deblock" / s for s in sets], task, labels=["lutsr"])
+        others = _others("deblock", q)
+        res = evaluate_restore([lut] + [o for _, o in others], [BENCH / "deblock" / s for s in sets], task,
+                               labels=["lutsr"] + [n for n, _ in others])
         means = {(m["dataset"], m["method"]): m for m in summarize(res.scores)}
-        for method in ("input", "lutsr"):
+        for method in ("input", "lutsr", *(n for n, _ in others)):
             cells = [f"{means[(s, method)]['psnr']:.2f} / {means[(s, method)]['psnr_b']:.2f} / "
                      f"{means[(s, method)]['ssim']:.3f}" for s in sets]
-            name = "JPEG input" if method == "input" else f"**lutsr `{task.name}`** (sdy2)"
+            name = ("JPEG input" if method == "input" else f"**lutsr `{task.name}`** (sdy2)" if method == "lutsr"
+                    else method)
             lines.append(f"| {q} | {name} | " + " | ".join(cells) + " |")
         if q == 10:
             for name, vals in ANCHORS_DEBLOCK.items():

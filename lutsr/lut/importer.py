@@ -102,8 +102,28 @@ def import_tables(method: str, files: list[str | Path], scale: int | None = None
 NETWORK_IMPORTERS = {"shiftlut": import_shiftlut, "tinylut": import_tinylut, "hklut": import_hklut, "lerf": import_lerf}
 
 
-def import_network(family: str, folder: str | Path, scale: int | None = None) -> Lut:
-    """Convert a published LUT-network folder (``spec.NETWORK_FAMILIES``) into an in-memory :class:`Lut`."""
+def task_from_name(name: str):
+    """The restoration task a published folder's name says: ``...sigma=15...`` (denoising at 15) or
+    ``...qf=10...`` (JPEG deblocking at quality 10), as ShiftLUT names its x1 folders; else ``None``."""
+    import re
+
+    from lutsr.tasks import Task
+
+    m = re.search(r"sigma[=_]?(\d+)", name, re.IGNORECASE)
+    if m:
+        return Task.denoise(int(m.group(1)))
+    m = re.search(r"(?:qf|quality)[=_]?(\d+)", name, re.IGNORECASE)
+    if m:
+        return Task.deblock(int(m.group(1)))
+    return None
+
+
+def import_network(family: str, folder: str | Path, scale: int | None = None, task=None) -> Lut:
+    """Convert a published LUT-network folder (``spec.NETWORK_FAMILIES``) into an in-memory :class:`Lut`.
+
+    ``task`` (a :class:`lutsr.tasks.Task`) marks a scale-1 network as a denoiser or deblocker; by
+    default it is read from the folder's name (:func:`task_from_name`).
+    """
     folder = Path(folder)
     if family not in NETWORK_IMPORTERS:
         raise LutFormatError(f"unknown LUT network family {family!r}; expected one of {', '.join(NETWORK_IMPORTERS)}")
@@ -113,21 +133,27 @@ def import_network(family: str, folder: str | Path, scale: int | None = None) ->
     files = sorted(f for f in folder.rglob("*") if f.is_file() and f.suffix in (".npy", ".npz", ".json"))
     source = {"imported_from": folder.name,
               "files": {str(f.relative_to(folder)): hashlib.sha256(f.read_bytes()).hexdigest() for f in files}}
-    return network_lut(family, net, source)
+    if task is not None and net.scale != 1:
+        raise LutFormatError(f"{folder}: a {task} LUT keeps the size, but these tables are x{net.scale}")
+    if task is None and net.scale == 1:
+        task = task_from_name(folder.resolve().name)
+    return network_lut(family, net, source, task=task)
 
 
 def import_to_file(method: str, files: list[str | Path], out: str | Path, scale: int | None = None,
-                   interval: int | None = None, compress: bool = True) -> Lut:
+                   interval: int | None = None, compress: bool = True, task=None) -> Lut:
     """``import_tables`` (or ``import_network`` for a LUT-network family and one folder) + ``save_lut``;
-    returns the loaded result."""
+    returns the loaded result. ``task``: see :func:`import_network` (networks only)."""
     if method in NETWORK_FAMILIES:
         if len(files) != 1:
             raise LutFormatError(f"{method} tables are one folder (as published); got {len(files)} paths")
         if interval is not None:
             raise LutFormatError(f"{method} has no single interval: each of its tables has its own step")
-        lut = import_network(method, files[0], scale)
+        lut = import_network(method, files[0], scale, task=task)
         save_lut(out, lut.header, lut.tables, compress=compress)
         return load_lut(out)
+    if task is not None:
+        raise LutFormatError(f"{method} tables upscale; --task goes with same-size LUT networks (e.g. ShiftLUT's x1 sets)")
     header, tables = import_tables(method, files, scale, interval)
     save_lut(out, header, tables, compress=compress)
     return load_lut(out)

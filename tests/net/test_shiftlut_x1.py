@@ -113,3 +113,34 @@ def test_runtime_equals_reference(task, rng):
                 np.testing.assert_array_equal(got, want, err_msg=f"{task} {img.shape} bands={bands} threads={threads}")
     np.testing.assert_array_equal(lutsr.upscale(tall[:, :, 0], lut, threads=2),
                                   run_network(net, tall[:, :, 0]))
+
+
+def test_imported_x1_sets_carry_their_task(tmp_path, runner):
+    """`lutsr import` reads the task from ShiftLUT's folder names (or --task), and `lutsr denoise`
+    / `lutsr deblock` then run the imported file as they run the shipped ones."""
+    import cv2
+
+    from lutsr.cli import main
+    from lutsr.lut.file import load_lut
+    from lutsr.runtime import upscale
+    from lutsr.tasks import Task
+
+    want = {"denoising": Task.denoise(15), "deblocking": Task.deblock(10)}
+    for task, folder in MODELS.items():
+        out = tmp_path / f"{task}.lut"
+        r = runner.invoke(main, ["import", "--method", "shiftlut", str(ROOT / folder), "-o", str(out)])
+        assert r.exit_code == 0, r.output
+        assert load_lut(out).task == want[task]
+    r = runner.invoke(main, ["import", "--method", "shiftlut", str(ROOT / MODELS["denoising"]), "--task", "deblock",
+                             "--quality", "20", "-o", str(tmp_path / "q20.lut")])
+    assert r.exit_code == 0 and load_lut(tmp_path / "q20.lut").task == Task.deblock(20), r.output
+    r = runner.invoke(main, ["import", "--method", "shiftlut", str(ROOT / "ShiftLUT_sr_s0_int"), "--task", "denoise",
+                             "--sigma", "15", "-o", str(tmp_path / "bad.lut")])
+    assert r.exit_code == 2 and "keeps the size" in r.output
+    img = np.random.default_rng(0).integers(0, 256, (9, 10), dtype=np.uint8)
+    cv2.imwrite(str(tmp_path / "in.png"), img)
+    r = runner.invoke(main, ["denoise", str(tmp_path / "in.png"), str(tmp_path / "o.png"), "--lut",
+                             str(tmp_path / "denoising.lut")])
+    assert r.exit_code == 0, r.output
+    got = cv2.imread(str(tmp_path / "o.png"), cv2.IMREAD_UNCHANGED)
+    assert np.array_equal(got, upscale(img, load_lut(tmp_path / "denoising.lut")))
