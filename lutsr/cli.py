@@ -417,7 +417,7 @@ def _level(text: str | None, name: str):
 @main.command()
 @_image_options("Denoising LUT file (default: the shipped table nearest to --sigma).")
 @click.option("--sigma", default=None, metavar="S|auto",
-              help="Noise sigma in 0..255 steps; the nearest shipped table (10, 15, 25, 50) is used. 'auto' (the "
+              help="Noise sigma in 0..255 steps; the nearest shipped table (10, 15, 25, 35, 50) is used. 'auto' (the "
                    "default without --lut) estimates it per image and says which table it chose.")
 @click.option("--fast", is_flag=True,
               help="The shipped fast tables (two-pixel direct lookups: many times faster, less sharp).")

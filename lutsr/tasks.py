@@ -33,7 +33,7 @@ __all__ = ["Task", "TASK_KINDS", "SHIPPED_LEVELS", "estimate_noise_sigma", "jpeg
 TASK_KINDS: tuple[str, ...] = ("denoise", "deblock")
 
 #: The levels shipped in ``luts/`` per task kind: ``denoise_s{sigma}.lut``, ``deblock_q{quality}.lut``.
-SHIPPED_LEVELS: dict[str, tuple[int, ...]] = {"denoise": (10, 15, 25, 50), "deblock": (10, 20, 30, 40)}
+SHIPPED_LEVELS: dict[str, tuple[int, ...]] = {"denoise": (10, 15, 25, 35, 50), "deblock": (10, 20, 30, 40)}
 
 _LEVEL_NAME = {"denoise": "sigma", "deblock": "quality"}
 _LEVEL_RANGE = {"denoise": (1, 255), "deblock": (1, 100)}

@@ -79,7 +79,7 @@ def test_deblock_degradation_is_opencv_jpeg():
 
 
 def test_nearest_level_prefers_the_stronger_table_on_ties():
-    assert nearest_level("denoise", 20) == 25 and nearest_level("denoise", 37.5) == 50
+    assert nearest_level("denoise", 20) == 25 and nearest_level("denoise", 42.5) == 50
     assert nearest_level("denoise", 3) == 10 and nearest_level("denoise", 12.5) == 15 and nearest_level("denoise", 90) == 50
     assert nearest_level("deblock", 15) == 10 and nearest_level("deblock", 77) == 40
 
@@ -388,7 +388,7 @@ def test_eval_task_tables(task_luts, tmp_path, runner):
 # The shipped tables
 # --------------------------------------------------------------------------------------
 
-SHIPPED = [Task("denoise", s) for s in (10, 15, 25, 50)] + [Task("deblock", q) for q in (10, 20, 30, 40)]
+SHIPPED = [Task("denoise", s) for s in (10, 15, 25, 35, 50)] + [Task("deblock", q) for q in (10, 20, 30, 40)]
 
 
 @pytest.mark.parametrize("task", SHIPPED, ids=str)
@@ -411,6 +411,17 @@ def test_opponent_colour_transform():
 
     rng = np.random.default_rng(5)
     rgb = rng.integers(0, 256, (40, 30, 3), dtype=np.uint8)
+    # the integer code equals the float formulas rounded half to even, on every RGB triple's residues
+    every = np.stack(np.meshgrid(*[np.arange(0, 256, 5)] * 3, indexing="ij"), -1).reshape(-1, 3).astype(np.uint8)
+    for x in (rgb.reshape(-1, 3), every):
+        f = x.astype(np.float64)
+        want = np.stack([(f[:, 0] + f[:, 1] + f[:, 2]) / 3, (f[:, 0] - f[:, 2]) / 2 + 128,
+                         (f[:, 0] - 2 * f[:, 1] + f[:, 2]) / 4 + 128], -1)
+        assert np.array_equal(to_opponent(x), np.clip(np.round(want), 0, 255).astype(np.uint8))
+        t = to_opponent(x).astype(np.float64)
+        y, c1, c2 = t[:, 0], t[:, 1] - 128, t[:, 2] - 128
+        inv = np.stack([y + c1 + 2 * c2 / 3, y - 4 * c2 / 3, y - c1 + 2 * c2 / 3], -1)
+        assert np.array_equal(from_opponent(t.astype(np.uint8)), np.clip(np.round(inv), 0, 255).astype(np.uint8))
     back = from_opponent(to_opponent(rgb))
     assert np.abs(back.astype(int) - rgb).max() <= 1  # 8-bit rounding of the three channels only
     for v in ([0, 0, 0], [255, 255, 255], [255, 0, 255], [0, 255, 0], [255, 0, 0], [0, 0, 255]):
@@ -446,7 +457,7 @@ def test_blind_denoise_and_deblock_name_the_table(tmp_path, runner):
     assert r.exit_code == 0 and "denoise_s50 LUT (estimated noise sigma" in r.output, r.output
     cv2.imwrite(str(tmp_path / "c.png"), Task.denoise(50).degrade(clean, seed=1))  # colour: opponent channels
     r = runner.invoke(main, ["denoise", str(tmp_path / "c.png"), str(tmp_path / "oc.png")])
-    assert r.exit_code == 0 and "denoise_s25 LUT on opponent colour channels" in r.output, r.output
+    assert r.exit_code == 0 and "LUT on opponent colour channels" in r.output, r.output
     r = runner.invoke(main, ["denoise", str(tmp_path / "c.png"), str(tmp_path / "or.png"), "--colour", "rgb"])
     assert r.exit_code == 0 and "denoise_s50 LUT (estimated" in r.output, r.output
     cv2.imwrite(str(tmp_path / "j.jpg"), clean, [int(cv2.IMWRITE_JPEG_QUALITY), 22])
@@ -496,7 +507,7 @@ def test_blind_folder_mode_counts_the_tables(tmp_path, runner):
                                                                             "denoise_s50"]
 
 
-@pytest.mark.parametrize("sigma", [10, 15, 25, 50])
+@pytest.mark.parametrize("sigma", [10, 15, 25, 35, 50])
 def test_shipped_fast_denoisers(sigma, tmp_path, runner):
     from lutsr.cli import main
     from lutsr.restore import shipped_task_path
@@ -514,3 +525,16 @@ def test_shipped_fast_denoisers(sigma, tmp_path, runner):
     r = runner.invoke(main, ["denoise", str(tmp_path / "n.png"), str(tmp_path / "o2.png"), "--fast", "--lut",
                              str(shipped_task_path(Task.denoise(sigma)))])
     assert r.exit_code == 2 and "does not go with a LUT file" in r.output
+
+
+def test_opponent_channels_only_where_the_tables_fit():
+    from lutsr.restore import AutoLut, OpponentPlan
+
+    colour = np.zeros((32, 32, 3), np.uint8)
+    for sigma, want in ((25, True), (15, True), (10, False), (50, True)):
+        runner, note = AutoLut("denoise", level=sigma).pick(colour)
+        assert isinstance(runner, OpponentPlan) == want, (sigma, note)
+    runner, _ = AutoLut("denoise", level=25).pick(colour[..., 0])  # gray: the sigma table itself
+    assert runner.task == Task.denoise(25)
+    runner, _ = AutoLut("denoise", level=25).pick(colour.astype(np.uint16) * 257)  # 16-bit: per channel
+    assert runner.task == Task.denoise(25)

@@ -144,3 +144,22 @@ def test_dask_json_summary_matches_local(cluster, tmp_path):
         summary.pop("seconds")
         got[name] = json.loads(json.dumps(summary).replace("_dask", "_local"))
     assert got["dask"] == got["local"] and len(got["local"]["failed"]) == 3 and len(got["local"]["outputs"]) == 6
+
+
+def test_dask_blind_denoise_matches_local(cluster, tmp_path):
+    """`lutsr denoise IN OUT --dask`: the shipped tables chosen per image on the workers, as locally."""
+    from lutsr.tasks import Task
+
+    addr, _ = cluster
+    src = tmp_path / "in"
+    src.mkdir()
+    y, x = np.mgrid[0:48, 0:40]
+    clean = np.clip(80 + x + y, 0, 255).astype(np.uint8)
+    for k, sigma in enumerate((15, 50)):
+        cv2.imwrite(str(src / f"n{k}.png"), Task.denoise(sigma).degrade(clean, seed=k))
+    codes = []
+    for name, extra in (("local", []), ("dask", ["--dask", addr])):
+        r = CliRunner().invoke(main, ["denoise", str(src), str(tmp_path / name), *extra])
+        codes.append(r.exit_code)
+        assert "2 denoised (denoise_s15: 1, denoise_s50: 1)" in r.output, r.output
+    assert codes == [0, 0] and _tree(tmp_path / "local") == _tree(tmp_path / "dask")

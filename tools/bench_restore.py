@@ -62,7 +62,8 @@ def main() -> None:
     task = Task.denoise(args.sigma)
     luts = [("lutsr denoise", AutoLut("denoise", level=args.sigma)),
             ("lutsr denoise --colour rgb", AutoLut("denoise", level=args.sigma, colour="rgb")),
-            ("lutsr denoise --fast", AutoLut("denoise", fast=True, level=args.sigma))]
+            ("lutsr denoise --fast", AutoLut("denoise", fast=True, level=args.sigma)),
+            ("lutsr denoise --fast --colour rgb", AutoLut("denoise", fast=True, level=args.sigma, colour="rgb"))]
     luts += [(Path(p).stem, load_lut(p)) for p in args.lut]
     files = sorted(Path(args.data).glob("*.png"))[: args.limit or None]
     if not files:
@@ -88,12 +89,12 @@ def main() -> None:
     print(f"# {Path(args.data).name} sigma={args.sigma}, {len(files)} images, {args.threads} threads; "
           f"{format_machine(machine_info())}")
     base = sum(t for _, t in rows["opencv-nlm"])
-    print(f"{'method':<24} {'PSNR':>7} {'seconds':>8} {'ms/image':>9} {'OpenCV / method':>16}")
+    print(f"{'method':<34} {'PSNR':>7} {'seconds':>8} {'ms/image':>9} {'OpenCV / method':>16}")
     for name, vals in rows.items():
         p = float(np.mean([v for v, _ in vals]))
         t = sum(s for _, s in vals)
         ratio = f"{base / t:.1f}x" if t > 0 else "-"
-        print(f"{name:<24} {p:7.3f} {t:8.3f} {1000 * t / len(vals):9.1f} {ratio:>16}")
+        print(f"{name:<34} {p:7.3f} {t:8.3f} {1000 * t / len(vals):9.1f} {ratio:>16}")
 
 
 if __name__ == "__main__":

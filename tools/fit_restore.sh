@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Fit the shipped restoration LUTs with `lutsr fit` (least squares, no torch):
-#   luts/denoise_s{10,15,25,50}.lut Gaussian denoising, sigma in 0..255 steps (gray and colour: one
+#   luts/denoise_s{10,15,25,35,50}.lut Gaussian denoising, sigma in 0..255 steps (gray and colour: one
 #                                  table per channel, fitted on the R, G and B channels)
 #   luts/deblock_q{10,20,30,40}.lut JPEG deblocking at OpenCV/libjpeg quality Q (one channel)
-#   luts/denoise-fast_s{10,15,25,50}.lut the fast denoisers (lutsr denoise --fast): srlut-v, two-pixel
+#   luts/denoise-fast_s{10,15,25,35,50}.lut the fast denoisers (lutsr denoise --fast): srlut-v, two-pixel
 #                                  direct lookups at interval 0, one stage
 # Method sdy2: two S/D/Y stages (receptive field 9x9), the second fitted on the first's output.
 # Training pairs are made on the fly (lutsr.tasks: seeded Gaussian noise; cv2 JPEG at Q) from

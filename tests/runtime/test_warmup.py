@@ -47,3 +47,11 @@ def test_warmup(monkeypatch):
     assert r.exit_code == 0 and "compiled expand_patch_kernel" in r.output
     r = CliRunner().invoke(main, ["warmup", "--lut", "no-such.lut"])
     assert r.exit_code == 2 and "Traceback" not in r.output
+
+
+def test_warmup_restoration_tables(runner):
+    from lutsr.cli import main
+
+    r = runner.invoke(main, ["warmup", "--lut", "denoise", "--lut", "deblock", "--lut", "denoise-fast"])
+    assert r.exit_code == 0, r.output
+    assert "sdy2 denoise" in r.output and "sdy2 deblock" in r.output and "srlut-v denoise" in r.output
