@@ -19,6 +19,7 @@ import click
 
 from lutsr._version import __version__
 from lutsr.batch import check_budget as _check_budget, default_memory_budget, estimate_memory, process_file  # noqa: F401
+from lutsr.batch import _head as _file_head
 from lutsr.batch import pick_lut
 from lutsr.batch import upscale_one as _upscale_one  # noqa: F401
 from lutsr.errors import LutsrError
@@ -225,7 +226,7 @@ def _upscale_stream(src: Path | None, dst: Path | None, ext: str, lut, threads, 
         _check_budget(src, lut.scale or math.ceil(outscale or 8), budget, max_pixels)
         name = str(src)
         img = load_image(src, max_pixels=max_pixels)
-        head = src.read_bytes()[: 1 << 20] if hasattr(lut, "pick") else None
+        head = _file_head(src) if hasattr(lut, "pick") else None
     try:
         lut, note = pick_lut(lut, img.pixels, head)
         if note and notes is not None:
