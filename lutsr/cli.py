@@ -20,7 +20,7 @@ import click
 from lutsr._version import __version__
 from lutsr.batch import check_budget as _check_budget, default_memory_budget, estimate_memory, process_file  # noqa: F401
 from lutsr.batch import _head as _file_head
-from lutsr.batch import pick_lut
+from lutsr.batch import process_files, run_pixels
 from lutsr.batch import upscale_one as _upscale_one  # noqa: F401
 from lutsr.errors import LutsrError
 from lutsr.spec import NETWORK_FAMILIES, fittable_methods, importable_methods, trainable_methods
@@ -172,11 +172,20 @@ def main(ctx: click.Context, quiet: bool, verbose: bool) -> None:
 
 
 #: first-compile CPU seconds measured on this project's 2-core machine (docs/runtime.md, "The Numba cache")
-_COMPILE_SECONDS = {"expand": 35, "vec": 30, "stage": 30, "general": 30, "network": 25}
+#: seconds each kernel takes to compile on the 2-core development machine (tools/bench_cold_start.py)
+_COMPILE_SECONDS = {"expand_patch_kernel": 11, "expand_corners": 2, "block_vec_kernel": 10, "block_stage_kernel": 10,
+                    "block_kernel": 6, "expand_kernel": 6, "rescale_kernel": 1}
 
 
-def _compile_notice(lut) -> None:
-    """One line, once, before a run whose kernels are not in the on-disk cache yet (they compile first)."""
+def _compile_estimate(cold: list[str]) -> int:
+    return max(1, round(sum(_COMPILE_SECONDS.get(k, 2) for k in cold)))
+#: a cold first run of an image with at most this many samples (W*H*channels, from the header) runs
+#: on the NumPy reference (about 15 us a sample: 4 s at most) while the kernels compile in the background
+REFERENCE_SAMPLES = 1 << 18
+
+
+def _cold(lut):
+    """``(compiled LUT, names of its kernels not in the on-disk cache)``, or ``(None, [])`` if unknown."""
     from lutsr.runtime.compile import compile_lut
     from lutsr.runtime.run import cold_kernels
 
@@ -184,11 +193,72 @@ def _compile_notice(lut) -> None:
         if hasattr(lut, "luts"):  # an AutoLut: its tables share one method, so one set of kernels
             lut = lut.luts[0]
         comp = compile_lut(lut)
-        cold = cold_kernels(comp)
+        return comp, cold_kernels(comp)
     except Exception:  # noqa: BLE001 - a notice must never break a run
-        return
+        return None, []
+
+
+def _first_run_engine(lut, src: Path, kind: str) -> str:
+    """``"reference"`` when this LUT's kernels are not compiled yet and ``src`` is small: the image
+    then runs on the NumPy reference (the same pixels) and ``lutsr warmup`` compiles the kernels
+    in a background process for the next run; ``"kernels"`` otherwise (with the compile notice).
+    ``LUTSR_FIRST_RUN=compile`` always compiles in the foreground (``reference``: never starts the
+    background compile)."""
+    from lutsr.imageio import declared_size
+
+    mode = os.environ.get("LUTSR_FIRST_RUN", "auto")
+    comp, cold = _cold(lut)
+    if not cold:
+        return "kernels"
+    size = None
+    try:
+        with open(src, "rb") as f:
+            size = declared_size(f.read(1 << 20))
+    except OSError:
+        pass
+    est = _compile_estimate(cold)
+    name = lut.luts[0] if hasattr(lut, "luts") else lut
+    if mode == "compile" or size is None or size[0] * size[1] * 3 > REFERENCE_SAMPLES:
+        click.echo(f"compiling kernels for {name} (once, about {est} s; 'lutsr warmup' does it ahead of time)",
+                   err=True)
+        return "kernels"
+    started = mode != "reference" and _warmup_in_background(name)
+    click.echo(f"the kernels for {name} are not compiled yet: this image runs on the NumPy reference (the same "
+               f"pixels, slower)" + (f"; they compile in the background for the next run (once, about {est} s)"
+                                     if started else ""), err=True)
+    return "reference"
+
+
+def _warmup_in_background(lut) -> bool:
+    """Start ``lutsr warmup -n LUT`` as a detached process (at most one every 10 minutes per cache
+    folder); False if it cannot (no writable cache folder, no LUT file)."""
+    import subprocess
+
+    from lutsr.runtime.kernels.jit import CACHE_DIR
+
+    if getattr(lut, "path", None) is None:
+        return False
+    stamp = CACHE_DIR / "background-warmup"
+    try:
+        CACHE_DIR.mkdir(parents=True, exist_ok=True)
+        if stamp.exists() and time.time() - stamp.stat().st_mtime < 600:
+            return True  # one is running (or has just run)
+        stamp.write_text(str(os.getpid()))
+        subprocess.Popen([sys.executable, "-m", "lutsr", "-q", "warmup", "-n", str(lut.path)],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True, close_fds=True)
+    except OSError:
+        return False
+    return True
+
+
+def _compile_notice(lut) -> None:
+    """One line, once, before a run whose kernels are not in the on-disk cache yet (they compile first)."""
+    comp, cold = _cold(lut)
+    if hasattr(lut, "luts"):
+        lut = lut.luts[0]
     if cold:
-        est = sum(_COMPILE_SECONDS.get(r, 20) for r in comp.routes)
+        est = _compile_estimate(cold)
         click.echo(f"compiling kernels for {lut} (once, about {est} s; 'lutsr warmup' does it ahead of time)",
                    err=True)
 
@@ -203,12 +273,11 @@ def _parse_size(text: str) -> tuple[int, int]:
 
 def _upscale_stream(src: Path | None, dst: Path | None, ext: str, lut, threads, max_pixels: int,
                     budget: int | None, outscale: float | None, size: tuple[int, int] | None,
-                    overwrite: bool = False, notes: list | None = None) -> tuple[tuple, tuple]:
+                    overwrite: bool = False, notes: list | None = None, options=None) -> tuple[tuple, tuple]:
     """``-`` as IN or OUT: read one encoded image from stdin (``src`` None) and/or write the encoded
     result to stdout (``dst`` None, format ``ext``), with the file path's decoding, metadata and
     checks. Only the image goes to stdout. Returns the input and output (width, height)."""
     from lutsr.imageio import declared_size, decode_image, encode_image, load_image, save_image
-    from lutsr.runtime import upscale as run_upscale
 
     if src is None:
         data = click.get_binary_stream("stdin").read()
@@ -228,21 +297,15 @@ def _upscale_stream(src: Path | None, dst: Path | None, ext: str, lut, threads, 
         img = load_image(src, max_pixels=max_pixels)
         head = _file_head(src) if hasattr(lut, "pick") else None
     try:
-        lut, note = pick_lut(lut, img.pixels, head)
-        if note and notes is not None:
-            notes.append(note)
-        if hasattr(lut, "apply"):  # a restoration plan (lutsr.restore.OpponentPlan)
-            out = lut.apply(img.pixels, threads)
-        else:
-            out = run_upscale(img.pixels, lut, threads=threads, outscale=outscale, size=size)
+        out = run_pixels(lut, img.pixels, head, threads, outscale, size, notes)
     except LutsrError as e:
         raise LutsrError(f"{name}: {e}") from None
     in_size, out_size = img.pixels.shape[1::-1], out.shape[1::-1]
     del img.pixels
     if dst is not None:
-        save_image(dst, out, img.metadata, inplace=True, overwrite=overwrite)
+        save_image(dst, out, img.metadata, inplace=True, overwrite=overwrite, options=options)
     else:
-        blob = encode_image(out, ext, img.metadata, name="<stdout>", inplace=True)
+        blob = encode_image(out, ext, img.metadata, name="<stdout>", inplace=True, options=options)
         stream = click.get_binary_stream("stdout")
         stream.write(blob)
         stream.flush()
@@ -339,8 +402,15 @@ def _image_options(lut_help: str):
         click.argument("input_path", metavar="IN", type=click.Path(path_type=Path), required=False),
         click.argument("output_path", metavar="OUT", type=click.Path(path_type=Path), required=False),
         click.option("-n", "--lut", "lut_path", type=click.Path(path_type=Path), default=None, help=lut_help),
-        click.option("-j", "--threads", type=click.IntRange(min=1), default=None,
-                     help="Worker threads (default: all cores); -j maps here until parallel folder jobs land."),
+        click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
+                     help="Folders: files in flight at once (default: twice the cores, at most 4): other files decode "
+                          "and encode while one runs the lookups. Outputs are the same bytes for any -j."),
+        click.option("-t", "--threads", type=click.IntRange(min=1), default=None,
+                     help="Threads of the lookup kernels (default: all cores)."),
+        click.option("--out-quality", "out_quality", type=click.IntRange(1, 100), default=None,
+                     help="Output quality 1..100 for JPEG, WebP, AVIF and JPEG XL (default: OpenCV's, 95 for JPEG)."),
+        click.option("--png-compression", type=click.IntRange(0, 9), default=None,
+                     help="PNG zlib level 0..9 (default 1: fast; 9: smallest). Pixels are the same at every level."),
         click.option("-r", "--recursive", is_flag=True, help="Folders: include sub-folders (the tree is kept)."),
         click.option("--suffix", default="", help="Folders: text added to each output name, e.g. _x4."),
         click.option("-f", "--ext", default=None,
@@ -363,7 +433,7 @@ def _image_options(lut_help: str):
                           "seconds."),
         click.option("--dask", "dask", default=None, metavar="local:N|tcp://HOST:PORT",
                      help="Folders: one task per file on a Dask cluster (pip install 'lutsr[dask]'); IN and OUT must "
-                          "be at the same paths on every worker; -j is then Numba threads per task (default 1)."),
+                          "be at the same paths on every worker; -t is then Numba threads per task (default 1)."),
     ]
 
     def apply(fn):
@@ -371,6 +441,19 @@ def _image_options(lut_help: str):
             fn = o(fn)
         return fn
     return apply
+
+
+_quality_alias = click.option(
+    "--quality", "quality_alias", type=click.IntRange(1, 100), default=None,
+    help="Same as --out-quality (deblock's --quality is the input's JPEG quality, so there it is --out-quality only).")
+
+
+def _merge_quality(kw: dict) -> dict:
+    alias = kw.pop("quality_alias", None)
+    if alias is not None and kw.get("out_quality") not in (None, alias):
+        raise LutsrError(f"--quality {alias} and --out-quality {kw['out_quality']} disagree; give one")
+    kw["out_quality"] = kw.get("out_quality") or alias
+    return kw
 
 
 _IMAGE_DOC_TAIL = """
@@ -395,11 +478,12 @@ _IMAGE_DOC_TAIL = """
               help="Any output scale (e.g. 2.5) with a LUT that resamples (LeRF); others take only their own.")
 @click.option("--size", "out_size", default=None, metavar="WxH",
               help="Output size instead of a scale (LeRF LUTs; one image).")
+@_quality_alias
 @_friendly
 def upscale(scale: int | None = None, outscale: float | None = None, out_size: str | None = None, **kw) -> None:
     """Upscale image IN to OUT, or every image in folder IN into folder OUT.
     """
-    _images_command("upscale", None, scale=scale, outscale=outscale, out_size=out_size, **kw)
+    _images_command("upscale", None, scale=scale, outscale=outscale, out_size=out_size, **_merge_quality(kw))
 
 
 upscale.help = (upscale.help or "") + _IMAGE_DOC_TAIL
@@ -425,6 +509,7 @@ def _level(text: str | None, name: str):
 @click.option("--colour", "colour", type=click.Choice(["opponent", "rgb"]), default="opponent", show_default=True,
               help="Colour images with the shipped tables: on opponent colour channels (each with the table of its "
                    "own noise level), or on R, G, B.")
+@_quality_alias
 @_friendly
 def denoise(sigma: str | None = None, fast: bool = False, colour: str = "opponent", **kw) -> None:
     """Remove Gaussian noise from image IN into OUT, or from every image in folder IN.
@@ -432,7 +517,7 @@ def denoise(sigma: str | None = None, fast: bool = False, colour: str = "opponen
     Each colour channel runs the same table; the shipped tables are lutsr's sdy2 cascades
     (docs/restore.md).
     """
-    _images_command("denoise", _level(sigma, "sigma"), fast=fast, colour=colour, **kw)
+    _images_command("denoise", _level(sigma, "sigma"), fast=fast, colour=colour, **_merge_quality(kw))
 
 
 denoise.help = (denoise.help or "") + _IMAGE_DOC_TAIL
@@ -461,22 +546,25 @@ _VERBS = {"upscale": ("upscaling", "upscaled"), "denoise": ("denoising", "denois
 
 
 def _images_command(kind: str, level, input_path: Path | None, output_path: Path | None, lut_path: Path | None,
-                    threads: int | None, recursive: bool, suffix: str, ext: str | None, skip_existing: bool,
+                    jobs: int | None, threads: int | None, recursive: bool, suffix: str, ext: str | None,
+                    skip_existing: bool,
                     overwrite: bool, max_pixels: int | None, max_memory: float | None,
                     input_opt: Path | None = None, output_opt: Path | None = None, dry_run: bool = False,
                     as_json: bool = False, dask: str | None = None, scale: int | None = None,
                     outscale: float | None = None, out_size: str | None = None, fast: bool = False,
-                    colour: str = "opponent") -> None:
+                    colour: str = "opponent", out_quality: int | None = None,
+                    png_compression: int | None = None) -> None:
     """The body of ``upscale``, ``denoise`` and ``deblock`` (``kind``; ``level``: sigma / quality)."""
     from lutsr._opencv import preset_pixel_limit
 
     input_path, output_path = _in_out(input_path, output_path, input_opt, output_opt)
     preset_pixel_limit(max_pixels or (1 << 30))  # before cv2 is imported: OpenCV then refuses in every header reader
     from lutsr.datasets import find_images
-    from lutsr.imageio import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS
+    from lutsr.imageio import DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, EncodeOptions
     from lutsr.lut.shipped import resolve_lut
 
     max_pixels = max_pixels or DEFAULT_MAX_PIXELS
+    options = EncodeOptions(out_quality, png_compression)
     budget = int(max_memory * 2**30) if max_memory else default_memory_budget()
     ext = _normalize_ext(ext)
     if "/" in suffix or "\\" in suffix or os.sep in suffix or "\0" in suffix:
@@ -554,19 +642,23 @@ def _images_command(kind: str, level, input_path: Path | None, output_path: Path
                 f"{'stdin' if stdin else _shown(input_path)}{_declared(None if stdin else input_path, lut)}")
             summary["outputs"].append(str(dst))
             return emit()
-        _compile_notice(lut)
+        engine = "kernels"
+        if stdin or stdout:
+            _compile_notice(lut)
+        else:
+            engine = _first_run_engine(lut, input_path, kind)
         t0 = time.perf_counter()
         notes: list[str] = []
         try:
             if stdin or stdout:
                 (w, h), (ow, oh) = _upscale_stream(None if stdin else input_path, dst, ext or ".png", lut, threads,
                                                    max_pixels, budget, outscale, size, overwrite=overwrite,
-                                                   notes=notes)
+                                                   notes=notes, options=options)
                 input_path = "<stdin>" if stdin else input_path
                 dst = dst or f"<stdout> ({(ext or '.png').lstrip('.')})"
             else:
                 (w, h), (ow, oh) = _upscale_one(input_path, dst, lut, threads, max_pixels, budget, outscale, size,
-                                                overwrite=overwrite, notes=notes)
+                                                overwrite=overwrite, notes=notes, options=options, engine=engine)
         except (LutsrError, OSError) as e:
             if summary["inputs"]:
                 summary["failed"].append({"input": summary["inputs"][0], "reason": str(e).splitlines()[0]})
@@ -574,6 +666,7 @@ def _images_command(kind: str, level, input_path: Path | None, output_path: Path
             raise
         summary["outputs"].append(str(dst))
         used = f"{lut}" if not notes else f"the shipped {notes[-1]}"
+        used += " (on the NumPy reference)" if engine == "reference" else ""
         click.echo(f"{input_path} ({w}x{h}) -> {dst} ({ow}x{oh}) with {used} in {time.perf_counter() - t0:.2f}s",
                    err=True)
         return emit()
@@ -624,7 +717,8 @@ def _images_command(kind: str, level, input_path: Path | None, output_path: Path
     done = skipped = 0
     failures: list[str] = []
     t0 = time.perf_counter()
-    opts = {"max_pixels": max_pixels, "outscale": outscale, "overwrite": overwrite, "skip_existing": skip_existing}
+    opts = {"max_pixels": max_pixels, "outscale": outscale, "overwrite": overwrite, "skip_existing": skip_existing,
+            "options": options}
     with contextlib.ExitStack() as stack:
         if dask:
             from lutsr.distributed import client_for, map_files
@@ -634,8 +728,11 @@ def _images_command(kind: str, level, input_path: Path | None, output_path: Path
             results = map_files(client, plan, lut, threads=threads or 1,
                                 budget=int(max_memory * 2**30) if max_memory else -1, **opts)
         else:
-            results = ((i, process_file(s, d, lut, threads=threads, budget=budget, **opts))
-                       for i, (s, d) in enumerate(plan))
+            from lutsr.batch import default_jobs
+
+            jobs = min(jobs or default_jobs(), len(plan))
+            # files in flight share the memory budget
+            results = process_files(plan, lut, jobs=jobs, threads=threads, budget=budget // jobs, **opts)
         with click.progressbar(results, length=len(plan), label=f"{_VERBS[kind][0]} {len(plan)} images", file=sys.stderr,
                                show_pos=True, item_show_func=lambda it: it[1].src.name if it else "") as bar:
             outcomes = sorted(bar, key=lambda t: t[0])  # Dask: completion order; reported in input order

@@ -66,20 +66,22 @@ def _lut_on_worker(sha: str, blob: bytes):
         return lut
 
 
-def _task(src: str, dst: str, sha: str, blob, opts: dict) -> tuple[str, str]:
+def _task(src: str, dst: str, sha: str | None, blob, opts: dict) -> tuple[str, str, str]:
     """One file on a worker: :func:`lutsr.batch.process_file` (the local folder mode's step) with the
-    worker's cached LUT. Returns ``(status, message)``; expected failures are returned, not raised."""
+    worker's cached LUT (``sha`` given), or with ``blob`` itself, an ``lutsr.restore.AutoLut`` that
+    picks a shipped table per image on the worker (``sha`` None). Returns ``(status, message, note)``;
+    expected failures are returned, not raised."""
     from lutsr.batch import default_memory_budget, process_file
 
     opts = dict(opts)
     if opts.get("budget", -1) == -1:
         opts["budget"] = default_memory_budget()  # 80% of this worker's memory
     try:
-        lut = _lut_on_worker(sha, blob)
+        lut = blob if sha is None else _lut_on_worker(sha, blob)
     except (LutsrError, OSError) as e:
-        return "failed", f"{src}: {e}"
+        return "failed", f"{src}: {e}", ""
     r = process_file(Path(src), Path(dst), lut, **opts)
-    return r.status, r.message
+    return r.status, r.message, r.note
 
 
 def _lut_bytes(lut) -> bytes:
@@ -96,7 +98,7 @@ def _lut_bytes(lut) -> bytes:
 
 def map_files(client, plan, lut, *, threads: int | None = 1, max_pixels: int | None = None,
               budget: int | None = -1, outscale: float | None = None, overwrite: bool = False,
-              skip_existing: bool = False) -> Iterator[tuple[int, FileOutcome]]:
+              skip_existing: bool = False, options=None) -> Iterator[tuple[int, FileOutcome]]:
     """Run :func:`lutsr.batch.process_file` on ``plan`` (``(src, dst)`` pairs), one Dask task per file.
 
     The LUT file's bytes are scattered once (broadcast to every worker); each worker loads it
@@ -105,28 +107,32 @@ def map_files(client, plan, lut, *, threads: int | None = 1, max_pixels: int | N
     Args:
         client: a ``distributed.Client``.
         plan: ``(src, dst)`` pairs; paths must be readable and writable by the workers.
-        lut: a LUT file path, a ``Lut`` loaded from a file, a shipped family name, or None (default x4).
+        lut: a LUT file path, a ``Lut`` loaded from a file, a shipped family name, None (default x4),
+            or an ``lutsr.restore.AutoLut`` (each worker picks the shipped table per image).
         threads: Numba threads per task (1: Dask runs one task per worker thread).
-        max_pixels, outscale, overwrite, skip_existing: as :func:`lutsr.batch.process_file`.
+        max_pixels, outscale, overwrite, skip_existing, options: as :func:`lutsr.batch.process_file`.
         budget: memory budget per image in bytes; -1: 80% of each worker's memory; None: no check.
     """
     from distributed import as_completed
 
     plan = [(Path(s), Path(d)) for s, d in plan]
-    data = _lut_bytes(lut)
-    sha = hashlib.sha256(data).hexdigest()
+    if hasattr(lut, "pick"):  # lutsr.restore.AutoLut: small and picklable; workers load the shipped tables
+        sha, data = None, lut
+    else:
+        data = _lut_bytes(lut)
+        sha = hashlib.sha256(data).hexdigest()
     [blob] = client.scatter([data], broadcast=True, hash=False)  # once per worker, not per task
     opts = {"threads": threads, "max_pixels": max_pixels, "budget": budget, "outscale": outscale,
-            "overwrite": overwrite, "skip_existing": skip_existing}
+            "overwrite": overwrite, "skip_existing": skip_existing, "options": options}
     # workers have their own working folder: they get absolute paths, and messages name the paths as given
     absolute = [(str(s.absolute()), str(d.absolute())) for s, d in plan]
     futs = [client.submit(_task, s, d, sha, blob, opts, pure=False, retries=2) for s, d in absolute]
     index = {f.key: i for i, f in enumerate(futs)}
     try:
-        for fut, (status, msg) in as_completed(futs, with_results=True):
+        for fut, (status, msg, note) in as_completed(futs, with_results=True):
             i = index[fut.key]
             (src, dst), (a_src, a_dst) = plan[i], absolute[i]
-            yield i, FileOutcome(status, src, dst, msg.replace(a_src, str(src)).replace(a_dst, str(dst)))
+            yield i, FileOutcome(status, src, dst, msg.replace(a_src, str(src)).replace(a_dst, str(dst)), note)
     finally:
         client.cancel(futs + [blob])
 

@@ -1,7 +1,11 @@
 """Reading and writing images (OpenCV), in RGB channel order, with atomic writes.
 
-- Formats: PNG, JPEG, WebP, TIFF, BMP (what OpenCV decodes; the content decides, not the
-  extension). Palette images come out as RGB(A); 2-channel gray+alpha as RGBA.
+- Formats: PNG, JPEG, WebP, TIFF, BMP, plus whichever of AVIF, JPEG 2000, JPEG XL and the
+  Netpbm / Sun raster formats the installed OpenCV can write (checked at import:
+  ``IMAGE_EXTENSIONS``). What OpenCV decodes is read; the content decides, not the extension.
+  Palette images come out as RGB(A); 2-channel gray+alpha as RGBA.
+- Encoder settings (:class:`EncodeOptions`): quality for JPEG, WebP, AVIF and JPEG XL, and the
+  PNG compression level.
 - 8- and 16-bit samples are kept (``load_image``); ``read_image`` returns 8 bits.
 - EXIF orientation is applied on load; EXIF (with orientation reset to 1) and ICC profiles
   are carried to the output where the format and the installed OpenCV allow.
@@ -29,15 +33,62 @@ cv2 = cv2_module()  # OPENCV_IO_MAX_IMAGE_PIXELS is set before the first ``impor
 __all__ = ["read_image", "load_image", "decode_image", "write_image", "save_image", "encode_image",
            "atomic_write_bytes", "IMAGE_EXTENSIONS",
            "LoadedImage", "DEFAULT_MAX_PIXELS", "declared_size", "TEMP_SUFFIX", "is_temp_name", "OutputExistsError",
-           "frame_count"]
+           "frame_count", "EncodeOptions", "tiff_with_icc"]
 
 log = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+_BASE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+#: formats lutsr also reads and writes when the installed OpenCV has an encoder for them
+_OPTIONAL_EXTENSIONS = (".avif", ".jp2", ".jxl", ".ppm", ".pnm", ".pgm", ".pam", ".sr", ".ras")
+
+
+def _writable(ext: str) -> bool:
+    try:
+        return bool(cv2.haveImageWriter("x" + ext))
+    except (cv2.error, AttributeError):  # pragma: no cover - very old OpenCV
+        return False
+
+
+#: every extension lutsr reads (folder listings) and writes: the base formats plus the optional
+#: ones this OpenCV build can encode
+IMAGE_EXTENSIONS = _BASE_EXTENSIONS + tuple(e for e in _OPTIONAL_EXTENSIONS if _writable(e))
 _HAS_METADATA = hasattr(cv2, "imdecodeWithMetadata") and hasattr(cv2, "imencodeWithMetadata")
 _EXIF = getattr(cv2, "IMAGE_METADATA_EXIF", 0)
 _ICC = getattr(cv2, "IMAGE_METADATA_ICCP", 2)
 _SIXTEEN_BIT_EXT = (".png", ".tif", ".tiff")
+
+
+@dataclass(frozen=True)
+class EncodeOptions:
+    """Encoder settings for the output file (``None``: OpenCV's default).
+
+    Attributes:
+        quality: 1..100 for JPEG, WebP (lossy), AVIF and JPEG XL (default: OpenCV's, 95 for JPEG
+            and WebP); ignored by lossless formats.
+        png_compression: zlib level 0..9 for PNG (OpenCV's default 1; 9 is smallest and slowest;
+            the pixels are the same at every level).
+    """
+
+    quality: int | None = None
+    png_compression: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.quality is not None and not 1 <= self.quality <= 100:
+            raise ImageError(f"output quality {self.quality}: expected 1..100")
+        if self.png_compression is not None and not 0 <= self.png_compression <= 9:
+            raise ImageError(f"PNG compression {self.png_compression}: expected 0..9")
+
+    def params(self, ext: str) -> list[int]:
+        """The ``cv2.imencode`` parameters for extension ``ext`` (``".jpg"``, ...)."""
+        out: list[int] = []
+        if self.quality is not None:
+            flag = {".jpg": "IMWRITE_JPEG_QUALITY", ".jpeg": "IMWRITE_JPEG_QUALITY", ".webp": "IMWRITE_WEBP_QUALITY",
+                    ".avif": "IMWRITE_AVIF_QUALITY", ".jxl": "IMWRITE_JPEGXL_QUALITY"}.get(ext)
+            if flag and hasattr(cv2, flag):
+                out += [getattr(cv2, flag), int(self.quality)]
+        if self.png_compression is not None and ext == ".png":
+            out += [cv2.IMWRITE_PNG_COMPRESSION, int(self.png_compression)]
+        return out
 
 
 @dataclass
@@ -144,6 +195,23 @@ def _tiff_size(data: bytes) -> tuple[int, int] | None:
     tags, _ = _tiff_ifd(data, end, big, off)
     if 256 in tags and 257 in tags:
         return tags[256], tags[257]
+    return None
+
+
+def _tiff_icc(data: bytes) -> bytes | None:
+    """The ICC profile (tag 34675) of the first image of a classic TIFF, or ``None``. OpenCV's TIFF
+    decoder does not return it, so lutsr reads it to carry it to the output."""
+    try:
+        end, big, off = _tiff_first_ifd(data)
+        if big:
+            return None
+        (count,) = struct.unpack(end + "H", data[off : off + 2])
+        for i in range(min(count, 4096)):
+            tag, typ, n, at = struct.unpack(end + "HHII", data[off + 2 + 12 * i : off + 14 + 12 * i])
+            if tag == _TIFF_ICC_TAG and typ in (1, 7) and 4 < n <= len(data) - at:
+                return bytes(data[at : at + n])
+    except struct.error:
+        return None
     return None
 
 
@@ -312,6 +380,10 @@ def decode_image(data: bytes | bytearray | memoryview, name: str = "<bytes>",
                     metadata.append((_ICC, raw))
         else:
             img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+        if data[:4] in (b"II*\0", b"MM\0*") and not any(k == _ICC for k, _ in metadata):
+            icc = _tiff_icc(data)
+            if icc is not None:
+                metadata.append((_ICC, icc))
     except cv2.error as e:
         if "CV_IO_MAX_IMAGE" in str(e):
             raise ImageError(f"{p}: more pixels than OpenCV's limit of {opencv_pixel_limit()} "
@@ -434,7 +506,7 @@ def atomic_write_bytes(path: str | os.PathLike, data, overwrite: bool = True) ->
 
 
 def save_image(path: str | os.PathLike, image: np.ndarray, metadata=(), ext: str | None = None,
-               inplace: bool = False, overwrite: bool = True) -> None:
+               inplace: bool = False, overwrite: bool = True, options: EncodeOptions | None = None) -> None:
     """Encode ``image`` (uint8/uint16 gray, RGB, RGBA) by extension and write it atomically.
 
     16-bit images are written as 16-bit to PNG and TIFF, and rounded to 8 bits for formats
@@ -444,7 +516,7 @@ def save_image(path: str | os.PathLike, image: np.ndarray, metadata=(), ext: str
     file beside ``path``, fsynced and renamed into place (file names never reach OpenCV). With ``inplace=True`` the channel
     order of ``image`` is swapped in place instead of copying it (the caller gives it up).
     With ``overwrite=False`` an existing ``path`` is never replaced, even one that appears while
-    the image is encoded (``atomic_write_bytes``).
+    the image is encoded (``atomic_write_bytes``). ``options``: encoder quality / compression.
 
     Raises:
         ImageError: unknown extension, missing folder, or encoding failure.
@@ -455,14 +527,14 @@ def save_image(path: str | os.PathLike, image: np.ndarray, metadata=(), ext: str
         raise ImageError(f"{p}: unsupported output extension {ext or '(none)'!r}; use one of {', '.join(IMAGE_EXTENSIONS)}")
     if not p.parent.is_dir():
         raise ImageError(f"{p}: output folder {p.parent} does not exist")
-    buf = _encode(image, ext, metadata, str(p), inplace)
+    buf = _encode(image, ext, metadata, str(p), inplace, options)
     # The path never reaches OpenCV (its binding crashes on names that are not valid UTF-8):
     # the bytes are written from Python.
     atomic_write_bytes(p, memoryview(buf), overwrite=overwrite)
 
 
 def encode_image(image: np.ndarray, ext: str = ".png", metadata=(), name: str = "<bytes>",
-                 inplace: bool = False) -> bytes:
+                 inplace: bool = False, options: EncodeOptions | None = None) -> bytes:
     """Encode ``image`` in memory, exactly as :func:`save_image` encodes a file, and return the bytes.
 
     Args:
@@ -472,6 +544,7 @@ def encode_image(image: np.ndarray, ext: str = ".png", metadata=(), name: str = 
         metadata: ``[(kind, bytes)]`` from :func:`load_image` / :func:`decode_image`.
         name: how messages name the image.
         inplace: swap ``image``'s channel order in place instead of copying it (the caller gives it up).
+        options: encoder quality / compression (:class:`EncodeOptions`).
 
     Raises:
         ImageError: unknown extension or encoding failure.
@@ -479,10 +552,11 @@ def encode_image(image: np.ndarray, ext: str = ".png", metadata=(), name: str = 
     e = ext.lower() if ext.startswith(".") else f".{ext.lower()}"
     if e not in IMAGE_EXTENSIONS:
         raise ImageError(f"{name}: unsupported output format {ext!r}; use one of {', '.join(IMAGE_EXTENSIONS)}")
-    return bytes(_encode(image, e, metadata, name, inplace))
+    return bytes(_encode(image, e, metadata, name, inplace, options))
 
 
-def _encode(image: np.ndarray, ext: str, metadata, p: str, inplace: bool) -> np.ndarray:
+def _encode(image: np.ndarray, ext: str, metadata, p: str, inplace: bool,
+            options: EncodeOptions | None = None) -> np.ndarray:
     """The encoded bytes (a uint8 array from OpenCV) of ``image`` as ``ext``; ``p`` names it in messages."""
     img = np.asarray(image)
     if img.dtype == np.uint16 and ext not in _SIXTEEN_BIT_EXT:
@@ -502,11 +576,15 @@ def _encode(image: np.ndarray, ext: str, metadata, p: str, inplace: bool) -> np.
             cv2.cvtColor(img, code, dst=img)
         else:
             img = cv2.cvtColor(img, code)
+    params = options.params(ext) if options is not None else []
     buf = None
+    icc = [b for k, b in metadata if int(k) == _ICC]
+    if ext in (".tif", ".tiff"):  # OpenCV's TIFF encoder drops ICC profiles (with a warning of its own)
+        metadata = [(k, b) for k, b in metadata if int(k) != _ICC]
     if metadata and _HAS_METADATA:
         try:
             ok, buf = cv2.imencodeWithMetadata(ext, img, [int(k) for k, _ in metadata],
-                                               [np.frombuffer(b, dtype=np.uint8) for _, b in metadata])
+                                               [np.frombuffer(b, dtype=np.uint8) for _, b in metadata], params)
         except cv2.error:
             ok = False
         if not ok:
@@ -514,12 +592,53 @@ def _encode(image: np.ndarray, ext: str, metadata, p: str, inplace: bool) -> np.
             log.info("%s: this format cannot carry the input's metadata; writing without it", p)
     if buf is None:
         try:
-            ok, buf = cv2.imencode(ext, img)
+            ok, buf = cv2.imencode(ext, img, params)
         except cv2.error as e:
             raise ImageError(f"{p}: could not encode image as {ext} ({str(e).strip().splitlines()[-1][:100]})") from None
         if not ok:
             raise ImageError(f"{p}: could not encode image as {ext}")
+    if icc and ext in (".tif", ".tiff"):
+        try:
+            buf = np.frombuffer(tiff_with_icc(bytes(buf), icc[0]), dtype=np.uint8)
+        except (ValueError, struct.error):
+            log.warning("%s: could not embed the input's ICC profile in this TIFF; colours may look different "
+                        "in colour-managed viewers (write PNG, JPEG or WebP to keep it)", p)
     return buf
+
+
+_TIFF_ICC_TAG = 34675  # InterColorProfile, type UNDEFINED (7)
+
+
+def tiff_with_icc(data: bytes, icc: bytes) -> bytes:
+    """``data`` (a classic little- or big-endian TIFF, as OpenCV writes) with ``icc`` stored as the
+    first image's ICC profile (tag 34675), replacing one already there.
+
+    The first IFD is rewritten at the end of the file with the new entry (entries stay sorted by
+    tag) and the header points to it; everything else keeps its offset. Raises ``ValueError``
+    for a BigTIFF or a file too large for 32-bit offsets.
+    """
+    end, big, off = _tiff_first_ifd(data)
+    if big or data[:2] not in (b"II", b"MM"):
+        raise ValueError("not a classic TIFF")
+    (count,) = struct.unpack(end + "H", data[off : off + 2])
+    entries = [data[off + 2 + 12 * i : off + 14 + 12 * i] for i in range(count)]
+    nxt = data[off + 2 + 12 * count : off + 6 + 12 * count]
+    entries = [e for e in entries if struct.unpack(end + "H", e[:2])[0] != _TIFF_ICC_TAG]
+    out = bytearray(data)
+    if len(out) % 2:
+        out += b"\0"  # TIFF offsets are word-aligned
+    icc_at = len(out)
+    out += icc
+    if len(out) % 2:
+        out += b"\0"
+    ifd_at = len(out)
+    if ifd_at + 6 + 12 * (len(entries) + 1) >= 2**32:
+        raise ValueError("too large for a classic TIFF")
+    entries.append(struct.pack(end + "HHII", _TIFF_ICC_TAG, 7, len(icc), icc_at))
+    entries.sort(key=lambda e: struct.unpack(end + "H", e[:2])[0])
+    out += struct.pack(end + "H", len(entries)) + b"".join(entries) + nxt
+    out[4:8] = struct.pack(end + "I", ifd_at)
+    return bytes(out)
 
 
 def write_image(path: str | os.PathLike, image: np.ndarray) -> None:

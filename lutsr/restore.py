@@ -141,11 +141,11 @@ class OpponentPlan:
     def __init__(self, luts: tuple[Lut, Lut, Lut]) -> None:
         self.luts = luts
 
-    def apply(self, pixels: np.ndarray, threads: int | None = None) -> np.ndarray:
+    def apply(self, pixels: np.ndarray, threads: int | None = None, engine: str = "kernels") -> np.ndarray:
         from lutsr.runtime.api import upscale
 
         t = to_opponent(pixels[..., :3])
-        out = np.stack([upscale(np.ascontiguousarray(t[..., c]), lut, threads=threads)
+        out = np.stack([upscale(np.ascontiguousarray(t[..., c]), lut, threads=threads, engine=engine)
                         for c, lut in enumerate(self.luts)], axis=-1)
         rgb = from_opponent(out)
         return np.concatenate([rgb, pixels[..., 3:]], axis=-1) if pixels.shape[-1] > 3 else rgb

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+# A cold first `lutsr upscale` of a small image runs on the NumPy reference and compiles the kernels
+# in a background process; in the suite (and the CLI subprocesses it starts) kernels compile in the
+# foreground instead, so no background compiles compete with the tests. tests/test_first_run.py
+# tests the default.
+os.environ.setdefault("LUTSR_FIRST_RUN", "compile")
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "data"

@@ -222,12 +222,12 @@ def test_quiet_and_verbose_before_or_after_the_command(tmp_path):
 
 
 def test_upscaler_short_flags(tmp_path):
-    """-n model, -s scale, -j jobs (threads for now), -f output format."""
+    """-n model, -s scale, -j jobs, -t threads, -f output format."""
     from click.testing import CliRunner
 
     src = tmp_path / "in.png"
     write_image(src, np.random.default_rng(1).integers(0, 256, (6, 7, 3), dtype=np.uint8))
-    r = CliRunner().invoke(main, ["upscale", str(src), str(tmp_path / "out"), "-n", "eclut", "-s", "2", "-j", "1",
+    r = CliRunner().invoke(main, ["upscale", str(src), str(tmp_path / "out"), "-n", "eclut", "-s", "2", "-j", "1", "-t", "1",
                                   "-f", "bmp"])
     assert r.exit_code == 0, r.output
     out = read_image(tmp_path / "out.bmp")

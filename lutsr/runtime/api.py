@@ -97,9 +97,30 @@ def _check_threads(threads) -> int:
     return int(threads)
 
 
+class _OnReference:
+    """A compiled LUT whose lookups run on the NumPy reference (``engine="reference"``): same
+    pixels, no Numba kernel is called (so none compiles). Plans (scale, halo, banding) as ``comp``."""
+
+    def __init__(self, comp) -> None:
+        self.comp = comp
+        self.scale, self.halo, self.lut = comp.scale, comp.halo, comp.lut
+
+    @property
+    def streams(self) -> bool:
+        return False  # bands of BAND_SAMPLES keep the reference's temporaries bounded too
+
+
 def _upscale8(img: np.ndarray, c: CompiledLut, **size) -> np.ndarray:
     """uint8 (H, W, C) -> uint8 (H*s, W*s, C) through the LUT, channel by channel (``size``: the
     ``scale`` / ``out_shape`` of a network that resamples)."""
+    if isinstance(c, _OnReference):
+        if size:
+            from lutsr.net.reference import run_network
+
+            return np.stack([run_network(c.lut.network, img[..., k], **size) for k in range(img.shape[2])], axis=-1)
+        from lutsr.runtime.reference import upscale_reference
+
+        return upscale_reference(np.ascontiguousarray(img), c.lut)
     if size:
         from lutsr.runtime.netrun import run_net
 
@@ -198,7 +219,7 @@ def _resample_size(lut: Lut, outscale, size, shape) -> dict:
 
 def upscale(image: np.ndarray, lut: Lut | str | os.PathLike | None = None, threads: int | None = None,
             band_samples: int | None = None, outscale: float | None = None,
-            size: tuple[int, int] | None = None) -> np.ndarray:
+            size: tuple[int, int] | None = None, engine: str = "kernels") -> np.ndarray:
     """Upscale an image with a LUT.
 
     Args:
@@ -222,6 +243,9 @@ def upscale(image: np.ndarray, lut: Lut | str | os.PathLike | None = None, threa
         outscale: any scale >= 1 (a float) for a LUT that resamples (LeRF); the output is
             ``ceil(outscale * H) x ceil(outscale * W)``. For other LUTs it must equal their scale.
         size: ``(W, H)`` output size instead of ``outscale`` (LeRF only, or the LUT's own size).
+        engine: ``"kernels"`` (the Numba runtime) or ``"reference"``: the slow NumPy reference
+            (``lutsr.runtime.reference``), the same pixels bit for bit, with nothing to compile;
+            ``lutsr upscale`` uses it for a small image while the kernels are not compiled yet.
 
     Large images are processed in bands of rows (``BAND_SAMPLES`` input samples each) with
     the halo the method's receptive field needs, so temporaries stay bounded; the output
@@ -234,7 +258,10 @@ def upscale(image: np.ndarray, lut: Lut | str | os.PathLike | None = None, threa
     Raises:
         LutsrError: the image or the LUT is invalid (message says expected vs. got).
     """
-    _check_not_forked()
+    if engine not in ("kernels", "reference"):
+        raise LutsrError(f"engine {engine!r}: expected 'kernels' or 'reference'")
+    if engine == "kernels":
+        _check_not_forked()
     img = _check_image(image)
     if threads is not None:
         threads = _check_threads(threads)
@@ -247,6 +274,8 @@ def upscale(image: np.ndarray, lut: Lut | str | os.PathLike | None = None, threa
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     try:
         comp = compile_lut(lut)
+        if engine == "reference":
+            comp = _OnReference(comp)
         if resample:  # any-scale networks run whole planes (their resampler maps rows unevenly)
             out = _upscale_rgba(src, comp, **resample) if src.shape[2] == 4 else _upscale_any(src, comp, **resample)
             return out[..., 0] if image.ndim == 2 else out

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from lutsr.runtime.kernels.common import round_div
-from lutsr.runtime.kernels.jit import inline
+from lutsr.runtime.kernels.jit import inline, rowfn
 from lutsr.runtime.simd import emit_u8
 
 
@@ -40,7 +40,7 @@ def _emit16(out, o, buf, b, cstride, nc, vadd, shift, even, ws):  # pragma: no c
     return xx
 
 
-@inline
+@rowfn
 def emit_planar_row(buf, cstride, b, out, r, shift, vadd, even, pre, d, bias, half_even):  # pragma: no cover
     """HR row ``r`` of ``out (Hs, Ws, C)`` from planar sums: channel c's row at ``buf[c*cstride + b :]``.
 

@@ -13,7 +13,7 @@ from numba import prange
 
 from lutsr.runtime.kernels.common import FAST_ROTATIONS, gather_vertices, work_buffers
 from lutsr.runtime.kernels.emit import emit_planar_row, shift_rescale
-from lutsr.runtime.kernels.jit import inline, kernel
+from lutsr.runtime.kernels.jit import inline, kernel, rowfn
 from lutsr.runtime.simd import patch4_add, prefetch
 
 
@@ -39,7 +39,7 @@ def _patch4_add(win, wofs, stride, tabs, t0, t1, t2, t3, p):  # pragma: no cover
         patch4_add(win, wofs, stride, tabs, t0, t1, t2, t3, 10, 16)
 
 
-@inline
+@rowfn
 def _pair_rows(xp, c, ly, noff, pad, ridx):  # pragma: no cover - compiled
     """Direct rows ``a*257 + b`` of the 2-input unit at every pixel of LR row ``ly``, 4 rotations -> ``ridx (4, w)``.
 
@@ -56,7 +56,7 @@ def _pair_rows(xp, c, ly, noff, pad, ridx):  # pragma: no cover - compiled
             rk[lx] = np.int32(arow[lx + ax]) * 257 + np.int32(brow[lx + bx])
 
 
-@inline
+@rowfn
 def _add_lr_row(xp, c, ly, win, wofs, W2, tabs, tsize, noff, pad, s, ridx):  # pragma: no cover - compiled
     """Add the 4 rotated (s+2)^2 patches of every pixel of LR row ``ly`` into channel window ``win[wofs:]``
     (window row i = HR row ``ly*s - 1 + i``, window column j = HR column ``j - 1``)."""
@@ -77,7 +77,7 @@ def _add_lr_row(xp, c, ly, win, wofs, W2, tabs, tsize, noff, pad, s, ridx):  # p
                         tsize + r3[lx] * pp, p)
 
 
-@inline
+@rowfn
 def _add_lr_patch_row(xp, c, ly, pr, win, wofs, tabs, tsize, noff, pad, s, ridx):  # pragma: no cover - compiled
     """Only patch row ``pr`` of every pixel of LR row ``ly`` (band halos), into the window row at ``win[wofs:]``."""
     w = ridx.shape[1]
@@ -109,7 +109,7 @@ def _side_val(side, side_sel, sd, k, row, t, p):  # pragma: no cover - compiled
     return side[u, row, p - 1 - t if side_sel[sd, k, 1] else t]
 
 
-@inline
+@rowfn
 def _add_border_terms(xp, c, ly, t_lo, t_hi, win, wofs, W2, side, side_sel, corners, noff, pad, s, h,
                       w):  # pragma: no cover - compiled
     """Add what ExpandConv's reflection gives the HR border pixels touched by LR row ``ly``.
@@ -142,7 +142,7 @@ def _add_border_terms(xp, c, ly, t_lo, t_hi, win, wofs, W2, side, side_sel, corn
                 win[wr + ws] += corners[c, 2 * sd + 1]
 
 
-@inline
+@rowfn
 def _emit_hr_row(win, L, wr, W2, out, r, shift, vadd, even, d, bias, half_even, add, has_add):  # pragma: no cover
     """Rescale window row ``wr`` (HR row ``r``, every channel) into ``out``."""
     hs, ws, nc = out.shape
@@ -206,6 +206,7 @@ def expand_patch_kernel(xp, pad, noff, tabs, tsize, side, side_sel, corners, s, 
     W2 = ws + 18  # room for the zero lanes written past a patch row (vector width <= 16)
     L = p * W2 + 16
     shift, vadd, even = shift_rescale(d, bias, half_even, 0)
+    ZERO, ONE = np.int64(0), np.int64(1)  # one signature per row helper (a literal 0 would be another)
     for band in prange(nbands):
         y0 = band * h // nbands
         y1 = (band + 1) * h // nbands
@@ -221,7 +222,7 @@ def expand_patch_kernel(xp, pad, noff, tabs, tsize, side, side_sel, corners, s, 
         for ly in range(y0, y1):
             for c in range(nc):
                 _add_lr_row(xp, c, ly, win, c * L, W2, tabs, tsize, noff, pad, s, ridx)
-                _add_border_terms(xp, c, ly, 0, p, win, c * L, W2, side, side_sel, corners, noff, pad, s, h, w)
+                _add_border_terms(xp, c, ly, ZERO, p, win, c * L, W2, side, side_sel, corners, noff, pad, s, h, w)
             # window rows 0..s-1 (HR rows ly*s-1 .. ly*s+s-2) are complete; row 0 belongs to the
             # previous band when ly == y0
             for i in range(1 if ly == y0 else 0, s):
@@ -233,7 +234,7 @@ def expand_patch_kernel(xp, pad, noff, tabs, tsize, side, side_sel, corners, s, 
         # HR row y1*s - 1 (window row 0) also gets the first patch row of LR row y1 (halo)
         if y1 < h:
             for c in range(nc):
-                _add_lr_patch_row(xp, c, y1, 0, win, c * L, tabs, tsize, noff, pad, s, ridx)
-                _add_border_terms(xp, c, y1, 0, 1, win, c * L, W2, side, side_sel, corners, noff, pad, s, h, w)
-        _emit_hr_row(win, L, 0, W2, out, y1 * s - 1, shift, vadd, even, d, bias, half_even, add, has_add)
+                _add_lr_patch_row(xp, c, y1, ZERO, win, c * L, tabs, tsize, noff, pad, s, ridx)
+                _add_border_terms(xp, c, y1, ZERO, ONE, win, c * L, W2, side, side_sel, corners, noff, pad, s, h, w)
+        _emit_hr_row(win, L, ZERO, W2, out, y1 * s - 1, shift, vadd, even, d, bias, half_even, add, has_add)
 
