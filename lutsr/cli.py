@@ -802,12 +802,27 @@ def sample(dest: Path, overwrite: bool) -> None:
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for torch.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out exactly where it stopped.")
+@click.option("--task", "task_kind", type=click.Choice(["sr", "denoise", "deblock"]), default="sr", show_default=True,
+              help="What the LUT learns: upscaling (sr, --scale), Gaussian denoising (--sigma) or JPEG deblocking "
+                   "(--quality); a restoration task trains at scale 1 on pairs degraded on the fly (seeded).")
+@click.option("--sigma", type=int, default=None, help="--task denoise: noise sigma in 0..255 steps, e.g. 25.")
+@click.option("--quality", type=int, default=None, help="--task deblock: JPEG quality 1..100 (OpenCV), e.g. 10.")
 @_friendly
 def train(arch, scale, data_dir, val_dir, run_dir, iterations, batch_size, patch_size, learning_rate, features,
-          seed, checkpoint_every, val_every, log_every, device, threads, resume) -> None:
-    """Train a LUT network (needs torch: pip install 'lutsr[train]')."""
+          seed, checkpoint_every, val_every, log_every, device, threads, resume, task_kind="sr", sigma=None,
+          quality=None) -> None:
+    """Train a LUT network (needs torch: pip install 'lutsr[train]').
+
+    With --task denoise --sigma S or --task deblock --quality Q the network keeps the size
+    (scale 1); --val then holds clean images, degraded with the evaluation protocol, and the
+    validation figure is PSNR over all channels. 'lutsr export' writes the task into the LUT.
+    """
     from lutsr.train.loop import TrainConfig
     from lutsr.train.loop import train as run_train
+
+    task = _task_from_options(task_kind, sigma, quality)
+    if task is not None:
+        scale = 1
 
     if not resume:
         if data_dir is None:
@@ -818,7 +833,8 @@ def train(arch, scale, data_dir, val_dir, run_dir, iterations, batch_size, patch
                       val=str(val_dir) if val_dir else None, features=features,
                       iterations=iterations or (0 if resume else 2000),
                       batch_size=batch_size, patch_size=patch_size, lr=learning_rate, seed=seed,
-                      checkpoint_every=checkpoint_every, val_every=val_every, log_every=log_every)
+                      checkpoint_every=checkpoint_every, val_every=val_every, log_every=log_every,
+                      task=task.to_json() if task is not None else None)
     t0 = time.perf_counter()
     ckpt = run_train(cfg, run_dir, device=device, resume=resume, threads=threads)
     click.echo(f"trained in {time.perf_counter() - t0:.0f}s; checkpoint: {ckpt}", err=True)

@@ -52,7 +52,8 @@ def load_training_channels(folder: str | Path, min_side: int = 1) -> list[np.nda
 
 
 class PatchSampler:
-    """Random HR crops with augmentation and MATLAB-bicubic (double precision) LR.
+    """Random HR crops with augmentation and MATLAB-bicubic (double precision) LR, or with a
+    ``task`` (:class:`lutsr.tasks.Task`, scale 1) the crop degraded by the task's protocol.
 
     The HR crop is taken with ``MARGIN`` LR pixels of context on every side, downscaled,
     and the margin cut off, so patch borders carry no artificial border handling.
@@ -62,8 +63,11 @@ class PatchSampler:
 
     MARGIN = 2
 
-    def __init__(self, channels: list[np.ndarray], scale: int, patch_size: int, seed: int = 0) -> None:
+    def __init__(self, channels: list[np.ndarray], scale: int, patch_size: int, seed: int = 0, task=None) -> None:
         self.channels = channels
+        self.task = task  # a lutsr.tasks.Task: scale 1, the input is the degraded crop
+        if task is not None and int(scale) != 1:
+            raise LutsrError(f"a {task.kind} task keeps the size: scale 1, not {scale}")
         self.scale = int(scale)
         self.patch = int(patch_size)
         self.rng = np.random.default_rng(seed)
@@ -84,8 +88,13 @@ class PatchSampler:
             if self.rng.integers(2):
                 crop = crop[:, ::-1]
             crops[i] = np.rot90(crop, k)
-        lr = np.einsum("ij,njk,lk->nil", self._w, crops, self._w, optimize=True)
-        lr = np.clip(np.floor(lr + 0.5), 0, 255)
+        if self.task is not None:  # the degraded crop (seeded by this sampler's RNG: exact resume)
+            seeds = self.rng.integers(0, 2**31, n)
+            lr = np.stack([self.task.degrade(crops[i].astype(np.uint8), seed=int(seeds[i])) for i in range(n)])
+            lr = lr.astype(np.float64)
+        else:
+            lr = np.einsum("ij,njk,lk->nil", self._w, crops, self._w, optimize=True)
+            lr = np.clip(np.floor(lr + 0.5), 0, 255)
         lr = lr[:, m : m + p, m : m + p]
         hr = crops[:, m * s : (m + p) * s, m * s : (m + p) * s]
         return (lr / 255.0).astype(np.float32), (hr / 255.0).astype(np.float32)

@@ -97,7 +97,12 @@ def export_checkpoint(source: str | Path, out: str | Path, interval: int | None 
     src = Path(source)
     ckpt_file = src / "checkpoints" / "last.pt" if src.is_dir() else src
     tables = export_tables(model, interval)
-    header = make_header(model.method.name, model.scale, interval, source={
+    task = None
+    if config.get("task") is not None:
+        from lutsr.tasks import Task
+
+        task = Task.from_json(config["task"])
+    header = make_header(model.method.name, model.scale, interval, task=task, source={
         "checkpoint": ckpt_file.name,
         "checkpoint_sha256": _sha256(ckpt_file),
         "iteration": int(ckpt.get("iteration", 0)),

@@ -50,6 +50,7 @@ class TrainConfig:
     val_every: int = 500
     log_every: int = 50
     quantize: bool = True
+    task: dict | None = None  # lutsr.tasks.Task.to_json(): denoise / deblock at scale 1
     extra: dict = field(default_factory=dict)
 
     def model_config(self) -> dict:
@@ -123,10 +124,17 @@ def network_upscale(model: torch.nn.Module, image: np.ndarray, quantize: bool = 
     return out[..., 0] if img.ndim == 2 else out
 
 
-def validate(model: torch.nn.Module, pairs: list[tuple[str, np.ndarray, np.ndarray]], scale: int) -> float:
-    """Mean Y-PSNR of the network (quantized, rounded) over ``(name, lr, hr)`` pairs."""
+def validate(model: torch.nn.Module, pairs: list[tuple[str, np.ndarray, np.ndarray]], scale: int,
+             task=None) -> float:
+    """Mean Y-PSNR of the network (quantized, rounded) over ``(name, lr, hr)`` pairs; with a
+    ``task``, PSNR over every channel and the whole image (the restoration protocol)."""
+    from lutsr.metrics import psnr
+
     model.eval()
-    vals = [y_psnr(network_upscale(model, lr), hr, scale) for _, lr, hr in pairs]
+    if task is not None:
+        vals = [psnr(network_upscale(model, lr), hr) for _, lr, hr in pairs]
+    else:
+        vals = [y_psnr(network_upscale(model, lr), hr, scale) for _, lr, hr in pairs]
     model.train()
     return float(np.mean(vals)) if vals else float("nan")
 
@@ -208,14 +216,24 @@ def train(cfg: TrainConfig, run_dir: str | Path, device: str = "auto", resume: b
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg))
     channels = load_training_channels(cfg.data, min_side=(cfg.patch_size + 2 * PatchSampler.MARGIN) * cfg.scale)
-    sampler = PatchSampler(channels, cfg.scale, cfg.patch_size, seed=cfg.seed)
+    task = None
+    if cfg.task is not None:
+        from lutsr.tasks import Task
+
+        task = Task.from_json(cfg.task)
+    sampler = PatchSampler(channels, cfg.scale, cfg.patch_size, seed=cfg.seed, task=task)
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         sched.load_state_dict(ckpt["scheduler"])
         sampler.rng.bit_generator.state = json.loads(ckpt["numpy_rng"])
         torch.set_rng_state(ckpt["torch_rng"].cpu())
-    val_pairs = load_eval_pairs(cfg.val, cfg.scale) if cfg.val else []
+    if task is not None:
+        from lutsr.datasets import restore_eval_pairs
+
+        val_pairs = restore_eval_pairs(cfg.val, task) if cfg.val else []
+    else:
+        val_pairs = load_eval_pairs(cfg.val, cfg.scale) if cfg.val else []
     # written only once the data is known to be usable: a failed start leaves no run behind
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
@@ -249,8 +267,8 @@ def train(cfg: TrainConfig, run_dir: str | Path, device: str = "auto", resume: b
             if progress:
                 progress(info)
         if val_pairs and (it % cfg.val_every == 0 or it == cfg.iterations):
-            v = validate(model, val_pairs, cfg.scale)
-            log.info("it %d validation Y-PSNR %.3f dB", it, v)
+            v = validate(model, val_pairs, cfg.scale, task)
+            log.info("it %d validation %s %.3f dB", it, "PSNR" if task else "Y-PSNR", v)
             if progress:
                 progress({"iteration": it, "val_psnr": v})
         if it % cfg.checkpoint_every == 0 or it == cfg.iterations:

@@ -68,8 +68,8 @@ class LUTNet(nn.Module):
         m = get_method(method)
         if len(m.stages) != 1:
             raise ValueError(f"method {method!r} has {len(m.stages)} stages; only single-stage methods train")
-        if scale < 2:
-            raise ValueError(f"scale must be >= 2, got {scale}")
+        if scale < 1:
+            raise ValueError(f"scale must be >= 1 (1: a restoration task), got {scale}")
         self.method: MethodSpec = m
         self.stage: StageSpec = m.stages[0]
         self.scale = int(scale)

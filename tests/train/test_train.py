@@ -134,3 +134,62 @@ def test_metrics_jsonl_in_the_run_folder(tmp_path, data_dir):
     assert [r["iteration"] for r in recs if "val_psnr" in r] == [3, 6]
     assert len(seen) == len(recs)  # the caller's callback still gets every record
     assert all(isinstance(r["time"], float) for r in recs)
+
+
+@pytest.mark.parametrize("task_args", [["--task", "denoise", "--sigma", "25"], ["--task", "deblock", "--quality", "20"]],
+                         ids=["denoise", "deblock"])
+def test_train_a_restoration_task_export_and_run_it(tmp_path, data_dir, task_args):
+    """`lutsr train --task ...`: scale 1, pairs degraded on the fly (seeded: exact resume), PSNR
+    validation; `lutsr export` writes the task; `lutsr denoise/deblock --lut` runs the table, and
+    the table's output equals the network's quantized forward pass bit for bit (on the table's
+    lattice: srlut-s stores interval 4)."""
+    from click.testing import CliRunner
+
+    from lutsr.cli import main
+    from lutsr.imageio import read_image, write_image
+    from lutsr.lut.file import load_lut
+    from lutsr.runtime import upscale
+    from lutsr.train.loop import network_upscale
+
+    run = tmp_path / "run"
+    r = CliRunner().invoke(main, ["train", "--arch", "srlut-s", "--data", str(data_dir), "--val", str(data_dir),
+                                  "--out", str(run), "--iterations", "3", "--batch-size", "2", "--patch-size", "8",
+                                  "--features", "4", "--val-every", "3", "--log-every", "1", "--device", "cpu",
+                                  *task_args])
+    assert r.exit_code == 0, r.output
+    cfg = json.loads((run / "config.json").read_text())
+    kind = task_args[1]
+    assert cfg["scale"] == 1 and cfg["task"]["kind"] == kind
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert any("val_psnr" in m and np.isfinite(m["val_psnr"]) for m in metrics)
+    lut_path = tmp_path / "t.lut"
+    r = CliRunner().invoke(main, ["export", str(run), "-o", str(lut_path)])
+    assert r.exit_code == 0, r.output
+    lut = load_lut(lut_path)
+    assert lut.scale == 1 and lut.task is not None and lut.task.kind == kind
+    rng = np.random.default_rng(2)
+    img = (rng.integers(0, 16, (12, 10)) * 16).astype(np.uint8)  # lattice points of interval 4: no interpolation
+    config, ckpt = load_checkpoint(run)
+    from lutsr.train.networks import build_model as build
+
+    model = build({k: config[k] for k in ("arch", "scale", "features")})
+    model.load_state_dict(ckpt["model"])
+    assert np.array_equal(upscale(img, lut), network_upscale(model, img))
+    src = tmp_path / ("in.jpg" if kind == "deblock" else "in.png")
+    write_image(src, img)
+    r = CliRunner().invoke(main, [kind, str(src), str(tmp_path / "out.png"), "--lut", str(lut_path)])
+    assert r.exit_code == 0, r.output
+    assert read_image(tmp_path / "out.png").shape == img.shape
+
+
+def test_train_task_options_are_checked(tmp_path, data_dir):
+    from click.testing import CliRunner
+
+    from lutsr.cli import main
+
+    for bad, msg in ((["--task", "denoise"], "needs --sigma"), (["--task", "deblock", "--sigma", "5"], "--sigma"),
+                     (["--sigma", "25"], "go with --task"), (["--task", "denoise", "--sigma", "0"], "sigma")):
+        r = CliRunner().invoke(main, ["train", "--data", str(data_dir), "--out", str(tmp_path / "r"),
+                                      "--iterations", "1", *bad])
+        assert r.exit_code == 2 and msg in r.output, (bad, r.output)
+        assert not (tmp_path / "r").exists()
