@@ -171,7 +171,6 @@ def main(ctx: click.Context, quiet: bool, verbose: bool) -> None:
     _setup_logging(-2 if quiet else (1 if verbose else 0))
 
 
-#: first-compile CPU seconds measured on this project's 2-core machine (docs/runtime.md, "The Numba cache")
 #: seconds each kernel takes to compile on the 2-core development machine (tools/bench_cold_start.py)
 _COMPILE_SECONDS = {"expand_patch_kernel": 11, "expand_corners": 2, "block_vec_kernel": 10, "block_stage_kernel": 10,
                     "block_kernel": 6, "expand_kernel": 6, "rescale_kernel": 1}
@@ -179,6 +178,8 @@ _COMPILE_SECONDS = {"expand_patch_kernel": 11, "expand_corners": 2, "block_vec_k
 
 def _compile_estimate(cold: list[str]) -> int:
     return max(1, round(sum(_COMPILE_SECONDS.get(k, 2) for k in cold)))
+
+
 #: a cold first run of an image with at most this many samples (W*H*channels, from the header) runs
 #: on the NumPy reference (about 15 us a sample: 4 s at most) while the kernels compile in the background
 REFERENCE_SAMPLES = 1 << 18
