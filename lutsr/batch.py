@@ -224,14 +224,15 @@ def process_files(plan, lut, *, jobs: int = 1, **opts) -> Iterator[tuple[int, Fi
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
     lock = threading.Lock()
+    todo = iter(enumerate(plan))
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="lutsr-file") as pool:
-        todo = iter(enumerate(plan))
         running: dict = {}
 
-        def submit() -> None:  # at most `jobs` files decoded at once: memory stays bounded
-            for i, (s, d) in todo:
+        def submit() -> None:  # a new file only when one finishes: at most `jobs` decoded at once
+            nxt = next(todo, None)
+            if nxt is not None:
+                i, (s, d) = nxt
                 running[pool.submit(process_file, s, d, lut, lock=lock, **opts)] = i
-                return
 
         for _ in range(jobs):
             submit()

@@ -199,7 +199,7 @@ def _cold(lut):
         return None, []
 
 
-def _first_run_engine(lut, src: Path, kind: str) -> str:
+def _first_run_engine(lut, src: Path) -> str:
     """``"reference"`` when this LUT's kernels are not compiled yet and ``src`` is small: the image
     then runs on the NumPy reference (the same pixels) and ``lutsr warmup`` compiles the kernels
     in a background process for the next run; ``"kernels"`` otherwise (with the compile notice).
@@ -207,26 +207,20 @@ def _first_run_engine(lut, src: Path, kind: str) -> str:
     background compile)."""
     from lutsr.imageio import declared_size
 
-    mode = os.environ.get("LUTSR_FIRST_RUN", "auto")
     comp, cold = _cold(lut)
     if not cold:
         return "kernels"
-    size = None
-    try:
-        with open(src, "rb") as f:
-            size = declared_size(f.read(1 << 20))
-    except OSError:
-        pass
-    est = _compile_estimate(cold)
+    mode = os.environ.get("LUTSR_FIRST_RUN", "auto")
+    head = _file_head(src)
+    size = declared_size(head) if head else None
     name = lut.luts[0] if hasattr(lut, "luts") else lut
-    if mode == "compile" or size is None or size[0] * size[1] * 3 > REFERENCE_SAMPLES:
-        click.echo(f"compiling kernels for {name} (once, about {est} s; 'lutsr warmup' does it ahead of time)",
-                   err=True)
+    if mode == "compile" or size is None or size[0] * size[1] * 3 > REFERENCE_SAMPLES:  # 3: up to RGB
+        _compile_notice(name, cold)
         return "kernels"
     started = mode != "reference" and _warmup_in_background(name)
     click.echo(f"the kernels for {name} are not compiled yet: this image runs on the NumPy reference (the same "
-               f"pixels, slower)" + (f"; they compile in the background for the next run (once, about {est} s)"
-                                     if started else ""), err=True)
+               f"pixels, slower)" + (f"; they compile in the background for the next run (once, about "
+                                     f"{_compile_estimate(cold)} s)" if started else ""), err=True)
     return "reference"
 
 
@@ -244,18 +238,20 @@ def _warmup_in_background(lut) -> bool:
         CACHE_DIR.mkdir(parents=True, exist_ok=True)
         if stamp.exists() and time.time() - stamp.stat().st_mtime < 600:
             return True  # one is running (or has just run)
-        stamp.write_text(str(os.getpid()))
-        subprocess.Popen([sys.executable, "-m", "lutsr", "-q", "warmup", "-n", str(lut.path)],
-                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                         start_new_session=True, close_fds=True)
+        proc = subprocess.Popen([sys.executable, "-m", "lutsr", "-q", "warmup", "-n", str(lut.path)],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True, close_fds=True)
+        stamp.write_text(str(proc.pid))  # only once one has started
     except OSError:
         return False
     return True
 
 
-def _compile_notice(lut) -> None:
-    """One line, once, before a run whose kernels are not in the on-disk cache yet (they compile first)."""
-    comp, cold = _cold(lut)
+def _compile_notice(lut, cold: list[str] | None = None) -> None:
+    """One line, once, before a run whose kernels are not in the on-disk cache yet (they compile first);
+    ``cold``: the kernels, when the caller already knows them."""
+    if cold is None:
+        _, cold = _cold(lut)
     if hasattr(lut, "luts"):
         lut = lut.luts[0]
     if cold:
@@ -647,7 +643,7 @@ def _images_command(kind: str, level, input_path: Path | None, output_path: Path
         if stdin or stdout:
             _compile_notice(lut)
         else:
-            engine = _first_run_engine(lut, input_path, kind)
+            engine = _first_run_engine(lut, input_path)
         t0 = time.perf_counter()
         notes: list[str] = []
         try:

@@ -82,6 +82,8 @@ def test_first_run_starts_one_background_warmup(monkeypatch, tmp_path, rng, runn
     started = []
 
     class FakePopen:
+        pid = 4242
+
         def __init__(self, args, **kw):
             started.append((args, kw))
 

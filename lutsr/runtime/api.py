@@ -102,7 +102,6 @@ class _OnReference:
     pixels, no Numba kernel is called (so none compiles). Plans (scale, halo, banding) as ``comp``."""
 
     def __init__(self, comp) -> None:
-        self.comp = comp
         self.scale, self.halo, self.lut = comp.scale, comp.halo, comp.lut
 
     @property

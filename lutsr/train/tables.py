@@ -125,6 +125,7 @@ class TableNetwork(nn.Module):
                 self._const[name] = t
         self._dtypes = {name: np.asarray(arr).dtype for name, arr in net.tables.items()}
         self._gather_cache: dict = {}
+        self._term_cache: dict = {}
 
     # ------------------------------------------------------------------ description
     @staticmethod
@@ -185,19 +186,27 @@ class TableNetwork(nn.Module):
             self._gather_cache[key] = fidx
         return src.reshape(n, c * h * w)[:, fidx]
 
+    def _terms(self, name: str, device) -> tuple[np.ndarray, tuple[torch.Tensor, ...]]:
+        """A ``lut`` op's term list (int64 NumPy) and its offset, stride, cell, lo and step columns as
+        ``(1, T, 1, 1)`` tensors, made once per term table and device."""
+        key = (name, str(device))
+        got = self._term_cache.get(key)
+        if got is None:
+            terms = self._source.tables[name].astype(np.int64)
+            cols = tuple(torch.from_numpy(terms[:, i].astype(np.float64)).to(device, self.dtype)[None, :, None, None]
+                         for i in range(1, TERM_FIXED))
+            got = self._term_cache[key] = (terms, cols)
+        return got
+
     def _lut(self, op: dict, src: torch.Tensor) -> torch.Tensor:
         """All terms of one ``lut`` op at once (``(N, T, H, W)`` taps), summed per output channel."""
         table = self._table(op["table"]).to(src.device)
-        terms = self._const[op["terms"]].cpu().numpy().astype(np.int64)
         k, border, index = int(op["k"]), op["border"], op["index"]
-        big = int(terms[:, 5].max()) if index == "linear" else 1
         n, _, h, w = src.shape
         dev = src.device
-
-        def col(i):
-            return torch.from_numpy(terms[:, i].astype(np.float64)).to(dev, self.dtype)[None, :, None, None]
-
-        off, stride, cell, lo, step = col(1), col(2), col(3), col(4), col(5)
+        terms, cols = self._terms(op["terms"], dev)
+        big = int(terms[:, 5].max()) if index == "linear" else 1
+        off, stride, cell, lo, step = cols
         if index == "linear":
             u = self._taps(src, terms[:, TERM_FIXED : TERM_FIXED + 3], border) - lo
             ud = u.detach()
