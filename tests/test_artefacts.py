@@ -112,3 +112,22 @@ def test_bad_arguments():
         measure_artefacts(_bicubic, 1)
     with pytest.raises(ValueError, match=r"upscale returned shape \(24, 24\), expected \(96, 96\)"):
         measure_artefacts(lambda x: x, S, size=96)
+
+
+def test_cli_artefacts_table_and_json(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from lutsr.cli import main
+
+    out = tmp_path / "a.json"
+    r = CliRunner().invoke(main, ["artefacts", "--lut", "eclut", "--scale", "2", "--json", str(out)])
+    assert r.exit_code == 0, r.output
+    lines = r.output.strip().splitlines()
+    assert lines[0].split()[:3] == ["upscaler", "edge", "error"] and len(lines) == 4  # header, rule, 2 rows
+    assert lines[2].startswith("bicubic x2") and "eclut_x2.lut" in lines[3]
+    data = json.loads(out.read_text())
+    assert len(data) == 2 and all(len(v["edges"]) == 26 for v in data.values())
+    bad = CliRunner().invoke(main, ["artefacts", "--lut", str(tmp_path / "missing.lut")])
+    assert bad.exit_code == 2 and "no such LUT file" in bad.output and "Traceback" not in bad.output
