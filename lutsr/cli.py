@@ -792,6 +792,10 @@ def sample(dest: Path, overwrite: bool) -> None:
 @click.option("--patch-size", type=click.IntRange(min=4), default=24, show_default=True, help="LR patch side.")
 @click.option("--lr", "learning_rate", type=float, default=1e-3, show_default=True, help="Adam learning rate (cosine decay).")
 @click.option("--features", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--body", default="mlp", show_default=True, metavar="NAME",
+              help="Per-unit network: mlp (SR-LUT/ECLUT), dense (RDN dense block), pa (FFA-Net pixel attention), "
+                   "xunit (xUnit gating, 1x1). Blocks a LUT cannot hold (ca, cbam, soca, conv3x3) are refused "
+                   "with the reason.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--checkpoint-every", type=click.IntRange(min=1), default=500, show_default=True)
 @click.option("--val-every", type=click.IntRange(min=1), default=500, show_default=True)
@@ -806,7 +810,7 @@ def sample(dest: Path, overwrite: bool) -> None:
 @click.option("--quality", type=int, default=None, help="--task deblock: JPEG quality 1..100 (OpenCV), e.g. 10.")
 @_friendly
 def train(arch, scale, data_dir, val_dir, run_dir, iterations, batch_size, patch_size, learning_rate, features,
-          seed, checkpoint_every, val_every, log_every, device, threads, resume, task_kind="sr", sigma=None,
+          body, seed, checkpoint_every, val_every, log_every, device, threads, resume, task_kind="sr", sigma=None,
           quality=None) -> None:
     """Train a LUT network (needs torch: pip install 'lutsr[train]').
 
@@ -817,6 +821,9 @@ def train(arch, scale, data_dir, val_dir, run_dir, iterations, batch_size, patch
     from lutsr.train.loop import TrainConfig
     from lutsr.train.loop import train as run_train
 
+    from lutsr.train.bodies import check_body
+
+    check_body(body)  # before anything is read or written: one line naming the block and the reason
     task = _task_from_options(task_kind, sigma, quality)
     if task is not None:
         scale = 1
@@ -827,7 +834,7 @@ def train(arch, scale, data_dir, val_dir, run_dir, iterations, batch_size, patch
         if (run_dir / "checkpoints" / "last.pt").exists():
             raise LutsrError(f"{run_dir}: already holds a run; use --resume to continue it or choose another --out")
     cfg = TrainConfig(arch=arch, scale=int(scale), data=str(data_dir) if data_dir else "",
-                      val=str(val_dir) if val_dir else None, features=features,
+                      val=str(val_dir) if val_dir else None, features=features, body=body,
                       iterations=iterations or (0 if resume else 2000),
                       batch_size=batch_size, patch_size=patch_size, lr=learning_rate, seed=seed,
                       checkpoint_every=checkpoint_every, val_every=val_every, log_every=log_every,

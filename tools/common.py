@@ -133,3 +133,18 @@ def interleaved(fn_a, fn_b, runs: int) -> tuple[float, float, float]:
         ta.append(t1 - t0)
         tb.append(t2 - t1)
     return statistics.median(ta), statistics.median(tb), statistics.median(a / b for a, b in zip(ta, tb))
+
+
+def write_section(doc: Path, name: str, body: str) -> None:
+    """Replace the ``<!-- name:begin -->`` ... ``<!-- name:end -->`` section of ``doc`` (append it if absent).
+
+    ``tools/make_results.py`` regenerates the rest of docs/results.md and keeps such sections as they are.
+    """
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    text = f"{begin}\n{body.strip()}\n\n{end}"
+    old = doc.read_text() if doc.exists() else ""
+    if begin in old and end in old:
+        new = old[: old.index(begin)] + text + old[old.index(end) + len(end):]
+    else:
+        new = old.rstrip("\n") + "\n\n" + text + "\n"
+    doc.write_text(new)

@@ -30,9 +30,7 @@ from lutsr.artefacts import measure_artefacts  # noqa: E402
 from lutsr.imresize import imresize  # noqa: E402
 from lutsr.lut.file import load_lut  # noqa: E402
 from lutsr.runtime import upscale  # noqa: E402
-
-BEGIN, END = "<!-- artefacts:begin -->", "<!-- artefacts:end -->"
-
+from common import write_section  # noqa: E402
 
 def candidates(scales, published: bool):
     """``[(label, scale, upscaler)]``: baselines, shipped LUTs, then published ones."""
@@ -49,7 +47,7 @@ def candidates(scales, published: bool):
                 out.append((f"`{family}_x{s}` (shipped)", s, lambda x, lut=lut: upscale(x, lut)))
     if published:
         try:
-            from common import published_luts
+            from common import published_luts  # noqa: E402 - imports ../shared's importers lazily
         except Exception as e:  # noqa: BLE001 - ../shared absent or unreadable: shipped LUTs only
             print(f"published LUTs skipped: {e}", file=sys.stderr)
             return out
@@ -60,7 +58,6 @@ def candidates(scales, published: bool):
 
 def section(rows) -> str:
     lines = [
-        BEGIN,
         "## Artefacts: beading along edges, grain on flat areas",
         "",
         "`python tools/make_artefacts.py` (`lutsr.artefacts`): synthetic scenes whose truth is exact, LR by the "
@@ -80,7 +77,6 @@ def section(rows) -> str:
         lines.append(f"| {label} | {sm['edge_along_mean']:.2f} / {sm['edge_along_max']:.2f} | "
                      f"{sm['line_along_mean']:.2f} / {sm['line_along_max']:.2f} | "
                      f"{sm['grain']:.2f} ({sm['added_grain']:.2f}) | {sm['zone_psnr']:.2f} |")
-    lines += ["", END]
     return "\n".join(lines)
 
 
@@ -106,12 +102,7 @@ def main() -> None:
         print(text)
         return
     doc = REPO / "docs" / "results.md"
-    old = doc.read_text()
-    if BEGIN in old and END in old:
-        new = old[: old.index(BEGIN)] + text + old[old.index(END) + len(END):]
-    else:
-        new = old.rstrip("\n") + "\n\n" + text + "\n"
-    doc.write_text(new)
+    write_section(doc, "artefacts", text)
     print(f"wrote {doc}")
 
 

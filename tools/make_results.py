@@ -15,6 +15,7 @@ input in the same process (both after a warm-up call). CI does not run this.
 from __future__ import annotations
 
 import argparse
+import re
 import datetime
 import os
 import platform
@@ -247,9 +248,8 @@ def main() -> None:
             f"Python {platform.python_version()}, numpy {np.__version__}, OpenCV {cv2.__version__}; "
             f"took {time.perf_counter() - t_start:.0f} s). Do not edit by hand: re-run the tool.", ""] + lines
     old = args.out.read_text() if args.out.exists() else ""
-    begin, end = "<!-- artefacts:begin -->", "<!-- artefacts:end -->"  # tools/make_artefacts.py's section
-    if begin in old and end in old:
-        text += [old[old.index(begin): old.index(end) + len(end)]]
+    # sections other tools write (make_artefacts.py, make_bodies_study.py): kept as they are
+    text += [m.group(0) for m in re.finditer(r"<!-- (\w+):begin -->.*?<!-- \1:end -->", old, flags=re.S)]
     args.out.write_text("\n".join(text) + "\n")
     print(f"wrote {args.out}")
 

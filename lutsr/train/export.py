@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lutsr.errors import CheckpointError
+from lutsr.errors import CheckpointError, LutsrError
 from lutsr.lut.file import Lut, load_lut, make_header, save_lut
 from lutsr.spec import level_values
 from lutsr.train.loop import load_checkpoint, pick_device
@@ -84,7 +84,9 @@ def export_checkpoint(source: str | Path, out: str | Path, interval: int | None 
     dev = pick_device(device)
     config, ckpt = load_checkpoint(source, map_location=dev)
     try:
-        model = build_model({k: config[k] for k in ("arch", "scale", "features") if k in config}).to(dev)
+        model = build_model({k: config[k] for k in ("arch", "scale", "features", "body") if k in config}).to(dev)
+    except LutsrError:
+        raise  # e.g. a body a LUT cannot hold: its own one-line reason
     except (ValueError, KeyError) as e:
         raise CheckpointError(f"{source}: bad model config ({e})") from None
     try:
@@ -108,6 +110,7 @@ def export_checkpoint(source: str | Path, out: str | Path, interval: int | None 
         "iteration": int(ckpt.get("iteration", 0)),
         "arch": config.get("arch"),
         "features": int(config.get("features", 64)),
+        "body": str(config.get("body", "mlp")),
     })
     save_lut(out, header, tables, compress=compress)
     return load_lut(out)

@@ -40,6 +40,7 @@ class TrainConfig:
     data: str = ""
     val: str | None = None
     features: int = 64
+    body: str = "mlp"  # lutsr.train.bodies
     iterations: int = 2000
     batch_size: int = 16
     patch_size: int = 48  # LR patch side
@@ -54,7 +55,7 @@ class TrainConfig:
     extra: dict = field(default_factory=dict)
 
     def model_config(self) -> dict:
-        return {"arch": self.arch, "scale": self.scale, "features": self.features}
+        return {"arch": self.arch, "scale": self.scale, "features": self.features, "body": self.body}
 
 
 def pick_device(name: str = "auto") -> torch.device:

@@ -1,9 +1,9 @@
 """LUT networks (PyTorch), driven by the method descriptions in ``lutsr.spec``.
 
 A network has one small body per unit (table) of a single-stage method: the unit's kernel
-pixels are gathered into channels, then a 1x1 convolution to ``features`` (equivalent to a
-convolution of the kernel's shape), four 1x1 convolutions with ReLU between layers, and a
-last 1x1 convolution to the row's cells. The training-mode forward pass runs the method
+pixels are gathered into channels, then a per-pixel network (``lutsr.train.bodies``: by
+default a 1x1 convolution to ``features``, equivalent to a convolution of the kernel's shape,
+four 1x1 convolutions with ReLU between layers, and a last 1x1 convolution to the row's cells). The training-mode forward pass runs the method
 exactly as the runtime does -- rotations, padding, per-cell quantization (straight-through
 gradient), ExpandConv, integer-style combination and rescale -- so the loss is computed on
 what the LUT will produce.
@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lutsr.train.bodies import MLPBody, get_body
 from lutsr.spec import EXPAND_DIRECTIONS, MethodSpec, StageSpec, UnitSpec, get_method, pad_index, trainable_methods
 
 __all__ = ["LUTNet", "ECLUTNet", "UnitBody", "ARCHS", "build_model"]
@@ -31,27 +32,8 @@ def _round_ste(x: torch.Tensor) -> torch.Tensor:
     return x + (torch.floor(x + 0.5) - x).detach()
 
 
-class UnitBody(nn.Module):
-    """Kernel pixels ``(N, n, H, W)`` in [0, 1] -> float outputs ``(N, cells, H, W)``.
-
-    ``residual`` adds ``residual * current pixel`` to every output, so that a network whose
-    last layer is zero (the initial state) is nearest-neighbour upsampling.
-    """
-
-    def __init__(self, n_inputs: int, cells: int, features: int = 64, residual: float = 0.0) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(n_inputs, features, 1)
-        self.convs = nn.ModuleList(nn.Conv2d(features, features, 1) for _ in range(4))
-        self.out = nn.Conv2d(features, cells, 1)
-        self.residual = float(residual)
-        nn.init.zeros_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
-
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        x = F.relu(self.conv1(inputs))
-        for conv in self.convs:
-            x = F.relu(conv(x))
-        return self.out(x) + self.residual * inputs[:, :1]
+UnitBody = MLPBody
+"""The default body (``mlp``); the other bodies are in ``lutsr.train.bodies``."""
 
 
 class LUTNet(nn.Module):
@@ -61,9 +43,11 @@ class LUTNet(nn.Module):
         method: method name from ``lutsr.spec.METHODS``.
         scale: upscaling factor.
         features: hidden width (64 in the papers).
+        body: the per-unit network, a name from ``lutsr.train.bodies.BODIES`` (``mlp``, ``dense``,
+            ``pa``, ``xunit``); blocks a LUT cannot hold are refused with the reason.
     """
 
-    def __init__(self, method: str, scale: int = 4, features: int = 64) -> None:
+    def __init__(self, method: str, scale: int = 4, features: int = 64, body: str = "mlp") -> None:
         super().__init__()
         m = get_method(method)
         if len(m.stages) != 1:
@@ -74,13 +58,15 @@ class LUTNet(nn.Module):
         self.stage: StageSpec = m.stages[0]
         self.scale = int(scale)
         self.features = int(features)
+        self.body = str(body)
+        body_cls = get_body(self.body)
         self.cell_range = tuple(float(v) for v in m.cell_range)
         # cells that make the untrained network nearest-neighbour: the sum over units x rotations
         # x maps of alpha * r * x, divided by the stage's divisor, equals 255 * x.
         maps = max(u.maps for u in self.stage.units)
         r = 255.0 * self.stage.divisor / (m.alpha * len(self.stage.units) * m.rotations * maps)
         self.bodies = nn.ModuleList(
-            UnitBody(u.kernel.n_inputs, m.cells(self.stage, u, self.scale), features, residual=r)
+            body_cls(u.kernel.n_inputs, m.cells(self.stage, u, self.scale), features, residual=r)
             for u in self.stage.units
         )
 
@@ -155,7 +141,7 @@ class LUTNet(nn.Module):
 
     def config(self) -> dict:
         """JSON-serialisable architecture description (stored with checkpoints)."""
-        return {"arch": self.method.name, "scale": self.scale, "features": self.features}
+        return {"arch": self.method.name, "scale": self.scale, "features": self.features, "body": self.body}
 
 
 class ECLUTNet(LUTNet):
@@ -166,8 +152,10 @@ class ECLUTNet(LUTNet):
 
 
 def build_model(config: dict) -> LUTNet:
-    """Build a network from its JSON config (``{"arch": "eclut", "scale": 4, "features": 64}``)."""
+    """Build a network from its JSON config (``{"arch": "eclut", "scale": 4, "features": 64, "body": "mlp"}``;
+    ``body`` defaults to ``mlp``, the only one before it was a choice)."""
     arch = config.get("arch")
     if arch not in ARCHS:
         raise ValueError(f"unknown arch {arch!r}; expected one of {', '.join(ARCHS)}")
-    return LUTNet(arch, scale=int(config["scale"]), features=int(config.get("features", 64)))
+    return LUTNet(arch, scale=int(config["scale"]), features=int(config.get("features", 64)),
+                  body=str(config.get("body", "mlp")))
