@@ -179,11 +179,15 @@ def render(info: dict) -> str:
                      f"{info['multiply_adds_per_output_pixel']:g} integer multiplications (interpolation)")
     else:
         lines.append(f"{info['checkpoint']}: {info['arch']} x{info['scale']}, {info['features']} features, "
-                     f"iteration {info['iteration']}")
+                     f"body {info.get('body', 'mlp')}, iteration {info['iteration']}")
         lines.append(f"  parameters: {info['parameters']:,}")
+        for b in info.get("bodies", []):
+            lines.append(f"    unit {b['unit']} ({b['body']}): {b['parameters']:,} parameters, {b['macs_per_pixel']:,} "
+                         f"MACs and {format_bytes(b['training_forward_bytes_per_pixel'])} kept for backward per "
+                         "pixel and rotation")
         lines.append(f"  multiply-accumulates: {info['macs_per_lr_pixel']:,} per LR pixel, "
                      f"{info['macs_per_output_pixel']:,.0f} per output pixel (4 rotations)")
-        lines.append(f"  training activations per LR pixel (float32, 4 rotations): forward (kept for backward) "
+        lines.append(f"  training activations per LR pixel (float32, 4 rotations, measured): forward (kept for backward) "
                      f"{format_bytes(info['training_forward_bytes_per_lr_pixel'])}, backward peak "
                      f"{format_bytes(info['training_backward_peak_bytes_per_lr_pixel'])}; inference peak "
                      f"{format_bytes(info['inference_peak_activation_bytes_per_lr_pixel'])}")
