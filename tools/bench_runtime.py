@@ -5,6 +5,7 @@ Usage (repository root, ../shared beside it for the photos and published tables)
     python tools/bench_runtime.py                 # all cases, all methods
     python tools/bench_runtime.py --quick         # 720p RGB only, fewer runs
     python tools/bench_runtime.py --threads 1
+    python tools/bench_runtime.py --quick --only eclut --only MuLUT   # some LUTs only
 
 For each case (x4 to 1280x720 RGB, to 3840x2160 RGB, and a 1280x720 grayscale) and each
 LUT (the shipped default, plus every published table that ../shared holds, imported in
@@ -108,6 +109,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--only", action="append", default=None, metavar="TEXT",
+                    help="only LUTs whose label contains TEXT (repeat), e.g. --only eclut --only MuLUT")
     args = ap.parse_args()
     if args.threads:
         numba.set_num_threads(args.threads)
@@ -123,6 +126,8 @@ def main() -> None:
           f"{'lutsr ms':>9} {'cv2 ms':>8} {'x cv2 intl':>11} {'x numpy ref':>12}")
     for case, imgs in cases:
         for name, lut in luts():
+            if args.only and not any(t in name for t in args.only):
+                continue
             s = lut.scale
             turn = [0]
 

@@ -96,8 +96,8 @@ def main() -> None:
         "|---|---|---|---|---|---|---|---|",
     ]
     for body, psnr, info, seconds in rows:
-        lines.append(f"| `{body}` | {psnr.get('Set5', float('nan')):.2f} | {psnr.get('Set14', float('nan')):.2f} | "
-                     f"{psnr.get('B100', float('nan')):.2f} | {info['parameters']:,} | {info['macs_per_lr_pixel']:,} | "
+        lines.append(f"| `{body}` | {psnr.get('Set5', float('nan')):.3f} | {psnr.get('Set14', float('nan')):.3f} | "
+                     f"{psnr.get('B100', float('nan')):.3f} | {info['parameters']:,} | {info['macs_per_lr_pixel']:,} | "
                      f"{info['training_forward_bytes_per_lr_pixel'] / 1024:.1f} KiB, "
                      f"{info['training_backward_peak_bytes_per_lr_pixel'] / 1024:.1f} KiB | {seconds / 60:.1f} min |")
     text = "\n".join(lines)
