@@ -3,7 +3,8 @@
 A network has one small body per unit (table) of a single-stage method: the unit's kernel
 pixels are gathered into channels, then a per-pixel network (``lutsr.train.bodies``: by
 default a 1x1 convolution to ``features``, equivalent to a convolution of the kernel's shape,
-four 1x1 convolutions with ReLU between layers, and a last 1x1 convolution to the row's cells). The training-mode forward pass runs the method
+four 1x1 convolutions with ReLU between layers, and a last 1x1 convolution to the row's
+cells). The training-mode forward pass runs the method
 exactly as the runtime does -- rotations, padding, per-cell quantization (straight-through
 gradient), ExpandConv, integer-style combination and rescale -- so the loss is computed on
 what the LUT will produce.
@@ -18,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lutsr.train.bodies import MLPBody, get_body
 from lutsr.spec import EXPAND_DIRECTIONS, MethodSpec, StageSpec, UnitSpec, get_method, pad_index, trainable_methods
+from lutsr.train.bodies import MLPBody, get_body
 
 __all__ = ["LUTNet", "ECLUTNet", "UnitBody", "ARCHS", "build_model"]
 
