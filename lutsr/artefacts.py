@@ -34,6 +34,7 @@ from typing import Callable
 
 import numpy as np
 
+from lutsr.evaluate import bicubic_upscale
 from lutsr.imresize import imresize
 
 __all__ = ["ANGLES", "edge_image", "line_image", "flat_image", "zone_plate", "along_edge_error",
@@ -225,7 +226,7 @@ def measure_artefacts(upscale: Upscaler, scale: int, size: int = 192,
         upscale: ``(h, w) uint8 -> (h*scale, w*scale) uint8``, e.g.
             ``lambda x: lutsr.upscale(x, lut)``.
         scale: 2..8. size: HR side of each scene (a multiple of ``scale`` is taken).
-        bicubic: the reference upscaler (default MATLAB-compatible bicubic ``imresize``).
+        bicubic: the reference upscaler (default ``lutsr.evaluate.bicubic_upscale``, MATLAB's).
 
     LR is the MATLAB-compatible bicubic downscale of each HR scene (the evaluation protocol).
     """
@@ -235,7 +236,7 @@ def measure_artefacts(upscale: Upscaler, scale: int, size: int = 192,
     size = size - size % scale
     if bicubic is None:
         def bicubic(x: np.ndarray) -> np.ndarray:
-            return imresize(x, float(scale))
+            return bicubic_upscale(x, scale)
     margin = 3 * scale
     shape = (size, size)
     edges = []

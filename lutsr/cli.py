@@ -1190,7 +1190,7 @@ def artefacts_cmd(lut_paths: tuple[Path, ...], scale: int | None, json_path: Pat
     import json
 
     from lutsr.artefacts import measure_artefacts
-    from lutsr.imresize import imresize
+    from lutsr.evaluate import bicubic_upscale
     from lutsr.lut.shipped import resolve_lut
     from lutsr.runtime import upscale as run_upscale
 
@@ -1200,7 +1200,7 @@ def artefacts_cmd(lut_paths: tuple[Path, ...], scale: int | None, json_path: Pat
             raise LutsrError(f"{lut}: artefacts are measured for integer upscaling (x2..x8)")
     rows, full = [], {}
     for s in sorted({lut.scale for lut in luts}):
-        cands = [(f"bicubic x{s}", s, lambda x, s=s: imresize(x, float(s)))]
+        cands = [(f"bicubic x{s}", s, lambda x, s=s: bicubic_upscale(x, s))]
         cands += [(str(lut), s, lambda x, lut=lut: run_upscale(x, lut)) for lut in luts if lut.scale == s]
         for label, sc, fn in cands:
             rep = measure_artefacts(fn, sc)

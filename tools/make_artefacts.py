@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tools"))
 
 from lutsr.artefacts import measure_artefacts  # noqa: E402
-from lutsr.imresize import imresize  # noqa: E402
+from lutsr.evaluate import bicubic_upscale  # noqa: E402
 from lutsr.lut.file import load_lut  # noqa: E402
 from lutsr.runtime import upscale  # noqa: E402
 from common import write_section  # noqa: E402
@@ -37,7 +37,7 @@ def candidates(scales, published: bool):
     out = []
     for s in scales:
         out.append((f"nearest x{s}", s, lambda x, s=s: np.repeat(np.repeat(x, s, 0), s, 1)))
-        out.append((f"MATLAB bicubic x{s}", s, lambda x, s=s: imresize(x, float(s))))
+        out.append((f"MATLAB bicubic x{s}", s, lambda x, s=s: bicubic_upscale(x, s)))
         out.append((f"OpenCV bicubic x{s}", s,
                     lambda x, s=s: cv2.resize(x, None, fx=s, fy=s, interpolation=cv2.INTER_CUBIC)))
         for family in ("eclut", "eclut-sdy"):

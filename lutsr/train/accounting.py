@@ -41,7 +41,7 @@ def _saved_bytes_per_pixel(module: torch.nn.Module, channels: int, side: int = 8
 def checkpoint_info(source: str | Path) -> dict:
     """Accounting for a training checkpoint: parameters, MACs, training memory, LUT sizes (imports torch)."""
     config, ckpt = load_checkpoint(source)
-    model = build_model({k: config[k] for k in ("arch", "scale", "features", "body") if k in config})
+    model = build_model(config)  # reads the model keys, ignores the rest
     model.load_state_dict(ckpt["model"])
     m = get_method(model.method.name)
     s, f = model.scale, model.features

@@ -84,7 +84,7 @@ def export_checkpoint(source: str | Path, out: str | Path, interval: int | None 
     dev = pick_device(device)
     config, ckpt = load_checkpoint(source, map_location=dev)
     try:
-        model = build_model({k: config[k] for k in ("arch", "scale", "features", "body") if k in config}).to(dev)
+        model = build_model(config).to(dev)
     except LutsrError:
         raise  # e.g. a body a LUT cannot hold: its own one-line reason
     except (ValueError, KeyError) as e:

@@ -154,7 +154,8 @@ class ECLUTNet(LUTNet):
 
 def build_model(config: dict) -> LUTNet:
     """Build a network from its JSON config (``{"arch": "eclut", "scale": 4, "features": 64, "body": "mlp"}``;
-    ``body`` defaults to ``mlp``, the only one before it was a choice)."""
+    ``body`` defaults to ``mlp``, the only one before it was a choice). Other keys (a run's whole
+    ``config.json``) are ignored."""
     arch = config.get("arch")
     if arch not in ARCHS:
         raise ValueError(f"unknown arch {arch!r}; expected one of {', '.join(ARCHS)}")
