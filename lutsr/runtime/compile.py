@@ -30,7 +30,8 @@ from lutsr.runtime.kernels.common import FAST_ROTATIONS
 from lutsr.runtime.reference import simplex_reference
 from lutsr.spec import StageSpec, UnitSpec, levels_for_interval, receptive_field, rotate_cells, rotation_neighbor_offsets
 
-__all__ = ["ROUTES", "CompiledLut", "StagePlan", "UnitPlan", "ExpandPlan", "compile_lut", "stage_route",
+__all__ = ["ROUTES", "CompiledLut", "StagePlan", "UnitPlan", "ExpandPlan", "VecPlan", "compile_lut", "stage_route",
+           "window_shifts", "pack_rotations", "PACK_LIMIT",
            "fold_patches", "direct_rows", "side_cells", "patch_dtype", "planar"]
 
 #: Kernel routes, fastest first (``stage_route``).
@@ -232,11 +233,104 @@ class UnitPlan(NamedTuple):
     offsets: np.ndarray
 
 
-def _flat(units) -> tuple[np.ndarray, np.ndarray]:
-    """For ``block_vec_kernel``: ``(tables (U, rows*cells + 16), offsets (U, 4, n, 2))``."""
-    t = np.stack([u.table for u in units])
-    flat = np.concatenate([t.reshape(t.shape[0], -1), np.zeros((t.shape[0], 16), t.dtype)], axis=1)
-    return flat, np.ascontiguousarray(np.stack([u.offsets for u in units]))
+#: Largest packed table (``pack_rotations``) a unit gets, in bytes: four times the stored table, so
+#: the shared-window path is kept for tables that stay cache-friendly (SR-LUT S / MuLUT at interval 4:
+#: 5.3 MB at x4); larger ones (interval 3 and below) run per rotation.
+PACK_LIMIT = 8 << 20
+
+
+def window_shifts(offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Whether every rotation of a kernel reads a translated copy of rotation 0's footprint.
+
+    ``offsets (4, n, 2)``: the inputs' offsets per rotation (``UnitPlan.offsets``). Returns
+    ``(shifts (4, 2), perms (4, n))`` int64 such that rotation k's input i at pixel p is the
+    pixel ``p + shifts[k] + offsets[0, perms[k, i]]`` (so the window at ``w`` is read by
+    rotation k of pixel ``w - shifts[k]``), or ``None`` when some rotation's footprint is a
+    different shape (Y, F, V). True for the squares S (2x2) and D (2x2 dilated by 2).
+    """
+    base = [tuple(int(v) for v in o) for o in offsets[0]]
+    if len(offsets) != FAST_ROTATIONS or len(set(base)) != len(base):
+        return None
+    lo = np.min(offsets[0], axis=0)
+    shifts, perms = [], []
+    for k in range(FAST_ROTATIONS):
+        t = np.min(offsets[k], axis=0) - lo
+        moved = [tuple(int(v) for v in o - t) for o in offsets[k]]
+        if set(moved) != set(base):
+            return None
+        shifts.append(t)
+        perms.append([base.index(m) for m in moved])
+    return np.array(shifts, np.int64), np.array(perms, np.int64)
+
+
+def pack_rotations(table: np.ndarray, cell_perm: np.ndarray, perms: np.ndarray, levels: int) -> np.ndarray:
+    """One row per window index holding all four rotations' blocks: ``(rows, 4, cells)``.
+
+    ``table (rows, cells)`` stored (``rows = levels**n``), ``cell_perm (4, cells)`` and ``perms
+    (4, n)`` from ``window_shifts``. Row ``j`` (the index of the window's values in rotation 0's
+    input order, digit i most significant first) holds, for rotation k, the row that rotation k
+    reads — the same digits in its own input order ``perms[k]`` — with its cells in the original
+    frame: ``out[j, k, c] = table[row_k(j), cell_perm[k, c]]``. The simplex vertices of a window
+    are the same in every input order (ties only reorder vertices of weight 0), so interpolating
+    this table once per window gives each rotation's interpolated block bit for bit.
+    """
+    rows, cells = table.shape
+    n = perms.shape[1]
+    j = np.arange(rows, dtype=np.int64)
+    digits = [(j // levels ** (n - 1 - m)) % levels for m in range(n)]
+    out = np.empty((rows, FAST_ROTATIONS, cells), table.dtype)
+    for k in range(FAST_ROTATIONS):
+        rk = sum(digits[int(perms[k, i])] * levels ** (n - 1 - i) for i in range(n))
+        out[:, k, :] = table[rk][:, cell_perm[k]]
+    return out
+
+
+class VecPlan(NamedTuple):
+    """Plain units for ``kernels.block.block_vec_kernel``.
+
+    - ``flat (U, rows*cells + 16)``, ``offsets (U, 4, n, 2)``: the units computed per rotation,
+      tables flattened with 16 elements of padding;
+    - ``packed (P, rows*4*cells)``, ``window (P, n, 2)``, ``shifts (P, 4, 2)``: the units whose
+      rotations share windows (``window_shifts``, ``pack_rotations``); ``narrow``: their packed
+      sums fit int16 lanes (``max|stored| * q <= 32767``); ``pad``: the largest offset any
+      rotation of any unit reads.
+    """
+
+    flat: np.ndarray
+    offsets: np.ndarray
+    packed: np.ndarray
+    window: np.ndarray
+    shifts: np.ndarray
+    narrow: bool
+    pad: int
+
+
+def _flat(units, q: int, levels: int, pack: bool = True) -> VecPlan:
+    """The ``VecPlan`` of same-shaped plain units; ``pack=False`` keeps every unit per rotation."""
+    shared, plain = [], []
+    for u in units:
+        small = u.table.nbytes * FAST_ROTATIONS <= PACK_LIMIT
+        ws = window_shifts(u.offsets) if pack and small and q > 1 and u.offsets.shape[1] == 4 else None
+        (shared if ws is not None else plain).append((u, ws))
+    t0 = units[0].table
+    n = units[0].offsets.shape[1]
+    cells = t0.shape[1]
+    if plain:
+        t = np.stack([u.table for u, _ in plain])
+        flat = np.concatenate([t.reshape(t.shape[0], -1), np.zeros((t.shape[0], 16), t.dtype)], axis=1)
+        offs = np.ascontiguousarray(np.stack([u.offsets for u, _ in plain]))
+    else:
+        flat, offs = np.zeros((0, 16), t0.dtype), np.zeros((0, FAST_ROTATIONS, n, 2), np.int64)
+    if shared:
+        packed = np.stack([pack_rotations(u.table, u.cell_perm, ws[1], levels).reshape(-1) for u, ws in shared])
+        window = np.ascontiguousarray(np.stack([u.offsets[0] for u, _ in shared]))
+        shifts = np.ascontiguousarray(np.stack([ws[0] for _, ws in shared]))
+        big = max(int(np.abs(u.table.astype(np.int32)).max(initial=0)) for u, _ in shared)
+    else:
+        packed = np.zeros((0, FAST_ROTATIONS * cells), t0.dtype)
+        window, shifts, big = np.zeros((0, n, 2), np.int64), np.zeros((0, FAST_ROTATIONS, 2), np.int64), 0
+    pad = int(max(np.abs(u.offsets).max() for u in units))
+    return VecPlan(flat, offs, packed, window, shifts, big * q <= np.iinfo(np.int16).max, pad)
 
 
 @dataclass(frozen=True)
@@ -251,7 +345,7 @@ class StagePlan:
         pad: padding of the planar input (``expand``, ``vec``).
         expand: the ``ExpandPlan`` of the first unit (``expand``).
         narrow: ``expand`` windows fit int16 (no other units add in and no sum can overflow).
-        flat, flat_offsets: plain units for the vector block kernel (``vec``: all units;
+        vec: plain units for the vector block kernel (``VecPlan``; ``vec``: all units;
             ``expand``: the other units when they share a shape), else ``None``.
         stacked: ``(tables, cell_perms, offsets)`` stacked for the fused stage kernel (``stage``).
     """
@@ -269,8 +363,7 @@ class StagePlan:
     pad: int = 0
     expand: ExpandPlan | None = None
     narrow: bool = False
-    flat: np.ndarray | None = None
-    flat_offsets: np.ndarray | None = None
+    vec: VecPlan | None = None
     stacked: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def arrays(self) -> list[np.ndarray]:
@@ -279,7 +372,7 @@ class StagePlan:
         found = [u.cell_perm for u in self.units] + [u.offsets for u in self.units]
         if self.expand is not None:
             found += [a for a in self.expand if isinstance(a, np.ndarray)]
-        found += [a for a in (self.flat, self.flat_offsets) if a is not None]
+        found += [a for a in (self.vec or ()) if isinstance(a, np.ndarray)]
         found += list(self.stacked or ())
         stored = {id(u.table) for u in self.units}
         unique = {id(a): a for a in found if id(a) not in stored}
@@ -343,7 +436,7 @@ def _unit_plans(lut: Lut, stage: StageSpec, tables: list[np.ndarray], s: int) ->
     return tuple(out)
 
 
-def _stage_plan(lut: Lut, stage: StageSpec, tables: list[np.ndarray], route: str | None) -> StagePlan:
+def _stage_plan(lut: Lut, stage: StageSpec, tables: list[np.ndarray], route: str | None, pack: bool) -> StagePlan:
     method = lut.method
     q, levels = levels_for_interval(lut.interval)
     s = lut.scale if stage.upscale else 1
@@ -362,13 +455,13 @@ def _stage_plan(lut: Lut, stage: StageSpec, tables: list[np.ndarray], route: str
         first, rest = units[0], units[1:]
         plan = expand_plan(first.table, first.cell_perm, first.offsets, s, lut.interval, method.value_offset)
         pad = max([plan.pad] + [int(np.abs(u.offsets).max()) for u in rest])
-        flat, flat_offs = _flat(rest) if rest and rest_vec else (None, None)
+        vec = _flat(rest, q, levels, pack) if rest and rest_vec else None
         # int16 windows when no sum can overflow them (the shipped ECLUT tables), else int32
         narrow = not rest and plan.bound + (1 + abs(stage.bias)) * d <= np.iinfo(np.int16).max
-        return StagePlan(**common, pad=pad, expand=plan, narrow=narrow, flat=flat, flat_offsets=flat_offs)
+        return StagePlan(**common, pad=max(pad, vec.pad if vec else 0), expand=plan, narrow=narrow, vec=vec)
     if route == "vec":
-        flat, flat_offs = _flat(units)
-        return StagePlan(**common, pad=int(np.abs(flat_offs).max()), flat=flat, flat_offsets=flat_offs)
+        vec = _flat(units, q, levels, pack)
+        return StagePlan(**common, pad=vec.pad, vec=vec)
     if route == "stage":
         stacked = (np.stack([u.table for u in units]), np.stack([u.cell_perm for u in units]),
                    np.stack([u.offsets for u in units]))
@@ -376,7 +469,7 @@ def _stage_plan(lut: Lut, stage: StageSpec, tables: list[np.ndarray], route: str
     return StagePlan(**common)
 
 
-def compile_lut(lut: Lut, route: str | None = None) -> CompiledLut:
+def compile_lut(lut: Lut, route: str | None = None, pack: bool = True) -> CompiledLut:
     """Compile ``lut`` for the runtime (cached on the ``Lut``: built once per loaded table).
 
     Args:
@@ -384,6 +477,9 @@ def compile_lut(lut: Lut, route: str | None = None) -> CompiledLut:
         route: ``None`` picks each stage's fastest route (``stage_route``); a name from
             ``ROUTES`` forces it for every stage that can take it (``"general"`` always can:
             the tests use this seam to run the slow path against the fast one).
+        pack: give the vector block kernel packed shared-window tables (``pack_rotations``) where
+            a unit allows it; ``False`` computes every unit per rotation (same output; a seam for
+            tests and benchmarks).
 
     Returns:
         The ``CompiledLut``; its ``nbytes`` is the memory it holds.
@@ -394,7 +490,7 @@ def compile_lut(lut: Lut, route: str | None = None) -> CompiledLut:
         return compile_network(lut)
     if route is not None and route not in ROUTES:
         raise ValueError(f"unknown route {route!r}; expected one of {', '.join(ROUTES)}")
-    key = ("compiled", route)
+    key = ("compiled", route, pack)
     cached = lut._compiled.get(key)
     if cached is not None:
         return cached
@@ -404,7 +500,7 @@ def compile_lut(lut: Lut, route: str | None = None) -> CompiledLut:
     for stage in method.stages:
         tables = list(lut.tables[pos : pos + len(stage.units)])
         pos += len(stage.units)
-        plans.append(_stage_plan(lut, stage, tables, route))
+        plans.append(_stage_plan(lut, stage, tables, route, pack))
     h, _, _ = receptive_field(method)
     out = CompiledLut(lut=lut, stages=tuple(plans), halo=h // 2 + 2)
     lut._compiled[key] = out

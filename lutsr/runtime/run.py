@@ -27,7 +27,7 @@ def cold_kernels(compiled) -> list[str]:
             if p.route == "expand":
                 ks += [expand_patch_kernel, expand_corners]
                 if len(p.units) > 1:
-                    ks.append(block_vec_kernel if p.flat is not None else block_kernel)
+                    ks.append(block_vec_kernel if p.vec is not None else block_kernel)
             else:
                 ks += {"vec": [block_vec_kernel], "stage": [block_stage_kernel],
                        "general": [block_kernel, expand_kernel, rescale_kernel]}[p.route]
@@ -46,9 +46,8 @@ def _expand(p: StagePlan, x: np.ndarray, out: np.ndarray, bands: int | None) -> 
     add = _NO_ADD
     if rest:
         add = np.zeros(out.shape, dtype=np.int32)
-        if p.flat is not None:  # e.g. S, D, Y: one pass
-            block_vec_kernel(xp, p.pad, p.flat, p.flat_offsets, p.interval, p.levels, p.cell_offset, p.scale,
-                             p.divisor, p.bias, p.half_even, True, add, out)
+        if p.vec is not None:  # e.g. S, D, Y: one pass
+            _vec_call(p, xp, x.shape[0], bands, True, add, out)
         else:
             for u in rest:
                 block_kernel(x, u.table, u.cell_perm, u.offsets, p.reflect, p.interval, p.levels, p.cell_offset,
@@ -62,9 +61,22 @@ def _expand(p: StagePlan, x: np.ndarray, out: np.ndarray, bands: int | None) -> 
                         out)
 
 
-def _vec(p: StagePlan, x: np.ndarray, out: np.ndarray) -> None:
-    block_vec_kernel(planar(x, p.pad, p.reflect), p.pad, p.flat, p.flat_offsets, p.interval, p.levels, p.cell_offset,
-                     p.scale, p.divisor, p.bias, p.half_even, False, _NO_ADD, out)
+#: LR rows per task of the vector block kernel when no band count is asked for: its shared-window
+#: units compute a band's windows plus one or two rows of halo (S, D), so taller bands waste less;
+#: 16 rows of 1280 HR pixels keep a band's int32 buffer of one channel near 330 KiB at x4.
+VEC_BAND_ROWS = 16
+
+
+def _vec_call(p: StagePlan, xp: np.ndarray, h: int, bands: int | None, to_acc: bool, acc: np.ndarray,
+              out: np.ndarray) -> None:
+    v = p.vec
+    band = VEC_BAND_ROWS if bands is None else max(1, -(-h // max(1, bands)))
+    block_vec_kernel(xp, p.pad, v.flat, v.offsets, v.packed, v.window, v.shifts, p.interval, p.levels, p.cell_offset,
+                     p.scale, p.divisor, p.bias, p.half_even, v.narrow, band, to_acc, acc, out)
+
+
+def _vec(p: StagePlan, x: np.ndarray, out: np.ndarray, bands: int | None) -> None:
+    _vec_call(p, planar(x, p.pad, p.reflect), x.shape[0], bands, False, _NO_ADD, out)
 
 
 def _stage(p: StagePlan, x: np.ndarray, out: np.ndarray) -> None:
@@ -87,8 +99,9 @@ def run(compiled: CompiledLut, image: np.ndarray, bands: int | None = None) -> n
     Args:
         compiled: from ``compile_lut``.
         image: ``(H, W, C)`` uint8, C-contiguous, C >= 1 (every channel independently).
-        bands: band count of the patch kernel (default ``2 * threads``); the output does not
-            depend on it (the tests check every count).
+        bands: band count of the patch kernel (default ``2 * threads``) and of the vector block
+            kernel (default bands of ``VEC_BAND_ROWS`` rows); the output does not depend on it
+            (the tests check every count).
 
     Returns:
         ``(H*s, W*s, C)`` uint8.
@@ -103,7 +116,7 @@ def run(compiled: CompiledLut, image: np.ndarray, bands: int | None = None) -> n
         if p.route == "expand":
             _expand(p, x, out, bands)
         elif p.route == "vec":
-            _vec(p, x, out)
+            _vec(p, x, out, bands)
         elif p.route == "stage":
             _stage(p, x, out)
         else:

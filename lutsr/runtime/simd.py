@@ -20,7 +20,7 @@ from numba.extending import intrinsic
 
 from lutsr.spec import rotate_cells
 
-__all__ = ["prefetch", "patch4_add", "emit_u8", "vertices_block_add", "row_add", "pixel_passes", "pixel_gathers", "lane_gather", "lane_lookup"]
+__all__ = ["prefetch", "patch4_add", "emit_u8", "vertices_block_add", "windows_block_add", "row_add", "pixel_passes", "pixel_gathers", "lane_gather", "lane_lookup"]
 
 
 def _i64(builder, v):
@@ -169,6 +169,62 @@ def vertices_block_add(typingctx, dst, dofs, dstride, tab, rows, wts, s, k):
             ptr = builder.bitcast(builder.gep(darr.data, [builder.add(dofs, builder.mul(dstride, i64(oy)))]),
                                   rvt.as_pointer())
             builder.store(builder.add(builder.load(ptr, align=4), row), ptr, align=4)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic(prefer_literal=True)
+def windows_block_add(typingctx, dst, dofs, dstride, tab, rows, wts, s, narrow):
+    """One window of a unit whose four rotations read the same pixels (``compile.window_shifts``):
+    ``acc = sum(wts[j] * tab[rows[j]*4*s*s : +4*s*s] for j < len(rows))`` (the packed rows of
+    ``compile.pack_rotations``: rotation k's s x s block at lanes ``k*s*s ..``, cells in the
+    original frame), then for each rotation k and block row oy < s:
+    ``dst[dofs[k] + oy*dstride : +s] += acc[k*s*s + oy*s : +s]``. ``dofs`` a UniTuple of 4 ints;
+    ``tab`` int8/uint8; ``dst`` int32. With ``narrow`` = 1 the products and ``acc`` are int16
+    (the caller has proved ``max|tab| * sum(wts) <= 32767``), else int32. ``s`` (1..4) and
+    ``narrow`` (0, 1) literal ints."""
+    if not _literals(s, narrow) or not isinstance(rows, types.UniTuple) or not isinstance(wts, types.UniTuple):
+        return None
+    if not isinstance(dofs, types.UniTuple) or dofs.count != 4:
+        return None
+    S, M, NARROW = s.literal_value, rows.count, narrow.literal_value
+    N = S * S
+    PW = 4 * N
+    sig = types.void(dst, dofs, dstride, tab, rows, wts, s, narrow)
+
+    def codegen(context, builder, signature, args):
+        dty, _, _, tty = signature.args[:4]
+        darr = context.make_array(dty)(context, builder, args[0])
+        tarr = context.make_array(tty)(context, builder, args[3])
+        i32, i64 = ir.IntType(32), ir.IntType(64)
+        tbits = tty.dtype.bitwidth
+        lane = ir.IntType(16 if NARROW else dty.dtype.bitwidth)
+        et = ir.IntType(dty.dtype.bitwidth)
+        avt = ir.VectorType(lane, PW)
+        tvec = ir.VectorType(ir.IntType(tbits), PW)
+        acc = ir.Constant(avt, [0] * PW)
+        for j in range(M):
+            r = _i64(builder, builder.extract_value(args[4], j))
+            w = builder.trunc(_i64(builder, builder.extract_value(args[5], j)), lane)
+            ptr = builder.gep(tarr.data, [builder.mul(r, i64(PW))])
+            tv = builder.load(builder.bitcast(ptr, tvec.as_pointer()), align=tbits // 8)
+            tv = _ext(builder, tv, tty.dtype.signed, avt) if lane.width > tbits else tv
+            wv = builder.shuffle_vector(builder.insert_element(ir.Constant(avt, None), w, i32(0)),
+                                        ir.Constant(avt, None), ir.Constant(ir.VectorType(i32, PW), [0] * PW))
+            acc = builder.add(acc, builder.mul(tv, wv))
+        dstride = _i64(builder, args[2])
+        rvt = ir.VectorType(et, S)
+        for k in range(4):
+            dofs = _i64(builder, builder.extract_value(args[1], k))
+            for oy in range(S):
+                row = builder.shuffle_vector(acc, ir.Constant(avt, None),
+                                             ir.Constant(ir.VectorType(i32, S), [k * N + oy * S + i for i in range(S)]))
+                if lane.width < et.width:
+                    row = builder.sext(row, rvt)
+                ptr = builder.bitcast(builder.gep(darr.data, [builder.add(dofs, builder.mul(dstride, i64(oy)))]),
+                                      rvt.as_pointer())
+                builder.store(builder.add(builder.load(ptr, align=4), row), ptr, align=4)
         return context.get_dummy_value()
 
     return sig, codegen

@@ -4,6 +4,13 @@ units of ``eclut-sdy``) with s x s blocks, s <= 4.
 Per LR row, channel, unit and rotation one pass computes every pixel's simplex vertices in
 registers (branch-free rank counting) and a second sums their table rows, rotated back, into a
 planar row buffer (``simd.vertices_block_add``), which ``emit`` rescales.
+
+Units whose four rotations read translated copies of one footprint (the 2x2 squares S and D;
+``compile.window_shifts``) are computed once per *window* instead of once per pixel and
+rotation: one vertex pass over the window's four values, then one packed row per vertex holding
+all four rotations' blocks (``compile.pack_rotations``, ``simd.windows_block_add``), added to the
+four pixels whose rotations read that window. Interpolation is symmetric in its inputs (ties
+only reorder vertices of weight 0), so this is bit for bit the per-rotation sum.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from numba import prange
 from lutsr.runtime.kernels.common import FAST_ROTATIONS
 from lutsr.runtime.kernels.emit import emit_planar_row, shift_rescale
 from lutsr.runtime.kernels.jit import inline, kernel
-from lutsr.runtime.simd import vertices_block_add
+from lutsr.runtime.simd import vertices_block_add, windows_block_add
 
 
 @inline
@@ -163,30 +170,87 @@ def _unit_row_pass(xf, o, w, dl, tab, buf, bofs, RB, s, k, n, interval, q, lv, R
                           s, k)
 
 
+@inline
+def _wb_n(dst, dofs, stride, tab, rows, wts, s, narrow):  # pragma: no cover - compiled
+    if narrow:
+        windows_block_add(dst, dofs, stride, tab, rows, wts, s, 1)
+    else:
+        windows_block_add(dst, dofs, stride, tab, rows, wts, s, 0)
+
+
+@inline
+def _window_block(dst, dofs, stride, tab, rows, wts, s, narrow):  # pragma: no cover - compiled
+    """``simd.windows_block_add`` with literal s (1..4) and narrow (0, 1)."""
+    if s == 4:
+        _wb_n(dst, dofs, stride, tab, rows, wts, 4, narrow)
+    elif s == 2:
+        _wb_n(dst, dofs, stride, tab, rows, wts, 2, narrow)
+    elif s == 3:
+        _wb_n(dst, dofs, stride, tab, rows, wts, 3, narrow)
+    else:
+        _wb_n(dst, dofs, stride, tab, rows, wts, 1, narrow)
+
+
+@kernel()
+def _window_row_pass(xf, o, nw, dl, tab, buf, d0, d1, d2, d3, RB, s, interval, q, lv, narrow, R,
+                     Wt):  # pragma: no cover - compiled
+    """One shared-window unit (4 inputs, interval > 0: a footprint that turns into a translated copy
+    of itself has 4-fold symmetry), one row of ``nw`` windows of one channel: window j's values are
+    ``xf[o + j + dl[i]]``; its four rotations' blocks go to ``buf[dk + j*s]`` (rows ``RB`` apart)."""
+    e0, e1, e2, e3 = dl[0], dl[1], dl[2], dl[3]
+    for j in range(nw):
+        r4, w4 = _verts4(np.int64(xf[o + j + e0]), np.int64(xf[o + j + e1]), np.int64(xf[o + j + e2]),
+                         np.int64(xf[o + j + e3]), interval, q, lv)
+        for t in range(5):
+            R[t, j] = r4[t]
+            Wt[t, j] = w4[t]
+    for j in range(nw):
+        js = j * s
+        _window_block(buf, (d0 + js, d1 + js, d2 + js, d3 + js), RB, tab,
+                      (R[0, j], R[1, j], R[2, j], R[3, j], R[4, j]), (Wt[0, j], Wt[1, j], Wt[2, j], Wt[3, j], Wt[4, j]),
+                      s, narrow)
+
+
 @kernel(parallel=True)
-def block_vec_kernel(xp, pad, tabs, offs, interval, levels, cell_off, s, d, bias, half_even, to_acc, acc,
-                      out):  # pragma: no cover - compiled
+def block_vec_kernel(xp, pad, tabs, offs, packs, poffs, pshift, interval, levels, cell_off, s, d, bias, half_even,
+                     narrow, band, to_acc, acc, out):  # pragma: no cover - compiled
     """A stage of same-shaped plain (non-ExpandConv) units with s x s blocks, s <= 4, vector rows.
 
-    ``xp (C, H+2*pad, W+2*pad)`` uint8 is the padded planar input (no index is out of range),
-    ``tabs (U, rows*s*s + 16)`` the stored tables flattened (16 elements of padding),
-    ``offs (U, 4, n, 2)`` the inputs' offsets per rotation (n = 2..4). LR rows run in
-    parallel; for each channel, unit and rotation, a pass over the row computes every
-    pixel's simplex vertices in registers (``_verts4`` ...), sums their table rows and adds
-    the block, rotated back, into a planar buffer of the LR row's s HR rows
-    (``simd.vertices_block_add``). Finished rows are rescaled into ``out`` (``simd.emit_u8``),
-    or with ``to_acc`` added to the int32 accumulator ``acc`` (the shape of ``out``) for a later
-    kernel to rescale. Every LR row owns its s HR rows: no races.
+    ``xp (C, H+2*pad, W+2*pad)`` uint8 is the padded planar input (no index is out of range).
+    Per-rotation units: ``tabs (U, rows*s*s + 16)`` the stored tables flattened (16 elements of
+    padding), ``offs (U, 4, n, 2)`` the inputs' offsets per rotation. Shared-window units
+    (``compile.window_shifts``): ``packs (P, rows*4*s*s)`` the packed tables
+    (``compile.pack_rotations``), ``poffs (P, n, 2)`` the window's offsets, ``pshift (P, 4, 2)``
+    each rotation's window shift (rotation k of pixel p reads the window at p + shift[k]);
+    ``narrow`` = 1 sums packed rows in int16 lanes. U or P may be 0; n = 2..4 (4 when P > 0, and
+    interval > 0).
+
+    Bands of ``band`` LR rows run in parallel; each owns its rows' s HR rows (no races), kept in a
+    ring of planar row buffers (one slot per LR row, as many as the shared units' rows of shift
+    span, plus one): for each channel, the per-rotation units pass over each LR row
+    (``simd.vertices_block_add``), the shared units over every window row that reaches the band
+    (``simd.windows_block_add``; blocks of pixels outside the band go to a scratch row). Finished
+    rows are rescaled into ``out`` (``simd.emit_u8``), or with ``to_acc`` added to the int32
+    accumulator ``acc`` (the shape of ``out``) for a later kernel to rescale. The output does not
+    depend on ``band``.
     """
     nc, hp, wpd = xp.shape
     h = hp - 2 * pad
     w = wpd - 2 * pad
     U = tabs.shape[0]
+    P = packs.shape[0]
     n = offs.shape[2]
     q = 1 << interval
     ws = w * s
-    RB = ws + 16
-    pre = -4 * U * q * cell_off  # every rotation's weights sum to q: remove the value offset once
+    xpad = 0  # columns of buffer margin: a window row also feeds pixels up to its shifts' span outside 0..w-1
+    for u in range(P):
+        lo, hi = pshift[u, 0, 1], pshift[u, 0, 1]
+        for k in range(1, FAST_ROTATIONS):
+            lo = min(lo, pshift[u, k, 1])
+            hi = max(hi, pshift[u, k, 1])
+        xpad = max(xpad, hi - lo)
+    RB = (w + 2 * xpad) * s + 16
+    pre = -4 * (U + P) * q * cell_off  # every rotation's weights sum to q: remove the value offset once
     shift, vadd, even = shift_rescale(d, bias, half_even, pre)
     xf = xp.reshape(-1)
     delta = np.empty((U, 4, n), np.int64)  # flat offsets of the inputs in a channel plane
@@ -194,24 +258,72 @@ def block_vec_kernel(xp, pad, tabs, offs, interval, levels, cell_off, s, d, bias
         for k in range(FAST_ROTATIONS):
             for i in range(n):
                 delta[u, k, i] = offs[u, k, i, 0] * wpd + offs[u, k, i, 1]
-    for y in prange(h):
-        buf = np.zeros(nc * s * RB, np.int32)  # channel c, HR row oy at (c*s + oy) * RB
-        R = np.empty((5, w), np.int64)  # vertices and weights of a row's pixels
-        Wt = np.empty((5, w), np.int64)
-        for c in range(nc):
-            o = (c * hp + y + pad) * wpd + pad
-            for u in range(U):
-                for k in range(FAST_ROTATIONS):
-                    _unit_row_pass(xf, o, w, delta[u, k], tabs[u], buf, c * s * RB, RB, s, k, n, interval, q, levels,
-                                   R, Wt)
-        for oy in range(s):
-            r = y * s + oy
-            if to_acc:
-                arow = acc[r]
-                for c in range(nc):
-                    ob = (c * s + oy) * RB
-                    for x2 in range(ws):
-                        arow[x2, c] += buf[ob + x2] + pre
-            else:
-                emit_planar_row(buf, s * RB, oy * RB, out, r, shift, vadd, even, pre, d, bias, half_even)
-
+    pdelta = np.empty((P, n), np.int64)
+    for u in range(P):
+        for i in range(n):
+            pdelta[u, i] = poffs[u, i, 0] * wpd + poffs[u, i, 1]
+    # per shared unit: the span of its rotations' shifts (rows, columns) and its last window row offset
+    tymin = np.empty(P, np.int64)
+    tymax = np.empty(P, np.int64)
+    txmin = np.empty(P, np.int64)
+    txmax = np.empty(P, np.int64)
+    SP = 0
+    for u in range(P):
+        tymin[u], tymax[u] = pshift[u, 0, 0], pshift[u, 0, 0]
+        txmin[u], txmax[u] = pshift[u, 0, 1], pshift[u, 0, 1]
+        for k in range(1, FAST_ROTATIONS):
+            tymin[u] = min(tymin[u], pshift[u, k, 0])
+            tymax[u] = max(tymax[u], pshift[u, k, 0])
+            txmin[u] = min(txmin[u], pshift[u, k, 1])
+            txmax[u] = max(txmax[u], pshift[u, k, 1])
+        SP = max(SP, tymax[u] - tymin[u])
+    NS = SP + 1  # ring of LR-row slots: row r is complete SP steps after its first window row
+    SL = nc * s * RB  # one slot: channel c, HR row oy at c*s*RB + oy*RB
+    nb = (h + band - 1) // band
+    for b in prange(nb):
+        y0 = b * band
+        y1 = min(h, y0 + band)
+        buf = np.zeros(NS * SL + s * RB, np.int32)  # the slots, then a scratch row for blocks outside the band
+        scratch = NS * SL
+        R = np.empty((5, w + 2 * xpad + 1), np.int64)  # vertices and weights of a row's pixels or windows
+        Wt = np.empty((5, w + 2 * xpad + 1), np.int64)
+        dk = np.empty(4, np.int64)
+        # step i completes LR row i: the per-rotation units read row i, each shared unit the window row
+        # i + tymax (its last one for row i; it also feeds rows up to i + span, still in the ring)
+        for i in range(y0 - SP, y1):
+            for c in range(nc):
+                if i >= y0:
+                    o = (c * hp + i + pad) * wpd + pad
+                    for u in range(U):
+                        for k in range(FAST_ROTATIONS):
+                            _unit_row_pass(xf, o, w, delta[u, k], tabs[u], buf, (i % NS) * SL + c * s * RB + xpad * s,
+                                           RB, s, k, n, interval, q, levels, R, Wt)
+                for u in range(P):
+                    if i < y0 - (tymax[u] - tymin[u]):
+                        continue
+                    wy = i + tymax[u]
+                    for k in range(FAST_ROTATIONS):
+                        py = wy - pshift[u, k, 0]  # the LR row whose rotation k reads this window row
+                        col = (xpad + txmin[u] - pshift[u, k, 1]) * s  # window j = wx - txmin feeds pixel wx - shift
+                        if py >= y0 and py < y1:
+                            dk[k] = (py % NS) * SL + c * s * RB + col
+                        else:
+                            dk[k] = scratch + col
+                    o = (c * hp + wy + pad) * wpd + pad + txmin[u]
+                    _window_row_pass(xf, o, w + txmax[u] - txmin[u], pdelta[u], packs[u], buf, dk[0], dk[1], dk[2],
+                                     dk[3], RB, s, interval, q, levels, narrow, R, Wt)
+            if i < y0:
+                continue
+            sb = (i % NS) * SL
+            for oy in range(s):
+                r = i * s + oy
+                if to_acc:
+                    arow = acc[r]
+                    for c in range(nc):
+                        ob = sb + c * s * RB + oy * RB + xpad * s
+                        for x2 in range(ws):
+                            arow[x2, c] += buf[ob + x2] + pre
+                else:
+                    emit_planar_row(buf, s * RB, sb + oy * RB + xpad * s, out, r, shift, vadd, even, pre, d, bias,
+                                    half_even)
+            buf[sb : sb + SL] = 0

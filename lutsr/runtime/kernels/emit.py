@@ -40,16 +40,41 @@ def _emit16(out, o, buf, b, cstride, nc, vadd, shift, even, ws):  # pragma: no c
     return xx
 
 
+@inline
+def _div_row(buf, o, n, d, add, half_even):  # pragma: no cover - compiled
+    """In place, for ``x < n``: ``buf[o + x] = round_div(buf[o + x] + add, d, 0, half_even)``, in
+    float64 lanes that LLVM vectorizes. Exact: for an int32 sum ``v`` the correctly rounded
+    quotient ``v / d`` is exactly ``k + 1/2`` at a tie (then ``rint`` rounds half to even) and is
+    otherwise at least ``1/(2d)`` (far more than its rounding error) from any half-integer;
+    likewise ``(v + d/2) / d`` is an exact integer or at least ``1/(2d)`` from one (half up)."""
+    df = np.float64(d)
+    row = buf[o : o + n]  # a view: non-negative indices, no wrap-around test per element
+    if half_even:
+        af = np.float64(add)
+        for x in range(n):
+            row[x] = np.int32(min(max(np.rint((np.float64(row[x]) + af) / df), 0.0), 255.0))
+    else:
+        hd = np.float64(add) + 0.5 * df
+        for x in range(n):
+            row[x] = np.int32(min(max(np.floor((np.float64(row[x]) + hd) / df), 0.0), 255.0))
+
+
 @rowfn
 def emit_planar_row(buf, cstride, b, out, r, shift, vadd, even, pre, d, bias, half_even):  # pragma: no cover
     """HR row ``r`` of ``out (Hs, Ws, C)`` from planar sums: channel c's row at ``buf[c*cstride + b :]``.
 
     ``out[r, x, c] = round_div(buf[c*cstride + b + x] + pre, d, bias, half_even)``; 16 pixels at
-    a time with ``simd.emit_u8`` when ``shift >= 0`` (``shift_rescale``), the rest scalar.
+    a time with ``simd.emit_u8`` when ``shift >= 0`` (``shift_rescale``), the rest scalar. Any
+    other divisor first rescales the row in place (``_div_row``): ``buf``'s row is spent.
     """
     hs, ws, nc = out.shape
     xx = 0
     o = r * ws * nc
+    if shift < 0:  # any divisor: rescale in place (vectorized), then interleave as if by a shift of 0
+        add = np.int64(pre) + np.int64(bias) * d
+        for c in range(nc):
+            _div_row(buf, c * cstride + b, ws, d, add, half_even)
+        shift, vadd, even, pre, d, bias = 0, 0, 0, 0, 1, 0
     if shift >= 0:
         if nc == 3:
             xx = _emit16(out, o, buf, b, cstride, 3, vadd, shift, even, ws)
