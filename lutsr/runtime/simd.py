@@ -20,7 +20,7 @@ from numba.extending import intrinsic
 
 from lutsr.spec import rotate_cells
 
-__all__ = ["prefetch", "patch4_add", "emit_u8", "vertices_block_add", "windows_block_add", "row_add", "pixel_passes", "pixel_gathers", "lane_gather", "lane_lookup"]
+__all__ = ["prefetch", "patch4_add", "emit_u8", "vertices_block_add", "windows_block_add", "verts4_run", "row_add", "pixel_passes", "pixel_gathers", "lane_gather", "lane_lookup"]
 
 
 def _i64(builder, v):
@@ -169,6 +169,88 @@ def vertices_block_add(typingctx, dst, dofs, dstride, tab, rows, wts, s, k):
             ptr = builder.bitcast(builder.gep(darr.data, [builder.add(dofs, builder.mul(dstride, i64(oy)))]),
                                   rvt.as_pointer())
             builder.store(builder.add(builder.load(ptr, align=4), row), ptr, align=4)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def verts4_run(typingctx, R, Wt, rs, j, a0, a1, a2, a3, interval):
+    """The simplex vertices and weights of 8 consecutive pixels of a 4-input lookup, in int32 lanes.
+
+    For ``l < 8`` and ``x = j + l``, with ``v_i = a_i[x]`` (uint8 arrays), exactly
+    ``kernels.block._verts4(v0, v1, v2, v3, interval, 2**interval, 256 // 2**interval + 1)``:
+    vertex t's row goes to ``R.flat[t*rs + x]`` and its weight to ``Wt.flat[t*rs + x]``
+    (``t < 5``; ``R``, ``Wt`` int32, C-contiguous). Each input's place in the descending, stable
+    order of fractions is counted with 6 comparisons (no sort, no branch). ``interval`` 1..8.
+    """
+    sig = types.void(R, Wt, rs, j, a0, a1, a2, a3, interval)
+    L = 8
+
+    def codegen(context, builder, signature, args):
+        i32, i64 = ir.IntType(32), ir.IntType(64)
+        vt = ir.VectorType(i32, L)
+        bt = ir.VectorType(ir.IntType(8), L)
+        rarr = context.make_array(signature.args[0])(context, builder, args[0])
+        warr = context.make_array(signature.args[1])(context, builder, args[1])
+        rs, j = _i64(builder, args[2]), _i64(builder, args[3])
+
+        def splat(x):
+            return builder.shuffle_vector(builder.insert_element(ir.Constant(vt, None), x, i32(0)),
+                                          ir.Constant(vt, None), ir.Constant(ir.VectorType(i32, L), [0] * L))
+
+        def const(c):
+            return ir.Constant(vt, [c] * L)
+
+        vals = []
+        for k in range(4):
+            arr = context.make_array(signature.args[4 + k])(context, builder, args[4 + k])
+            ptr = builder.bitcast(builder.gep(arr.data, [j]), bt.as_pointer())
+            vals.append(builder.zext(builder.load(ptr, align=1), vt))
+        iv = builder.trunc(_i64(builder, args[8]), i32)
+        sh = splat(iv)
+        q = builder.shl(i32(1), iv)
+        lv = splat(builder.add(builder.lshr(i32(256), iv), i32(1)))
+        qm = splat(builder.sub(q, i32(1)))
+        f = [builder.and_(v, qm) for v in vals]
+        m = [builder.lshr(v, sh) for v in vals]
+        s1 = builder.mul(lv, lv)
+        s0 = builder.mul(s1, lv)
+        strides = [s0, s1, lv, const(1)]
+        base = builder.add(builder.add(builder.mul(m[0], s0), builder.mul(m[1], s1)),
+                           builder.add(builder.mul(m[2], lv), m[3]))
+
+        def ge(a, b):  # 1 where input a (index below b) comes first: its fraction is not smaller
+            return builder.zext(builder.icmp_unsigned(">=", a, b), vt)
+
+        c01, c02, c03 = ge(f[0], f[1]), ge(f[0], f[2]), ge(f[0], f[3])
+        c12, c13, c23 = ge(f[1], f[2]), ge(f[1], f[3]), ge(f[2], f[3])
+        add, sub = builder.add, builder.sub
+        r = [sub(sub(sub(const(3), c01), c02), c03),
+             sub(sub(add(c01, const(2)), c12), c13),
+             sub(add(add(c02, c12), const(1)), c23),
+             add(add(c03, c13), c23)]
+        zero = const(0)
+        fs = []
+        for k in range(3):
+            acc = zero
+            for i in range(4):
+                acc = add(acc, builder.select(builder.icmp_signed("==", r[i], const(k)), f[i], zero))
+            fs.append(acc)
+        fs.append(sub(sub(sub(add(add(f[0], f[1]), add(f[2], f[3])), fs[0]), fs[1]), fs[2]))
+        rows = [base]
+        for t in range(1, 4):
+            acc = base
+            for i in range(4):
+                acc = add(acc, builder.select(builder.icmp_signed("<", r[i], const(t)), strides[i], zero))
+            rows.append(acc)
+        rows.append(add(add(add(add(base, s0), s1), lv), const(1)))
+        wts = [sub(splat(q), fs[0]), sub(fs[0], fs[1]), sub(fs[1], fs[2]), sub(fs[2], fs[3]), fs[3]]
+        for t in range(5):
+            o = builder.add(builder.mul(rs, i64(t)), j)
+            for arr, vec in ((rarr, rows[t]), (warr, wts[t])):
+                ptr = builder.bitcast(builder.gep(arr.data, [o]), vt.as_pointer())
+                builder.store(vec, ptr, align=4)
         return context.get_dummy_value()
 
     return sig, codegen

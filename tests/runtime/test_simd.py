@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from numba import njit
 
-from lutsr.runtime.simd import emit_u8, patch4_add, prefetch, vertices_block_add
+from lutsr.runtime.simd import emit_u8, patch4_add, prefetch, verts4_run, vertices_block_add, windows_block_add
 
 
 @njit
@@ -144,4 +144,68 @@ def test_vertices_block_add_sums_weighted_rows_and_rotates_like_the_runtime(s, k
     for oy in range(s):
         want[dofs + oy * stride : dofs + oy * stride + s] += acc[perm[oy * s : oy * s + s]]
     _vblock(dst, dofs, stride, tab, rows, wts, s, k)
+    assert np.array_equal(dst, want)
+
+
+@njit
+def _verts4_runs(R, Wt, a0, a1, a2, a3, interval):
+    for j in range(0, a0.size - 7, 8):
+        verts4_run(R, Wt, R.shape[1], j, a0, a1, a2, a3, interval)
+
+
+@pytest.mark.parametrize("interval", [1, 2, 3, 4, 5, 8])
+def test_verts4_run_is_the_simplex_walk(interval, rng):
+    # every ordering and tie of fractions, low and high cells, then random values
+    import itertools
+
+    from lutsr.runtime.reference import simplex_reference
+
+    q = 1 << interval
+    fr = sorted({0, 1, q // 2, q - 1})
+    combos = np.array(list(itertools.product(fr, repeat=4)))
+    hi = rng.integers(0, 256 // q, combos.shape) * q
+    vals = np.concatenate([np.minimum(hi + combos, 255), rng.integers(0, 256, (300, 4)), np.full((5, 4), 255),
+                           np.zeros((3, 4), np.int64)])
+    vals = vals[: len(vals) // 8 * 8].astype(np.uint8)
+    a = [np.ascontiguousarray(vals[:, i]) for i in range(4)]
+    R = np.zeros((5, len(vals)), np.int32)
+    Wt = np.zeros_like(R)
+    _verts4_runs(R, Wt, *a, interval)
+    rows, wts = simplex_reference(vals.astype(np.int64), interval)
+    assert np.array_equal(Wt.T, wts)
+    used = wts > 0  # a vertex of weight 0 is never read for its value
+    assert np.array_equal(R.T[used], rows[used])
+
+
+@njit
+def _windows(dst, dofs, dstride, tab, rows, wts, s, narrow):
+    if narrow:
+        if s == 4:
+            windows_block_add(dst, dofs, dstride, tab, rows, wts, 4, 1)
+        else:
+            windows_block_add(dst, dofs, dstride, tab, rows, wts, 2, 1)
+    elif s == 4:
+        windows_block_add(dst, dofs, dstride, tab, rows, wts, 4, 0)
+    else:
+        windows_block_add(dst, dofs, dstride, tab, rows, wts, 2, 0)
+
+
+@pytest.mark.parametrize("s", [2, 4])
+@pytest.mark.parametrize("narrow", [0, 1])
+def test_windows_block_add_meaning(s, narrow, rng):
+    N = s * s
+    tab = rng.integers(-128, 128, 7 * 4 * N, dtype=np.int8)
+    if narrow == 0:
+        tab[:4 * N] = -128  # int32 lanes: 128 * 256 does not fit int16
+    rows = (0, 3, 6, 2, 5)
+    wts = (100, 20, 0, 6, 130) if narrow == 0 else (7, 3, 0, 4, 2)
+    stride = 3 * s + 5
+    dst = rng.integers(-1000, 1000, 4 * s * stride + 8, dtype=np.int32)
+    dofs = (1, s * stride + 2, 2 * s * stride, 3 * s * stride + 3)
+    want = dst.copy()
+    acc = sum(w * tab[r * 4 * N : (r + 1) * 4 * N].astype(np.int64) for r, w in zip(rows, wts))
+    for k in range(4):
+        for oy in range(s):
+            want[dofs[k] + oy * stride : dofs[k] + oy * stride + s] += acc[k * N + oy * s : k * N + oy * s + s].astype(np.int32)
+    _windows(dst, dofs, stride, tab, rows, wts, s, narrow)
     assert np.array_equal(dst, want)

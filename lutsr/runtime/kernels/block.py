@@ -21,7 +21,7 @@ from numba import prange
 from lutsr.runtime.kernels.common import FAST_ROTATIONS
 from lutsr.runtime.kernels.emit import emit_planar_row, shift_rescale
 from lutsr.runtime.kernels.jit import inline, kernel
-from lutsr.runtime.simd import vertices_block_add, windows_block_add
+from lutsr.runtime.simd import verts4_run, vertices_block_add, windows_block_add
 
 
 @inline
@@ -121,6 +121,23 @@ def _verts4(v0, v1, v2, v3, interval, q, lv):  # pragma: no cover - compiled
     return (base, x1, x2, x3, base + s0 + s1 + lv + 1), (q - fs0, fs0 - fs1, fs1 - fs2, fs2 - fs3, fs3)
 
 
+@inline
+def _verts4_row(xf, o, n, dl, interval, q, lv, R, Wt):  # pragma: no cover - compiled
+    """Vertices and weights of ``n`` pixels of a 4-input lookup (interval > 0) into ``R``, ``Wt``
+    ``(5, >= n)`` int32: input i of pixel x is ``xf[o + x + dl[i]]``. Runs of 8 pixels in int32
+    vector lanes (``simd.verts4_run``), the rest with ``_verts4``; the same numbers."""
+    a0, a1, a2, a3 = xf[o + dl[0]:], xf[o + dl[1]:], xf[o + dl[2]:], xf[o + dl[3]:]
+    rs = R.shape[1]
+    n8 = n // 8 * 8
+    for x in range(0, n8, 8):
+        verts4_run(R, Wt, rs, x, a0, a1, a2, a3, interval)
+    for x in range(n8, n):
+        r4, w4 = _verts4(np.int64(a0[x]), np.int64(a1[x]), np.int64(a2[x]), np.int64(a3[x]), interval, q, lv)
+        for t in range(5):
+            R[t, x] = r4[t]
+            Wt[t, x] = w4[t]
+
+
 @kernel()  # a call, not inlined: parfors' array analysis cannot handle its tuples
 def _unit_row_pass(xf, o, w, dl, tab, buf, bofs, RB, s, k, n, interval, q, lv, R, Wt):  # pragma: no cover
     """One unit, one rotation, one LR row of one channel: every pixel's vertices added into ``buf``.
@@ -137,13 +154,7 @@ def _unit_row_pass(xf, o, w, dl, tab, buf, bofs, RB, s, k, n, interval, q, lv, R
                 r = r * lv + np.int64(xf[o + xx + dl[i]])
             _vertex_block(buf, bofs + xx * s, RB, tab, (r,), (1,), s, k)
     elif n == 4:
-        d0, d1, d2, d3 = dl[0], dl[1], dl[2], dl[3]
-        for xx in range(w):
-            r4, w4 = _verts4(np.int64(xf[o + xx + d0]), np.int64(xf[o + xx + d1]), np.int64(xf[o + xx + d2]),
-                                np.int64(xf[o + xx + d3]), interval, q, lv)
-            for j in range(5):
-                R[j, xx] = r4[j]
-                Wt[j, xx] = w4[j]
+        _verts4_row(xf, o, w, dl, interval, q, lv, R, Wt)
         for xx in range(w):
             _vertex_block(buf, bofs + xx * s, RB, tab, (R[0, xx], R[1, xx], R[2, xx], R[3, xx], R[4, xx]),
                           (Wt[0, xx], Wt[1, xx], Wt[2, xx], Wt[3, xx], Wt[4, xx]), s, k)
@@ -197,13 +208,7 @@ def _window_row_pass(xf, o, nw, dl, tab, buf, d0, d1, d2, d3, RB, s, interval, q
     """One shared-window unit (4 inputs, interval > 0: a footprint that turns into a translated copy
     of itself has 4-fold symmetry), one row of ``nw`` windows of one channel: window j's values are
     ``xf[o + j + dl[i]]``; its four rotations' blocks go to ``buf[dk + j*s]`` (rows ``RB`` apart)."""
-    e0, e1, e2, e3 = dl[0], dl[1], dl[2], dl[3]
-    for j in range(nw):
-        r4, w4 = _verts4(np.int64(xf[o + j + e0]), np.int64(xf[o + j + e1]), np.int64(xf[o + j + e2]),
-                         np.int64(xf[o + j + e3]), interval, q, lv)
-        for t in range(5):
-            R[t, j] = r4[t]
-            Wt[t, j] = w4[t]
+    _verts4_row(xf, o, nw, dl, interval, q, lv, R, Wt)
     for j in range(nw):
         js = j * s
         _window_block(buf, (d0 + js, d1 + js, d2 + js, d3 + js), RB, tab,
@@ -285,8 +290,8 @@ def block_vec_kernel(xp, pad, tabs, offs, packs, poffs, pshift, interval, levels
         y1 = min(h, y0 + band)
         buf = np.zeros(NS * SL + s * RB, np.int32)  # the slots, then a scratch row for blocks outside the band
         scratch = NS * SL
-        R = np.empty((5, w + 2 * xpad + 1), np.int64)  # vertices and weights of a row's pixels or windows
-        Wt = np.empty((5, w + 2 * xpad + 1), np.int64)
+        R = np.empty((5, w + 2 * xpad + 1), np.int32)  # vertices and weights of a row's pixels or windows
+        Wt = np.empty((5, w + 2 * xpad + 1), np.int32)
         dk = np.empty(4, np.int64)
         # step i completes LR row i: the per-rotation units read row i, each shared unit the window row
         # i + tymax (its last one for row i; it also feeds rows up to i + span, still in the ring)
