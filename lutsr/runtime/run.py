@@ -33,7 +33,7 @@ def cold_kernels(compiled) -> list[str]:
                        "general": [block_kernel, expand_kernel, rescale_kernel]}[p.route]
     return sorted({k.__name__ for k in ks if not is_cached(k)})
 
-_NO_ADD = np.zeros((1, 1, 1), dtype=np.int32)
+_NO_ADD = np.zeros((1, 1, 1), dtype=np.int32)  # (C, H*s, W*s) planar addends; this one is never read
 _WIN16 = np.zeros(0, dtype=np.int16)  # window dtype carriers for expand_patch_kernel
 _WIN32 = np.zeros(0, dtype=np.int32)
 
@@ -44,14 +44,17 @@ def _expand(p: StagePlan, x: np.ndarray, out: np.ndarray, bands: int | None) -> 
     first, rest = p.units[0], p.units[1:]
     xp = planar(x, p.pad, p.reflect)  # one padded copy serves both kernels
     add = _NO_ADD
-    if rest:
-        add = np.zeros(out.shape, dtype=np.int32)
+    if rest:  # the addend is planar (C, H*s, W*s): both kernels read and write it in contiguous rows
+        hs, ws, nc = out.shape
         if p.vec is not None:  # e.g. S, D, Y: one pass
+            add = np.zeros((nc, hs, ws), dtype=np.int32)
             _vec_call(p, xp, x.shape[0], bands, True, add, out)
         else:
+            inter = np.zeros(out.shape, dtype=np.int32)
             for u in rest:
                 block_kernel(x, u.table, u.cell_perm, u.offsets, p.reflect, p.interval, p.levels, p.cell_offset,
-                             p.scale, add)
+                             p.scale, inter)
+            add = np.ascontiguousarray(inter.transpose(2, 0, 1))
     nbands = bands if bands is not None else max(1, min(x.shape[0], 2 * numba.get_num_threads()))
     corners = expand_corners(x, first.table, first.cell_perm, first.offsets, p.reflect, p.interval, p.levels,
                              p.cell_offset, plan.corner_cells)

@@ -151,3 +151,18 @@ def test_emit_rescales_any_divisor_exactly(d, half_even, nc, rng):
         want = rescale_reference(src.astype(np.int64) + pre, 1, d, bias, "half_even" if half_even else "half_up")
         assert np.array_equal(out[1], want.T), (d, half_even, part)
         assert not out[0].any()
+
+
+def test_expand_stage_addend_from_the_scalar_units_is_planar_too(rng):
+    # eclut-sdy whose S, D, Y units go unit by unit (block_kernel, interleaved accumulator,
+    # then made planar for the patch kernel) gives the same pixels as the vector path
+    import dataclasses
+
+    lut = random_lut("eclut-sdy", 3, 4, rng)
+    c = compile_lut(lut)
+    assert c.stages[0].route == "expand" and c.stages[0].vec is not None
+    scalar = dataclasses.replace(c, stages=(dataclasses.replace(c.stages[0], vec=None),))
+    for img in (rng.integers(0, 256, (7, 9, 3), dtype=np.uint8), rng.integers(0, 256, (1, 5, 1), dtype=np.uint8)):
+        want = upscale_reference(img, lut)
+        assert np.array_equal(run(scalar, img), want)
+        assert np.array_equal(run(c, img), want)

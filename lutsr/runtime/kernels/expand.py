@@ -147,11 +147,12 @@ def _emit_hr_row(win, L, wr, W2, out, r, shift, vadd, even, d, bias, half_even, 
     """Rescale window row ``wr`` (HR row ``r``, every channel) into ``out``."""
     hs, ws, nc = out.shape
     b = wr * W2 + 1
-    if has_add:  # the stage's other units, accumulated beforehand
-        arow = add[r]
+    if has_add:  # the stage's other units, accumulated beforehand (planar: contiguous rows)
         for c in range(nc):
+            arow = add[c, r]
+            o = c * L + b
             for xx in range(ws):
-                win[c * L + b + xx] += arow[xx, c]
+                win[o + xx] += arow[xx]
     emit_planar_row(win, L, b, out, r, shift, vadd, even, 0, d, bias, half_even)
 
 
@@ -195,8 +196,8 @@ def expand_patch_kernel(xp, pad, noff, tabs, tsize, side, side_sel, corners, s, 
     count. On the image border, where ExpandConv reflects, the reflected terms are added
     into the window like the patches (``_add_border_terms``; ``side``, ``side_sel`` of the
     ``ExpandPlan``, ``corners`` from ``expand_corners``), so every pixel is exact.
-    With ``has_add``, the int32 accumulator ``add`` of the stage's other units (shape of ``out``)
-    is added to every row before it is rescaled.
+    With ``has_add``, the int32 accumulator ``add (C, H*s, W*s)`` of the stage's other units
+    (planar) is added to every row before it is rescaled.
     """
     nc, hp, wpd = xp.shape
     h = hp - 2 * pad
