@@ -100,7 +100,10 @@ def main() -> None:
     datasets = [SHARED / "bench" / d for d in (["Set5"] if args.quick else ["Set5", "Set14", "B100"])]
     runs = 3 if args.quick else 11
 
-    shipped = [(f"lutsr {p.stem} (shipped)", load_lut(p)) for p in sorted((REPO / "luts").glob("*.lut"))]
+    # upscalers only: the x1 restoration tables (denoise_*, deblock_*) have their own benchmarks
+    # (docs/restore.md, tools/make_restore_results.py)
+    shipped = [(f"lutsr {p.stem} (shipped)", lut) for p in sorted((REPO / "luts").glob("*.lut"))
+               if (lut := load_lut(p)).scale > 1]
     shipped += [(f"{p.stem} (extra)", load_lut(p)) for p in args.extra_lut]
     entries = shipped + published_luts()
     x = speed_input()
