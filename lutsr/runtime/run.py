@@ -47,7 +47,7 @@ def _expand(p: StagePlan, x: np.ndarray, out: np.ndarray, bands: int | None) -> 
     if rest:  # the addend is planar (C, H*s, W*s): both kernels read and write it in contiguous rows
         hs, ws, nc = out.shape
         if p.vec is not None:  # e.g. S, D, Y: one pass
-            add = np.zeros((nc, hs, ws), dtype=np.int32)
+            add = np.empty((nc, hs, ws), dtype=np.int32)  # the kernel writes every element
             _vec_call(p, xp, x.shape[0], bands, True, add, out)
         else:
             inter = np.zeros(out.shape, dtype=np.int32)

@@ -166,3 +166,22 @@ def test_expand_stage_addend_from_the_scalar_units_is_planar_too(rng):
         want = upscale_reference(img, lut)
         assert np.array_equal(run(scalar, img), want)
         assert np.array_equal(run(c, img), want)
+
+
+@pytest.mark.parametrize("bands", [None, 1, 3])
+def test_addend_is_written_everywhere(bands, rng):
+    # the S/D/Y addend of eclut-sdy is allocated uninitialized: the kernel must write every element
+    from lutsr.runtime.compile import planar
+    from lutsr.runtime.run import _vec_call
+
+    lut = random_lut("eclut-sdy", 2, 4, rng)
+    p = compile_lut(lut).stages[0]
+    img = rng.integers(0, 256, (9, 7, 3), dtype=np.uint8)
+    out = np.empty((18, 14, 3), np.uint8)
+    sentinel = np.iinfo(np.int32).min
+    add = np.full((3, 18, 14), sentinel, np.int32)
+    _vec_call(p, planar(img, p.pad, p.reflect), 9, bands, True, add, out)
+    assert not (add == sentinel).any()
+    again = np.zeros_like(add)
+    _vec_call(p, planar(img, p.pad, p.reflect), 9, None, True, again, out)
+    assert np.array_equal(add, again)  # written, not added: the starting contents do not matter

@@ -235,8 +235,9 @@ def block_vec_kernel(xp, pad, tabs, offs, packs, poffs, pshift, interval, levels
     span, plus one): for each channel, the per-rotation units pass over each LR row
     (``simd.vertices_block_add``), the shared units over every window row that reaches the band
     (``simd.windows_block_add``; blocks of pixels outside the band go to a scratch row). Finished
-    rows are rescaled into ``out`` (``simd.emit_u8``), or with ``to_acc`` added to the int32
-    accumulator ``acc (C, H*s, W*s)`` (planar) for a later kernel to rescale. The output does not
+    rows are rescaled into ``out`` (``simd.emit_u8``), or with ``to_acc`` written (not added: every
+    element is written once, so ``acc`` need not be zeroed) to the int32 addend ``acc (C, H*s, W*s)``
+    (planar) for a later kernel to rescale. The output does not
     depend on ``band``.
     """
     nc, hp, wpd = xp.shape
@@ -327,7 +328,7 @@ def block_vec_kernel(xp, pad, tabs, offs, packs, poffs, pshift, interval, levels
                         arow = acc[c, r]
                         ob = sb + c * s * RB + oy * RB + xpad * s
                         for x2 in range(ws):
-                            arow[x2] += buf[ob + x2] + pre
+                            arow[x2] = buf[ob + x2] + pre
                 else:
                     emit_planar_row(buf, s * RB, sb + oy * RB + xpad * s, out, r, shift, vadd, even, pre, d, bias,
                                     half_even)
