@@ -236,9 +236,9 @@ def block_vec_kernel(xp, pad, tabs, offs, packs, poffs, pshift, interval, levels
     (``simd.vertices_block_add``), the shared units over every window row that reaches the band
     (``simd.windows_block_add``; blocks of pixels outside the band go to a scratch row). Finished
     rows are rescaled into ``out`` (``simd.emit_u8``), or with ``to_acc`` written (not added: every
-    element is written once, so ``acc`` need not be zeroed) to the int32 addend ``acc (C, H*s, W*s)``
-    (planar) for a later kernel to rescale. The output does not
-    depend on ``band``.
+    element is written once, so ``acc`` need not be zeroed) to the int32 addend
+    ``acc (C, H*s, W*s)`` (planar) for a later kernel to rescale. The output does not depend on
+    ``band``.
     """
     nc, hp, wpd = xp.shape
     h = hp - 2 * pad
@@ -268,7 +268,7 @@ def block_vec_kernel(xp, pad, tabs, offs, packs, poffs, pshift, interval, levels
     for u in range(P):
         for i in range(n):
             pdelta[u, i] = poffs[u, i, 0] * wpd + poffs[u, i, 1]
-    # per shared unit: the span of its rotations' shifts (rows, columns) and its last window row offset
+    # per shared unit: the range of its rotations' shifts, rows and columns
     tymin = np.empty(P, np.int64)
     tymax = np.empty(P, np.int64)
     txmin = np.empty(P, np.int64)
