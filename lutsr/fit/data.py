@@ -67,7 +67,8 @@ class TrainingSet:
 
     def fingerprint(self) -> str:
         """Identifies the file list (names and sizes) and options, for resuming."""
-        opts = [self.scale, self.flip] + ([self.task.to_json(), self.every] if self.task or self.every > 1 else [])
+        task = self.task.to_json() if self.task else None
+        opts = [self.scale, self.flip] + ([task, self.every] if self.task or self.every > 1 else [])
         h = hashlib.sha256(json.dumps(opts).encode())
         for lut in self.pre:  # a later stage of a cascade: the data depends on the stages before it
             h.update(b"pre")

@@ -288,5 +288,7 @@ def test_training_set_streams_within_its_cache_budget(tmp_path):
     assert a[1][1].shape == a[0][1].shape[::-1]  # the transposed copy
     assert cached.pixels == sum(hr.size for _, hr in a)
     assert TrainingSet(folder, 2, flip=False).fingerprint() != cached.fingerprint()
+    # an upscaling fit on a subset (--every, no --task) has a fingerprint of its own (it crashed)
+    assert TrainingSet(folder, 2, flip=True, every=2).fingerprint() != cached.fingerprint()
     with pytest.raises(LutsrError, match="no training images"):
         TrainingSet(_training_folder(tmp_path / "e", n=0), 2)
