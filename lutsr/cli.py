@@ -901,7 +901,10 @@ def export(source: Path, interval: int | None, output: Path, device: str, no_com
                    "(a --task fit: PSNR of the degraded images restored).")
 @click.option("--init", "init_path", type=click.Path(path_type=Path), default=None,
               help="LUT file used as prior and starting point (e.g. exported from a trained network; "
-                   "an eclut LUT seeds eclut-sdy's 2x1 unit). Default: a nearest-neighbour table.")
+                   "an eclut LUT seeds eclut-sdy's 2x1 unit). Default: the --prior table.")
+@click.option("--prior", type=click.Choice(["nearest", "linear"]), default="nearest", show_default=True,
+              help="Prior without --init: nearest-neighbour blocks, or the least-squares plane through each "
+                   "unit's inputs (smooth where the data is sparse; ECLUT's expand units stay nearest).")
 @click.option("--interval", type=click.IntRange(0, 8), default=None,
               help="Bits dropped per input (default: the method's usual interval; ECLUT 0).")
 @click.option("--iterations", type=click.IntRange(0, 10000), default=8, show_default=True,
@@ -918,7 +921,7 @@ def export(source: Path, interval: int | None, output: Path, device: str, no_com
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 @click.option("-o", "--output", "output", type=click.Path(path_type=Path), required=True, help="LUT file to write.")
 @_friendly
-def fit_cmd(method, scale, task_kind, sigma, quality, every, data, val, init_path, interval, iterations,
+def fit_cmd(method, scale, task_kind, sigma, quality, every, data, val, init_path, prior, interval, iterations,
             ridge, flip, threads, cache_mb, restart, dask, overwrite, output) -> None:
     """Solve for a LUT's tables directly by least squares on a CPU (no torch, no network).
 
@@ -963,10 +966,12 @@ def fit_cmd(method, scale, task_kind, sigma, quality, every, data, val, init_pat
     if threads:
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     init = load_lut(init_path) if init_path is not None else None
+    if init is not None and prior != "nearest":
+        raise LutsrError("--prior goes without --init (the --init LUT is the prior)")
     if interval is None:
         interval = get_method(method).default_interval
     config = FitConfig(method=method, scale=scale, interval=interval, iterations=iterations, ridge=ridge, flip=flip,
-                       init=str(init_path) if init_path else None, data=str(data),
+                       init=str(init_path) if init_path else None, prior=prior, data=str(data),
                        task=task.to_json() if task else None)
     training = TrainingSet(data, scale, flip=flip, cache_bytes=cache_mb << 20, task=task, every=every)
     t0 = time.perf_counter()

@@ -61,11 +61,21 @@ log = logging.getLogger(__name__)
 # Priors, quantization
 # --------------------------------------------------------------------------------------
 
-def prior_table(op: LinearLut, init: Lut | None = None) -> np.ndarray:
+PRIORS = ("nearest", "linear")
+
+
+def prior_table(op: LinearLut, init: Lut | None = None, kind: str = "nearest") -> np.ndarray:
     """The ridge prior, flat float64 signed values.
 
-    Without ``init``: the nearest-neighbour table (every cell of a row holds the current
-    pixel's share ``(value - bias) * divisor / terms``). With ``init`` (a LUT of the same
+    Without ``init``, ``kind`` says which: ``"nearest"``, the nearest-neighbour table (every
+    cell of a row holds the current pixel's share ``(value - bias) * divisor / terms``), or
+    ``"linear"``: every cell holds the share of the affine plane fitted by least squares
+    through the unit's input pixels (at their kernel offsets), evaluated at the centre of the
+    cell's HR sub-pixel, ``((i + 0.5) / s - 0.5, (j + 0.5) / s - 0.5)`` LR pixels from the
+    current pixel; the rotation ensemble then averages the planes of the rotated footprints.
+    A cell the data rarely visits keeps an interpolating value instead of a block of the
+    current pixel (which beads along edges). ``"linear"`` needs units whose inputs are not
+    collinear and that are not ECLUT expand units (those fall back to nearest). With ``init`` (a LUT of the same
     method and scale, at any interval): its values, re-sampled to ``op.interval`` by
     multilinear interpolation between its levels. ``init`` may also be a LUT whose
     method's units are a subset of ``op``'s (matched by name, same kernel, divisor and
@@ -73,14 +83,23 @@ def prior_table(op: LinearLut, init: Lut | None = None) -> np.ndarray:
     """
     vec = np.zeros(op.size, dtype=np.float64)
     tables = op.split(vec)
+    if kind not in PRIORS:
+        raise LutsrError(f"prior must be one of {', '.join(PRIORS)}, got {kind!r}")
     if init is None:
         share = op.stage.divisor / op.stage.terms(op.method.rotations)
         vals = level_values(op.interval).astype(np.float64)
         for unit, t in zip(op.stage.units, tables):
             n = unit.kernel.n_inputs
-            current = np.repeat(vals, op.levels ** (n - 1))  # row index: current pixel most significant
-            t[:] = ((current - op.stage.bias) * share)[:, None]
+            weights = _plane_weights(unit, op.scale) if kind == "linear" else None
+            if weights is None:
+                current = np.repeat(vals, op.levels ** (n - 1))  # row index: current pixel most significant
+                t[:] = ((current - op.stage.bias) * share)[:, None]
+                continue
+            grid = np.stack(np.meshgrid(*([vals] * n), indexing="ij"), axis=-1).reshape(-1, n)  # row order
+            t[:] = (grid @ weights.T - op.stage.bias) * share
         return vec
+    if kind != "nearest":
+        raise LutsrError("a prior kind other than nearest goes without --init (the init LUT is the prior)")
     if init.scale != op.scale:
         raise LutsrError(f"--init LUT is x{init.scale}, the fit is x{op.scale}")
     im = init.method
@@ -104,6 +123,21 @@ def prior_table(op: LinearLut, init: Lut | None = None) -> np.ndarray:
     if not matched:
         raise LutsrError(f"--init LUT method {im.name} shares no unit with {op.method.name}")
     return vec
+
+
+def _plane_weights(unit, scale: int) -> np.ndarray | None:
+    """``(s*s, n)`` weights: cell ``i*s+j``'s value of the least-squares affine plane through the
+    unit's ``n`` inputs, as a combination of the inputs; None where no plane is defined."""
+    if unit.expand:
+        return None
+    offs = np.asarray(unit.kernel.offsets, dtype=np.float64)  # (n, 2): (dy, dx)
+    design = np.column_stack([np.ones(len(offs)), offs])
+    if np.linalg.matrix_rank(design) < 3:
+        return None
+    c = (np.arange(scale) + 0.5) / scale - 0.5
+    py, px = np.meshgrid(c, c, indexing="ij")
+    at = np.column_stack([np.ones(scale * scale), py.ravel(), px.ravel()])
+    return at @ np.linalg.pinv(design)
 
 
 def _resample_rows(table: np.ndarray, n: int, interval_from: int, interval_to: int) -> np.ndarray:
@@ -153,6 +187,7 @@ class FitConfig:
     ridge: float = 1.0
     flip: bool = True
     init: str | None = None
+    prior: str = "nearest"  # the prior without init: "nearest" or "linear" (prior_table)
     data: str = ""
     data_fingerprint: str = ""
     task: dict | None = None  # Task.to_json() of a restoration fit (scale 1); None: upscaling
@@ -341,7 +376,7 @@ def fit(config: FitConfig, data: TrainingSet, out: str | Path, val: str | Path |
     if task is not None and data.task != task:
         raise LutsrError(f"the fit is for {task}, the training set for {data.task or 'upscaling'}")
     op = LinearLut(config.method, config.scale, config.interval)
-    prior = prior_table(op, init)
+    prior = prior_table(op, init, config.prior)
     config.data_fingerprint = data.fingerprint()
     cfg = {k: v for k, v in asdict(config).items() if k not in ("iterations", "data")}
     config_json = json.dumps(cfg, sort_keys=True)

@@ -164,6 +164,44 @@ def test_prior_tables():
         prior_table(op, srs)
 
 
+@pytest.mark.parametrize("method,scale,interval", [("srlut-s", 4, 4), ("srlut-s", 3, 2), ("srlut-s", 2, 5),
+                                                   ("srlut-s", 4, 3), ("sdy", 1, 4)])
+def test_linear_prior_reproduces_a_ramp(method, scale, interval):
+    # the linear prior is affine in the inputs, so simplex interpolation is exact and every rotation's
+    # plane through a ramp is the ramp: away from the borders the prior upscales a ramp exactly, the
+    # HR sub-pixel (Y, X) sitting at LR coordinates ((Y + 0.5) / s - 0.5, (X + 0.5) / s - 0.5)
+    op = LinearLut(method, scale, interval)
+    p = prior_table(op, kind="linear")
+    yy, xx = np.mgrid[0:12, 0:12]
+    lr = (20 + 9 * yy + 6 * xx).astype(np.uint8)
+    got = op.forward(lr, p) * op.gain + op.stage.bias
+    c = (np.arange(12 * scale) + 0.5) / scale - 0.5
+    want = 20 + 9 * c[:, None] + 6 * c[None, :]
+    m = 3 * scale  # every footprint (up to 3 pixels) inside the image
+    assert np.allclose(got[m:-m, m:-m], want[m:-m, m:-m], atol=1e-9)
+    # the nearest prior does not (it is blocky), so the check can fail
+    near = op.forward(lr, prior_table(op)) * op.gain + op.stage.bias
+    if scale > 1:
+        assert not np.allclose(near[m:-m, m:-m], want[m:-m, m:-m], atol=0.5)
+
+
+def test_linear_prior_falls_back_and_refuses():
+    # ECLUT's expand unit and collinear footprints (F, V) have no plane prior: they keep the nearest
+    # table; the S/D/Y units get planes
+    for method in ("srlut-f", "srlut-v"):
+        o = LinearLut(method, 2, 4)
+        assert np.array_equal(prior_table(o), prior_table(o, kind="linear"))
+    op = LinearLut("eclut-sdy", 2, 4)
+    near, lin = op.split(prior_table(op)), op.split(prior_table(op, kind="linear"))
+    assert np.array_equal(near[0], lin[0])
+    assert not np.array_equal(near[1], lin[1])
+    with pytest.raises(LutsrError, match="prior must be"):
+        prior_table(op, kind="cubic")
+    srs = Lut(header=make_header("srlut-s", 2, 4), tables=[np.zeros((17**4, 4), np.int8)])
+    with pytest.raises(LutsrError, match="without --init"):
+        prior_table(LinearLut("srlut-s", 2, 4), srs, kind="linear")
+
+
 @pytest.mark.parametrize("src,dst", [(4, 1), (0, 4), (2, 5), (6, 0)])
 def test_prior_resampling_keeps_linear_tables_linear(src, dst):
     # a table linear in the input values comes out linear in the values of the new levels
@@ -248,6 +286,11 @@ def test_cli_fit_then_upscale(runner, tmp_path):
                                          "-o", str(tmp_path / "g.lut")])
     assert r.exit_code == 0, r.output
     assert "val Y-PSNR" in r.output
+    # the linear prior is recorded in the header (and in the resume fingerprint)
+    r = runner.invoke(main, ["fit", "--method", "srlut-s", "--scale", "2", "--interval", "5", "--data", str(data),
+                             "--iterations", "1", "--prior", "linear", "-o", str(tmp_path / "h.lut")])
+    assert r.exit_code == 0, r.output
+    assert load_lut(tmp_path / "h.lut").header["source"]["fit"]["prior"] == "linear"
 
 
 @pytest.mark.parametrize("extra,message", [
@@ -255,6 +298,8 @@ def test_cli_fit_then_upscale(runner, tmp_path):
     (["--method", "srlut-v", "--data", "missing"], "not a folder"),
     (["--method", "eclut", "--init", "{lut3}"], "x3"),
     (["--method", "eclut", "--init", "{junk}"], "error:"),
+    (["--method", "eclut", "--init", "{lut3}", "--prior", "linear"], "--prior goes without --init"),
+    (["--method", "srlut-s", "--prior", "cubic"], "Invalid value"),
 ])
 def test_cli_fit_bad_input(runner, tmp_path, extra, message):
     from lutsr.cli import main
