@@ -467,8 +467,8 @@ _IMAGE_DOC_TAIL = """
 
 
 @main.command()
-@_image_options("(-n: model, as upscaler CLIs name it) LUT file, or a shipped family: eclut (the default: "
-                "fastest) or eclut-sdy (sharper, about 10x slower).")
+@_image_options("(-n: model, as upscaler CLIs name it) LUT file, or a shipped family: srlut-s (the default: "
+                "fastest and sharper than eclut), eclut, or eclut-sdy (sharpest, about 5x slower).")
 @click.option("-s", "--scale", type=click.IntRange(1, 8), default=None,
               help="Scale of the shipped LUT to use (default 4); with a LUT file it must match the file.")
 @click.option("--outscale", type=click.FloatRange(1, 8), default=None,

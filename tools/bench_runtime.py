@@ -37,7 +37,7 @@ import numba  # noqa: E402
 
 from lutsr.imageio import read_image  # noqa: E402
 from lutsr.lut.file import Lut, load_lut  # noqa: E402
-from lutsr.lut.shipped import default_lut_path  # noqa: E402
+from lutsr.lut.shipped import DEFAULT_FAMILY, SHIPPED_FAMILIES, default_lut_path  # noqa: E402
 from lutsr.runtime.reference import upscale_reference  # noqa: E402
 from lutsr.runtime import upscale  # noqa: E402
 from common import SHARED, format_machine, interleaved, machine_info, published_luts, timings  # noqa: E402
@@ -67,8 +67,8 @@ def photo_tiles(w: int, h: int, n: int = 8) -> list[np.ndarray]:
 
 
 def luts() -> list[tuple[str, Lut]]:
-    return [("default (eclut x4)", load_lut(default_lut_path(4))),
-            ("eclut-sdy x4 (shipped)", load_lut(default_lut_path(4, "eclut-sdy")))] + [
+    return [(f"default ({DEFAULT_FAMILY} x4)", load_lut(default_lut_path(4)))] + [
+        (f"{family} x4 (shipped)", load_lut(default_lut_path(4, family))) for family in SHIPPED_FAMILIES[1:]] + [
         (label.split(" (")[0], lut) for label, lut in published_luts(scales=(4,))]
 
 

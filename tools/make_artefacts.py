@@ -29,6 +29,7 @@ sys.path.insert(0, str(REPO / "tools"))
 from lutsr.artefacts import measure_artefacts  # noqa: E402
 from lutsr.evaluate import bicubic_upscale  # noqa: E402
 from lutsr.lut.file import load_lut  # noqa: E402
+from lutsr.lut.shipped import SHIPPED_FAMILIES  # noqa: E402
 from lutsr.runtime import upscale  # noqa: E402
 from common import write_section  # noqa: E402
 
@@ -40,7 +41,7 @@ def candidates(scales, published: bool):
         out.append((f"MATLAB bicubic x{s}", s, lambda x, s=s: bicubic_upscale(x, s)))
         out.append((f"OpenCV bicubic x{s}", s,
                     lambda x, s=s: cv2.resize(x, None, fx=s, fy=s, interpolation=cv2.INTER_CUBIC)))
-        for family in ("eclut", "eclut-sdy"):
+        for family in SHIPPED_FAMILIES:
             path = REPO / "luts" / f"{family}_x{s}.lut"
             if path.is_file():
                 lut = load_lut(path)

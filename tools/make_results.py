@@ -198,7 +198,7 @@ def main() -> None:
                              if "val_psnr" in h or "val" in h)
             tp = (f"{f['train_psnr_float']:.3f} -> {f['train_psnr_quantized']:.3f}"
                   if "train_psnr_float" in f else "-")
-            init = Path(f["init"]).name if f.get("init") else "nearest neighbour"
+            init = Path(f["init"]).name if f.get("init") else f"{f.get('prior', 'nearest')} prior"
             where = f.get("machine", "2-core CPU (this project's)")
             lines.append(f"| {lut.path.name} | {f['method']}, {f['interval']} | {init} | {f['ridge']:g} | "
                          f"{f['iterations']} | {f.get('seconds', 0) / 60:.1f} min, {where} | "

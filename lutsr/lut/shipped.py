@@ -9,16 +9,19 @@ from pathlib import Path
 from lutsr.errors import LutFormatError
 from lutsr.lut.file import Lut, load_lut
 
-__all__ = ["SHIPPED_FAMILIES", "default_lut_path", "default_lut", "resolve_lut"]
+__all__ = ["SHIPPED_FAMILIES", "DEFAULT_FAMILY", "default_lut_path", "default_lut", "resolve_lut"]
 
-#: Families of LUTs shipped in ``luts/`` as ``{family}_x{scale}.lut``; the first is the default.
-SHIPPED_FAMILIES: tuple[str, ...] = ("eclut", "eclut-sdy")
+#: Families of LUTs shipped in ``luts/`` as ``{family}_x{scale}.lut``; the first is the default:
+#: ``srlut-s`` (SR-LUT's 2x2 structure, tables fitted by lutsr: the best shipped LUT within 5x
+#: OpenCV bicubic's time), ``eclut`` (lutsr's trained ECLUT), ``eclut-sdy`` (the sharpest, slower).
+SHIPPED_FAMILIES: tuple[str, ...] = ("srlut-s", "eclut", "eclut-sdy")
+DEFAULT_FAMILY: str = SHIPPED_FAMILIES[0]
 
 _LOADED: dict[tuple[int, str], Lut] = {}
 
 
-def default_lut_path(scale: int = 4, family: str = "eclut") -> Path:
-    """Path of the shipped LUT of ``family`` (default: ECLUT, the fastest) for ``scale``.
+def default_lut_path(scale: int = 4, family: str = DEFAULT_FAMILY) -> Path:
+    """Path of the shipped LUT of ``family`` (default: :data:`DEFAULT_FAMILY`) for ``scale``.
 
     Raises:
         LutFormatError: no such family, or none shipped at that scale.
@@ -31,11 +34,12 @@ def default_lut_path(scale: int = 4, family: str = "eclut") -> Path:
     return p
 
 
-def default_lut(scale: int = 4, family: str = "eclut") -> Lut:
+def default_lut(scale: int = 4, family: str = DEFAULT_FAMILY) -> Lut:
     """The shipped LUT of ``family`` for ``scale`` (loaded once per process).
 
-    ``"eclut"`` (default) is the fastest; ``"eclut-sdy"`` (lutsr's fitted composite) is
-    sharper and slower; see ``docs/results.md``.
+    ``"srlut-s"`` (default) is the best within 5x OpenCV bicubic's time and the fastest;
+    ``"eclut"`` is lutsr's trained ECLUT; ``"eclut-sdy"`` (lutsr's fitted composite) is
+    sharper and about 5x slower; see ``docs/results.md``.
     """
     key = (int(scale), family)
     if key not in _LOADED:
@@ -44,8 +48,8 @@ def default_lut(scale: int = 4, family: str = "eclut") -> Lut:
 
 
 def resolve_lut(lut: Lut | str | os.PathLike | None, scale: int = 4) -> Lut:
-    """A ``Lut`` as given, loaded from a path, a shipped family by name (``"eclut"``,
-    ``"eclut-sdy"``) at ``scale``, or the shipped default for ``scale`` when ``None``."""
+    """A ``Lut`` as given, loaded from a path, a shipped family by name (``"srlut-s"``,
+    ``"eclut"``, ``"eclut-sdy"``) at ``scale``, or the shipped default for ``scale`` when ``None``."""
     if isinstance(lut, Lut):
         return lut
     if lut is None:

@@ -235,7 +235,7 @@ def upscale(image: np.ndarray, lut: Lut | str | os.PathLike | None = None, threa
             is un-premultiplied (no dark fringes). uint16: the LUT runs on the nearest 8-bit
             level and the remainder is added back bicubically (no banding); see docs/runtime.md.
         lut: a loaded :class:`~lutsr.lut.file.Lut`, a path to a LUT file, a shipped family
-            name (``"eclut"``, ``"eclut-sdy"``: x4), or ``None`` for the shipped default x4 LUT.
+            name (``"srlut-s"``, ``"eclut"``, ``"eclut-sdy"``: x4), or ``None`` for the shipped default x4 LUT.
         threads: worker threads for the kernels, an int >= 1 (default: Numba's default, all cores).
         band_samples: input samples per band of rows (default: ``BAND_SAMPLES``, or the whole
             image for a one-pass LUT on 8-bit gray/RGB). The output does not depend on it.

@@ -7,18 +7,29 @@ from conftest import SET5, SHARED, needs_shared
 from lutsr.imageio import read_image
 from lutsr.imresize import imresize, modcrop
 from lutsr.lut.file import load_lut
-from lutsr.lut.shipped import SHIPPED_FAMILIES, default_lut_path
+from lutsr.lut.shipped import DEFAULT_FAMILY, SHIPPED_FAMILIES, default_lut_path
 from lutsr.metrics import y_psnr
 from lutsr.runtime import upscale
 
 
 def test_default_lut_is_shipped_and_valid():
     lut = load_lut(default_lut_path(4))
-    # interval 1 (129 x 129 rows on disk); the runtime compiles it to direct rows
-    assert lut.header["method"] == "eclut" and lut.scale == 4 and lut.interval == 1
-    assert lut.table.shape == (129 * 129, 144) and lut.table.dtype == np.uint8
-    fit = lut.header["source"]["fit"]  # fitted by `lutsr fit` from the trained network's table
-    assert fit["init"] and fit["iterations"] >= 1
+    # SR-LUT's S structure at interval 4 (17**4 rows of 4x4 int8 cells), fitted from the linear prior
+    assert lut.header["method"] == "srlut-s" and lut.scale == 4 and lut.interval == 4
+    assert lut.table.shape == (17**4, 16) and lut.table.dtype == np.int8
+    fit = lut.header["source"]["fit"]
+    assert fit["prior"] == "linear" and not fit["init"] and fit["iterations"] >= 1
+    for scale in (2, 3):
+        assert load_lut(default_lut_path(scale)).header["method"] == DEFAULT_FAMILY
+
+
+def test_the_old_default_stays_available_by_name():
+    from lutsr.lut.shipped import resolve_lut
+
+    for family in ("eclut", "eclut-sdy"):
+        assert resolve_lut(family, 3).header["method"] == family
+    ecl = load_lut(default_lut_path(4, "eclut"))
+    assert ecl.interval == 1 and ecl.table.shape == (129 * 129, 144) and ecl.header["source"]["fit"]["init"]
 
 
 @pytest.mark.parametrize("family", SHIPPED_FAMILIES)
@@ -74,6 +85,7 @@ def test_shipped_luts_on_set5():
             gain[family, scale] = ours - bic
     assert _set5(load_lut(default_lut_path(4)), 4)[1] == pytest.approx(28.42, abs=0.02)
     assert gain["eclut", 4] > 0.85  # ECLUT x4: 29.3 or better
+    assert gain["srlut-s", 4] > gain["eclut", 4] + 0.3  # the default: SR-LUT S structure, fitted (29.8)
     assert gain["eclut-sdy", 4] > 29.82 - 28.42  # the composite beats SR-LUT S (29.82)
     for family in SHIPPED_FAMILIES:  # x2 and x3 gain at least as much over bicubic as x4
         assert gain[family, 2] >= gain[family, 4] and gain[family, 3] >= gain[family, 4], (family, gain)

@@ -181,8 +181,8 @@ def test_shipped_families_by_name():
             lut = resolve_lut(family, scale=scale)
             assert lut.header["method"] == family and lut.scale == scale
             assert lut is default_lut(scale, family)  # loaded once per process
-    assert resolve_lut(None, scale=3).header["method"] == "eclut"
-    with pytest.raises(LutsrError, match="no eclut LUT is shipped for scale 5"):
+    assert resolve_lut(None, scale=3).header["method"] == "srlut-s"
+    with pytest.raises(LutsrError, match="no srlut-s LUT is shipped for scale 5"):
         default_lut_path(5)
     with pytest.raises(LutsrError, match="no shipped LUT family"):
         default_lut_path(4, "mulut")

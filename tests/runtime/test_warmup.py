@@ -19,12 +19,13 @@ RUN = importlib.import_module("lutsr.runtime.run")  # the module (lutsr.runtime.
 
 
 def test_cold_kernels_names_what_a_lut_compiles(monkeypatch):
-    lut = lutsr.default_lut()
+    lut = lutsr.default_lut(4, "eclut")
     lutsr.upscale(np.zeros((4, 4, 3), np.uint8), lut)  # now on disk
     assert is_cached(expand_patch_kernel)
     assert cold_kernels(compile_lut(lut)) == []
     monkeypatch.setattr("lutsr.runtime.kernels.jit.os.path.exists", lambda p: False)
     assert cold_kernels(compile_lut(lut)) == ["expand_corners", "expand_patch_kernel"]
+    assert cold_kernels(compile_lut(lutsr.default_lut())) == ["block_vec_kernel"]  # srlut-s: one kernel
 
 
 def test_notice_only_when_kernels_are_cold(tmp_path, monkeypatch):
@@ -34,7 +35,7 @@ def test_notice_only_when_kernels_are_cold(tmp_path, monkeypatch):
     assert r.exit_code == 0 and "compiling kernels" not in r.output
     monkeypatch.setattr(RUN, "cold_kernels", lambda comp: ["expand_patch_kernel"])
     r = CliRunner().invoke(main, ["upscale", str(src), str(tmp_path / "c.png")])
-    assert r.exit_code == 0 and r.output.count("compiling kernels for eclut x4") == 1, r.output
+    assert r.exit_code == 0 and r.output.count("compiling kernels for srlut-s x4") == 1, r.output
     r = CliRunner().invoke(main, ["-q", "upscale", str(src), str(tmp_path / "d.png")])
     assert r.exit_code == 0 and "compiling" not in r.output
 
