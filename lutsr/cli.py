@@ -172,7 +172,7 @@ def main(ctx: click.Context, quiet: bool, verbose: bool) -> None:
 
 
 #: seconds each kernel takes to compile on the 2-core development machine (tools/bench_cold_start.py)
-_COMPILE_SECONDS = {"expand_patch_kernel": 11, "expand_corners": 2, "block_vec_kernel": 14, "block_stage_kernel": 10,
+_COMPILE_SECONDS = {"expand_patch_kernel": 11, "expand_corners": 2, "block_vec_kernel": 15, "block_stage_kernel": 10,
                     "block_kernel": 6, "expand_kernel": 6, "rescale_kernel": 1}
 
 
@@ -468,7 +468,7 @@ _IMAGE_DOC_TAIL = """
 
 @main.command()
 @_image_options("(-n: model, as upscaler CLIs name it) LUT file, or a shipped family: srlut-s (the default: "
-                "fastest and sharper than eclut), eclut, or eclut-sdy (sharpest, about 5x slower).")
+                "as fast as eclut and sharper), eclut, or eclut-sdy (sharpest, about 5x slower).")
 @click.option("-s", "--scale", type=click.IntRange(1, 8), default=None,
               help="Scale of the shipped LUT to use (default 4); with a LUT file it must match the file.")
 @click.option("--outscale", type=click.FloatRange(1, 8), default=None,

@@ -37,7 +37,7 @@ def default_lut_path(scale: int = 4, family: str = DEFAULT_FAMILY) -> Path:
 def default_lut(scale: int = 4, family: str = DEFAULT_FAMILY) -> Lut:
     """The shipped LUT of ``family`` for ``scale`` (loaded once per process).
 
-    ``"srlut-s"`` (default) is the best within 5x OpenCV bicubic's time and the fastest;
+    ``"srlut-s"`` (default) is the best within 5x OpenCV bicubic's time, as fast as ECLUT;
     ``"eclut"`` is lutsr's trained ECLUT; ``"eclut-sdy"`` (lutsr's fitted composite) is
     sharper and about 5x slower; see ``docs/results.md``.
     """
