@@ -933,6 +933,7 @@ def fit_cmd(method, scale, task_kind, sigma, quality, every, data, val, init_pat
     \b
     Examples:
       lutsr fit --method eclut-sdy --scale 4 --interval 4 --data train/ --val Set5/HR -o sdy_x4.lut
+      lutsr fit --method srlut-s --scale 4 --prior linear --iterations 4 --data train/ -o srlut-s_x4.lut
       lutsr fit --method eclut --scale 4 --interval 1 --init eclut_x4.lut --data train/ -o eclut_x4_fit.lut
       lutsr fit --method sdy2 --task denoise --sigma 25 --data train/ --val BSD68/ -o denoise_s25.lut
       lutsr fit --method sdy2 --task deblock --quality 10 --data train/ -o deblock_q10.lut
