@@ -75,9 +75,9 @@ def prior_table(op: LinearLut, init: Lut | None = None, kind: str = "nearest") -
     current pixel; the rotation ensemble then averages the planes of the rotated footprints.
     A cell the data rarely visits keeps an interpolating value instead of a block of the
     current pixel (which beads along edges). ``"linear"`` needs units whose inputs are not
-    collinear and that are not ECLUT expand units (those fall back to nearest). With ``init`` (a LUT of the same
-    method and scale, at any interval): its values, re-sampled to ``op.interval`` by
-    multilinear interpolation between its levels. ``init`` may also be a LUT whose
+    collinear and that are not ECLUT expand units (those fall back to nearest). With
+    ``init`` (a LUT of the same method and scale, at any interval): its values, re-sampled
+    to ``op.interval`` by multilinear interpolation between its levels. ``init`` may also be a LUT whose
     method's units are a subset of ``op``'s (matched by name, same kernel, divisor and
     bias, e.g. an ``eclut`` LUT for ``eclut-sdy``); the other units start at zero.
     """
