@@ -1269,12 +1269,16 @@ def warmup(lut_paths: tuple[Path, ...]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @_friendly
 def info(path: Path, as_json: bool) -> None:
-    """Describe a LUT file or a training checkpoint / run directory: sizes, costs, receptive field."""
+    """Describe a LUT file, a shipped family (x4, e.g. srlut-s) or a training checkpoint / run
+    directory: sizes, costs, receptive field."""
     import json
 
     from lutsr.info import lut_info, render
     from lutsr.lut.file import MAGIC, load_lut
+    from lutsr.lut.shipped import SHIPPED_FAMILIES, default_lut_path
 
+    if not path.exists() and str(path) in SHIPPED_FAMILIES:  # as upscale, artefacts and warmup take it
+        path = default_lut_path(4, str(path))
     if path.is_file() and path.read_bytes()[: len(MAGIC)] == MAGIC:
         data = lut_info(load_lut(path))
     elif path.exists():

@@ -82,6 +82,7 @@ def _stage_lut_info(lut: Lut) -> dict:
     rf = receptive_field(m)
     reads = madds = _per_pixel_cost(m, lut.scale, lut.interval)
     mem = int(sum(t.nbytes for t in lut.tables))
+    comp = compile_lut(lut)
     stages = []
     for si, stage in enumerate(m.stages):
         stages.append({
@@ -104,12 +105,25 @@ def _stage_lut_info(lut: Lut) -> dict:
         "receptive_field": {"height": rf[0], "width": rf[1], "pixels": rf[2]},
         "bytes_on_disk": lut.path.stat().st_size if lut.path else None,
         "bytes_in_memory": mem,
-        "bytes_compiled": compile_lut(lut).nbytes,
+        "bytes_compiled": comp.nbytes,
+        "compiled_parts": _compiled_parts(comp),
         "table_reads_per_output_pixel": reads,
         "multiply_adds_per_output_pixel": madds if lut.interval > 0 else 0.0,
         "additions_per_output_pixel": madds,
         "source": lut.header.get("source", {}),
     }
+
+
+def _compiled_parts(comp) -> str:
+    """What a compiled LUT holds besides its stored tables, in words (from its stage plans)."""
+    parts = ["stored tables shared by the 4 rotations"]
+    if any(p.route == "expand" for p in comp.stages):
+        parts.append("ExpandConv patches folded at every value pair for rotations 0 and 1, and their border rows")
+    if any(p.vec is not None and len(p.vec.packed) for p in comp.stages):
+        parts.append("the square units' rows packed for the 4 rotations of a shared window (4x those tables)")
+    if any(p.route == "stage" for p in comp.stages):
+        parts.append("the units' tables stacked for the fused stage kernel")
+    return ", plus ".join(parts)
 
 
 def format_bytes(n: float | None) -> str:
@@ -171,9 +185,7 @@ def render(info: dict) -> str:
         rf = info["receptive_field"]
         lines.append(f"  receptive field (4 rotations): {rf['height']}x{rf['width']} LR pixels ({rf['pixels']} pixels)")
         lines.append(f"  size: {format_bytes(info['bytes_on_disk'])} on disk, {format_bytes(info['bytes_in_memory'])} "
-                     f"in memory, {format_bytes(info['bytes_compiled'])} compiled (stored tables shared by the 4 "
-                     "rotations, plus ExpandConv patches folded at every value pair for rotations 0 and 1, and their "
-                     "border rows)")
+                     f"in memory, {format_bytes(info['bytes_compiled'])} compiled ({info['compiled_parts']})")
         lines.append(f"  per output pixel: {info['table_reads_per_output_pixel']:g} table reads, "
                      f"{info['additions_per_output_pixel']:g} additions, "
                      f"{info['multiply_adds_per_output_pixel']:g} integer multiplications (interpolation)")

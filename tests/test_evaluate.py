@@ -114,6 +114,18 @@ def test_info_lut_and_receptive_fields(tmp_path):
     assert json.loads(r.stdout)["levels"] == 65
 
 
+def test_info_takes_a_shipped_family_and_says_what_compiling_adds():
+    from lutsr.cli import main
+
+    r = CliRunner().invoke(main, ["info", "srlut-s"])
+    assert r.exit_code == 0 and "srlut-s x4" in r.stdout, r.output
+    assert "packed for the 4 rotations" in r.stdout and "ExpandConv" not in r.stdout  # it has no expand unit
+    r = CliRunner().invoke(main, ["info", "eclut"])
+    assert r.exit_code == 0 and "ExpandConv patches folded" in r.stdout and "packed" not in r.stdout
+    r = CliRunner().invoke(main, ["info", "no-such-family"])
+    assert r.exit_code == 2 and "no such file" in r.output
+
+
 @pytest.mark.parametrize("method,scale,interval", [("eclut", 2, 3), ("eclut-sdy", 3, 6), ("srlut-s", 2, 4),
                                                    ("srlut-v", 4, 0), ("mulut-sdy-x2", 2, 4)])
 def test_info_compiled_bytes_are_what_the_runtime_holds(method, scale, interval):
