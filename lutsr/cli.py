@@ -967,8 +967,6 @@ def fit_cmd(method, scale, task_kind, sigma, quality, every, data, val, init_pat
     if threads:
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     init = load_lut(init_path) if init_path is not None else None
-    if init is not None and prior != "nearest":
-        raise LutsrError("--prior goes without --init (the --init LUT is the prior)")
     if interval is None:
         interval = get_method(method).default_interval
     config = FitConfig(method=method, scale=scale, interval=interval, iterations=iterations, ridge=ridge, flip=flip,

@@ -205,15 +205,15 @@ def main() -> None:
                          f"{100 * f.get('clipped_fraction', 0):.3f}% | {tp} | {curve} |")
 
     # ---------------------------------------------------------------- ECLUT intervals
-    default = next((lut for label, lut in shipped if lut.header["method"] == "eclut" and lut.scale == 4), None)
-    if default is not None:
+    ecl4 = next((lut for label, lut in shipped if lut.header["method"] == "eclut" and lut.scale == 4), None)
+    if ecl4 is not None:
         lines += ["", "## ECLUT x4 at coarser intervals", "",
                   "The shipped table re-sampled with `lutsr export luts/eclut_x4.lut --interval N -o ...`; "
                   "triangular interpolation for N > 0. "
                   "Set5 LR: `bench/Set5/LR_bicubic/X4`.", "",
                   "| interval | rows | table bytes | Set5 Y-PSNR | Set5 Y-SSIM |", "|---|---|---|---|---|"]
-        for i in range(default.interval, 5):
-            c = coarsen(default, i)
+        for i in range(ecl4.interval, 5):
+            c = coarsen(ecl4, i)
             p, s = set5_on(c, SHARED / "bench/Set5/LR_bicubic/X4", 4, "x4")
             lines.append(f"| {i} | {c.table.shape[0]} ({int(round(c.table.shape[0] ** 0.5))}²) | "
                          f"{c.table.nbytes:,} | {p:.2f} | {s:.4f} |")

@@ -99,7 +99,7 @@ def prior_table(op: LinearLut, init: Lut | None = None, kind: str = "nearest") -
             t[:] = (grid @ weights.T - op.stage.bias) * share
         return vec
     if kind != "nearest":
-        raise LutsrError("a prior kind other than nearest goes without --init (the init LUT is the prior)")
+        raise LutsrError(f"--prior goes without --init (the --init LUT is the prior; got --prior {kind})")
     if init.scale != op.scale:
         raise LutsrError(f"--init LUT is x{init.scale}, the fit is x{op.scale}")
     im = init.method
