@@ -187,15 +187,17 @@ def _direct_passes(op: dict, net: Network) -> dict:
 
 
 def _magic(d: int, net: Network, op: dict) -> np.ndarray:
-    """``[m, k, K, bias * d]``: the exact multiply that replaces ``// d`` for this op's accumulator
-    range (``m = 0``: none fits) and the op's bias in accumulator units."""
+    """``[m, k, K, bias * d, vec]``: the exact multiply that replaces ``// d`` for this op's accumulator
+    range (``m = 0``: none fits), the op's bias in accumulator units, and 1 when the float32 vector
+    rounding is exact for that range."""
     info = net.plane_info(op)
     bd = int(op.get("bias", 0)) * d
     bound = int(max(abs(info.lo.min()), abs(info.hi.max())) + 1) * d  # |acc + bd| <= that (before dividing)
+    vec = int(bound + abs(bd) < (1 << 21))  # simd.round_div_f32's exactness condition
     try:
-        return np.array(magic_divisor(d, bound) + (bd,), np.int64)
+        return np.array(magic_divisor(d, bound) + (bd, vec), np.int64)
     except ValueError:
-        return np.array([0, 0, 0, bd], np.int64)
+        return np.array([0, 0, 0, bd, vec], np.int64)
 
 
 def _reads(ops: list, extra: tuple = ()) -> dict:

@@ -20,7 +20,7 @@ from numba.extending import intrinsic
 
 from lutsr.spec import rotate_cells
 
-__all__ = ["prefetch", "patch4_add", "emit_u8", "vertices_block_add", "windows_block_add", "verts4_run", "row_add", "pixel_passes", "pixel_gathers", "lane_gather", "lane_lookup"]
+__all__ = ["prefetch", "patch4_add", "emit_u8", "vertices_block_add", "windows_block_add", "verts4_run", "row_add", "pixel_passes", "pixel_gathers", "lane_gather", "lane_lookup", "round_div_f32"]
 
 
 def _i64(builder, v):
@@ -549,6 +549,58 @@ def lane_lookup(typingctx, dst, dofs, tab, toff, src, sofs, width):
                               ir.Constant(vt, [0] * V)])
         dp = builder.bitcast(builder.gep(darr.data, [_i64(builder, args[1])]), vt.as_pointer())
         builder.store(g, dp, align=4)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+def _splat(builder, x, vt):
+    vec = builder.insert_element(ir.Constant(vt, None), x, ir.IntType(32)(0))
+    return builder.shuffle_vector(vec, ir.Constant(vt, None), ir.Constant(ir.VectorType(ir.IntType(32), vt.count), [0] * vt.count))
+
+
+@intrinsic(prefer_literal=True)
+def round_div_f32(typingctx, dst, dofs, src, sofs, bd, d, inv, mode, width):
+    """``dst[dofs + i] = round((src[sofs + i] + bd) / d)`` for ``i < width``, exactly (int32 lanes).
+
+    ``mode``: 0 half to even, 1 half up, 2 floor; ``inv`` = ``float32(1 / d)``; int32 ``dst``/``src``;
+    ``width`` literal. Exact when ``|src + bd| < 2**21`` (the caller checks): ``n =
+    roundeven(float32(a) * inv)`` is then ``round_half_even(a / d)`` except at exact ties of an even
+    ``d`` (the float error is below ``1/(4d)``, every non-tie quotient is ``1/(2d)`` or more from a
+    half), and the exact remainder ``e = a - n*d`` settles the ties and the other modes: ``2e = d``
+    or ``-d`` is a tie, ``e < 0`` means the floor is ``n - 1``.
+    """
+    if not _literals(width):
+        return None
+    V = width.literal_value
+    sig = types.void(dst, dofs, src, sofs, bd, d, inv, mode, width)
+
+    def codegen(context, builder, signature, args):
+        darr = context.make_array(signature.args[0])(context, builder, args[0])
+        sarr = context.make_array(signature.args[2])(context, builder, args[2])
+        i32, f32 = ir.IntType(32), ir.FloatType()
+        vi, vf = ir.VectorType(i32, V), ir.VectorType(f32, V)
+        rne = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vf, [vf]), f"llvm.roundeven.v{V}f32")
+        sp = builder.bitcast(builder.gep(sarr.data, [_i64(builder, args[3])]), vi.as_pointer())
+        a = builder.add(builder.load(sp, align=4), _splat(builder, builder.trunc(_i64(builder, args[4]), i32), vi))
+        dv = _splat(builder, builder.trunc(_i64(builder, args[5]), i32), vi)
+        inv = args[6] if args[6].type == f32 else builder.fptrunc(args[6], f32)
+        n = builder.fptosi(builder.call(rne, [builder.fmul(builder.sitofp(a, vf), _splat(builder, inv, vf))]), vi)
+        e = builder.sub(a, builder.mul(n, dv))
+        e2 = builder.add(e, e)
+        m = _i64(builder, args[7])
+        one, zero = ir.Constant(vi, [1] * V), ir.Constant(vi, [0] * V)
+        odd = builder.and_(n, one)
+        hi = builder.zext(builder.icmp_signed("==", e2, dv), vi)  # a / d = n + 1/2
+        lo = builder.zext(builder.icmp_signed("==", e2, builder.sub(zero, dv)), vi)  # a / d = n - 1/2
+        neg = builder.zext(builder.icmp_signed("<", e, zero), vi)
+        even_q = builder.sub(builder.add(n, builder.and_(hi, odd)), builder.and_(lo, odd))
+        up_q = builder.add(n, hi)
+        floor_q = builder.sub(n, neg)
+        q = builder.select(builder.icmp_signed("==", m, ir.IntType(64)(0)), even_q,
+                           builder.select(builder.icmp_signed("==", m, ir.IntType(64)(1)), up_q, floor_q))
+        dp = builder.bitcast(builder.gep(darr.data, [_i64(builder, args[1])]), vi.as_pointer())
+        builder.store(q, dp, align=4)
         return context.get_dummy_value()
 
     return sig, codegen

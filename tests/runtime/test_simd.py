@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 from numba import njit
 
-from lutsr.runtime.simd import emit_u8, patch4_add, prefetch, verts4_run, vertices_block_add, windows_block_add
+from lutsr.net.reference import round_div_array
+from lutsr.runtime.simd import (emit_u8, patch4_add, prefetch, round_div_f32, verts4_run, vertices_block_add,
+                               windows_block_add)
 
 
 @njit
@@ -209,3 +211,30 @@ def test_windows_block_add_meaning(s, narrow, rng):
             want[dofs[k] + oy * stride : dofs[k] + oy * stride + s] += acc[k * N + oy * s : k * N + oy * s + s].astype(np.int32)
     _windows(dst, dofs, stride, tab, rows, wts, s, narrow)
     assert np.array_equal(dst, want)
+
+
+@njit
+def _round_rows(out, acc, bd, d, mode):
+    inv = np.float32(1.0) / np.float32(d)
+    for i in range(0, acc.size, 8):
+        round_div_f32(out, i, acc, i, bd, d, inv, mode, 8)
+
+
+@pytest.mark.parametrize("mode,rounding", [(0, "half_even"), (1, "half_up"), (2, "floor")])
+def test_round_div_f32_is_exact_over_its_whole_range(mode, rounding):
+    """Every divisor 1..300 and some large ones (odd, even, powers of two), with biases: random
+    values over the documented range |a + bd| < 2**21, both ends of it, and every tie (n + 1/2)."""
+    rng = np.random.default_rng(mode)
+    lim = (1 << 21) - 1
+    for d in [*range(1, 301), 1000, 1024, 4095, 65536, 99991, 1 << 20]:
+        for bd in (0, 7 * d, -3 * d):
+            a = np.concatenate([rng.integers(-lim, lim + 1, 512), np.arange(-lim, -lim + 64), np.arange(lim - 63, lim + 1),
+                                np.arange(-64, 64) * d + d // 2, np.arange(-64, 64) * d, np.arange(-64, 64) * d - 1])
+            a = np.clip(a, -lim, lim)
+            a = a[: a.size // 8 * 8]
+            acc = (a - bd).astype(np.int32)
+            out = np.zeros_like(acc)
+            _round_rows(out, acc, bd, d, mode)
+            want = round_div_array(a, d, rounding)
+            bad = np.flatnonzero(out != want)
+            assert bad.size == 0, (d, bd, a[bad[:3]], out[bad[:3]], want[bad[:3]])

@@ -21,7 +21,7 @@ import numpy as np
 
 from lutsr.runtime.kernels.common import pad_at
 from lutsr.runtime.kernels.jit import inline, kernel
-from lutsr.runtime.simd import lane_gather, lane_lookup, pixel_gathers, pixel_passes, row_add
+from lutsr.runtime.simd import lane_gather, lane_lookup, pixel_gathers, pixel_passes, round_div_f32, row_add
 
 __all__ = ["lut_pass_kernel", "lut_gather_kernel", "lut_direct_kernel", "pad_hwc", "remap_kernel", "shift_kernel", "ensemble_add",
            "add_clamp", "magic_divisor", "ROUND_CODES", "NO_EPILOGUE"]
@@ -91,10 +91,16 @@ def pad_hwc(src, r, reflect):  # pragma: no cover - compiled
 
 @inline
 def _round_row(rowv, acc, w, n_out, lanes, d, inv_d, mode, magic):  # pragma: no cover - compiled
-    """``rowv[x*n_out + o] = round((acc[x*lanes + o] + bd) / d)`` (``magic``: ``magic_divisor`` and
-    ``bd = magic[3]`` the op's bias times ``d``; m = 0: no multiply fits, divide)."""
+    """``rowv[x*n_out + o] = round((acc[x*lanes + o] + bd) / d)`` (``magic``: ``magic_divisor``,
+    ``bd = magic[3]`` the op's bias times ``d``, and ``magic[4]`` = 1 when float32 lanes are exact for
+    this op's accumulator range (``simd.round_div_f32``); m = 0: no multiply fits, divide)."""
     m, k, kk, bd = magic[0], magic[1], magic[2], magic[3]
-    if m > 0 and lanes == n_out:
+    n = w * n_out
+    if magic[4] != 0 and lanes == n_out and n % 8 == 0:  # float32 lanes are exact (``_magic``)
+        inv = np.float32(1.0) / np.float32(d)
+        for i in range(0, n, 8):
+            round_div_f32(rowv, i, acc, i, bd, d, inv, mode, 8)
+    elif m > 0 and lanes == n_out:
         for i in range(w * n_out):
             rowv[i] = _round_magic(np.int64(acc[i]) + bd, d, m, k, kk, mode)
     else:
@@ -181,7 +187,7 @@ def lut_pass_kernel(src, r, reflect, passes, cmap, table, n_out, lanes, d, mode,
     reads in a gather pass.
     """
     h, w, c = src.shape
-    p = pad_hwc(src, r, reflect)
+    p = src if r == 0 else pad_hwc(src, r, reflect)  # nothing to pad: read the plane itself
     out = np.empty((h * s, w * s, n_out // (s * s)), np.int32)
     acc = np.zeros(w * lanes, np.int32)
     rowv = np.empty(w * n_out, np.int32)
@@ -239,7 +245,7 @@ def lut_gather_kernel(src, r, reflect, passes, table, n_out, d, mode, magic, epi
     """A depthwise ``lut`` op (every pass a gather pass, output ``o`` reading channel ``o``; 16
     channels): ``lut_pass_kernel``'s meaning, the 16 lanes of a pass gathered at once (int32 ``table``)."""
     h, w, c = src.shape
-    p = pad_hwc(src, r, reflect)
+    p = src if r == 0 else pad_hwc(src, r, reflect)  # nothing to pad: read the plane itself
     out = np.empty((h * s, w * s, n_out // (s * s)), np.int32)
     acc = np.zeros(w * 16, np.int32)
     rowv = np.empty(w * n_out, np.int32)
@@ -272,7 +278,7 @@ def lut_direct_kernel(src, r, reflect, taps, cells, table, base_off, stride, lev
     to output ``o`` where ``cells[k, o] >= 0``.
     """
     h, w, c = src.shape
-    p = pad_hwc(src, r, reflect)
+    p = src if r == 0 else pad_hwc(src, r, reflect)  # nothing to pad: read the plane itself
     kk = taps.shape[1]
     out = np.empty((h * s, w * s, n_out // (s * s)), np.int32)
     acc = np.zeros(w * n_out, np.int32)
@@ -362,10 +368,36 @@ def ensemble_add(total, y, r, lo, hi, first):  # pragma: no cover - compiled
     """``total += clip(rot90(y, -r), lo, hi)`` (``first``: ``total =``); ``y`` is (W', H', C) for odd ``r``.
 
     ``rot90(y, -r)[i, j]`` is ``y[i, j]`` (r = 0), ``y[hy-1-j, i]`` (1), ``y[hy-1-i, wy-1-j]`` (2),
-    ``y[j, wy-1-i]`` (3); each loop nest reads ``y`` row by row (odd rotations write ``total`` by columns).
+    ``y[j, wy-1-i]`` (3); each loop nest reads ``y`` row by row (odd rotations write ``total`` by
+    columns). Even rotations of a one-channel plane are one flat loop (forwards or backwards).
     """
     hy, wy, c = y.shape
-    if r == 0:
+    if c == 1 and (r == 0 or r == 2):
+        yf = y.reshape(-1)
+        tf = total.reshape(-1)
+        n = hy * wy
+        if r == 0:
+            for i in range(n):
+                v = min(max(yf[i], lo), hi)
+                tf[i] = v if first else tf[i] + v
+        else:
+            for i in range(n):
+                v = min(max(yf[np.uint64(n - 1 - i)], lo), hi)  # unsigned: no wraparound check
+                tf[i] = v if first else tf[i] + v
+    elif c == 1:  # odd rotations of a one-channel plane: a transpose, by blocks that stay in L1
+        for a0 in range(0, hy, 16):
+            a1 = min(hy, a0 + 16)
+            for b0 in range(0, wy, 16):
+                b1 = min(wy, b0 + 16)
+                for a in range(a0, a1):
+                    for b in range(b0, b1):
+                        v = min(max(y[a, b, 0], lo), hi)
+                        if r == 1:  # y[a, b] lands at total[b, hy-1-a]
+                            ti, tj = np.uint64(b), np.uint64(hy - 1 - a)
+                        else:  # r == 3: y[a, b] lands at total[wy-1-b, a]
+                            ti, tj = np.uint64(wy - 1 - b), np.uint64(a)
+                        total[ti, tj, 0] = v if first else total[ti, tj, 0] + v
+    elif r == 0:
         for a in range(hy):
             for b in range(wy):
                 for ch in range(c):
