@@ -27,7 +27,8 @@ from lutsr.net.reference import round_div_array
 from lutsr.net.resample import resample_geometry
 from lutsr.runtime.kernels.resample import run_resample
 from lutsr.runtime.kernels.simplex import lut_simplex_kernel
-from lutsr.runtime.kernels.net import (ROUND_CODES, add_clamp, ensemble_add, lut_direct_kernel, lut_gather_kernel,
+from lutsr.runtime.kernels.net import (ROUND_CODES, add_clamp, ensemble_add, ensemble_add_perm, lut_direct_kernel,
+                                      lut_gather_kernel,
                                       lut_pass_kernel,
                                       magic_divisor, remap_kernel, shift_kernel)
 
@@ -186,18 +187,32 @@ def _direct_passes(op: dict, net: Network) -> dict:
             "d": int(op["divisor"])}
 
 
-def _magic(d: int, net: Network, op: dict) -> np.ndarray:
-    """``[m, k, K, bias * d, vec]``: the exact multiply that replaces ``// d`` for this op's accumulator
-    range (``m = 0``: none fits), the op's bias in accumulator units, and 1 when the float32 vector
-    rounding is exact for that range."""
+def _sum_bound(prep: dict) -> int:
+    """A bound on every partial sum of a linear-index op's passes: the sum over passes of the largest
+    magnitude in the pass's block of rows; -1 (no bound) unless the rows are int16 (direct-index and
+    gather ops, int32 tables)."""
+    if "passes" not in prep or prep.get("gather") or prep["table"].dtype != np.int16:
+        return -1
+    t = prep["table"].astype(np.int64)
+    ends = [*prep["passes"][1:, 5], t.size]
+    return int(sum(np.abs(t[int(a):int(b)]).max(initial=0) for a, b in zip(prep["passes"][:, 5], ends)))
+
+
+def _magic(d: int, net: Network, op: dict, sum_bound: int = -1) -> np.ndarray:
+    """``[m, k, K, bias * d, vec, narrow]``: the exact multiply that replaces ``// d`` for this op's
+    accumulator range (``m = 0``: none fits), the op's bias in accumulator units, 1 when the float32
+    vector rounding is exact for that range, and 1 when the passes may sum in int16 lanes
+    (``sum_bound``, from :func:`_sum_bound`, below 2**15)."""
     info = net.plane_info(op)
     bd = int(op.get("bias", 0)) * d
     bound = int(max(abs(info.lo.min()), abs(info.hi.max())) + 1) * d  # |acc + bd| <= that (before dividing)
     vec = int(bound + abs(bd) < (1 << 21))  # simd.round_div_f32's exactness condition
+    # int16 sums: rows stored as int16, every partial sum below 2**15 (then no lane can wrap)
+    narrow = int(0 <= sum_bound < (1 << 15) and vec == 1)
     try:
-        return np.array(magic_divisor(d, bound) + (bd, vec), np.int64)
+        return np.array(magic_divisor(d, bound) + (bd, vec, narrow), np.int64)
     except ValueError:
-        return np.array([0, 0, 0, bd, vec], np.int64)
+        return np.array([0, 0, 0, bd, vec, narrow], np.int64)
 
 
 def _reads(ops: list, extra: tuple = ()) -> dict:
@@ -273,7 +288,7 @@ def _prepare(ops: list, net: Network, extra: tuple = ()) -> list:
             if op["rounding"] == "none":
                 prep["d"] = 1  # the raw sum (units of 1/S): nothing to divide
             prep.update(reflect=op["border"] == "reflect", mode=ROUND_CODES[op["rounding"]],
-                        magic=_magic(prep["d"], net, op))
+                        magic=_magic(prep["d"], net, op, _sum_bound(prep)))
             i, fused = _fuse_epilogue(ops, i, reads, net, int(op["n_out"]))
             prep.update(fused)
         elif kind == "add":
@@ -288,9 +303,48 @@ def _prepare(ops: list, net: Network, extra: tuple = ()) -> list:
             prep = {"offsets": np.ascontiguousarray(net.tables[op["offsets"]], dtype=np.int64)}
         elif kind == "ensemble":
             prep = {"body": _prepare(op["body"], net, (op["body_out"],))}
+            prep.update(_lr_ensemble(prep["body"], op))
         steps.append((op, prep))
         i += 1
     return steps
+
+
+def _subpixel_perm(s: int, n: int, r: int) -> np.ndarray:
+    """Where channel ``c*s*s + i*s + j`` (sub-pixel (i, j), PyTorch order) of an LR plane goes when its
+    pixel-shuffled HR plane is rotated by ``np.rot90(., -r)``: the LR grid rotates with the same
+    rule, and within each s x s block (i, j) goes to (i, j), (j, s-1-i), (s-1-i, s-1-j), (s-1-j, i)
+    for r = 0, 1, 2, 3."""
+    perm = np.empty(n * s * s, np.int64)
+    for c in range(n):
+        for i in range(s):
+            for j in range(s):
+                ti, tj = [(i, j), (j, s - 1 - i), (s - 1 - i, s - 1 - j), (s - 1 - j, i)][r % 4]
+                perm[c * s * s + i * s + j] = c * s * s + ti * s + tj
+    return perm
+
+
+def _lr_ensemble(body: list, op: dict) -> dict:
+    """An ensemble whose body ends in a pixel shuffle sums its rotations at LR resolution: the body's
+    last step runs without the shuffle, each rotation's ``(h, w, n*s*s)`` result is rotated back as
+    an LR grid with its sub-pixel channels permuted (``_subpixel_perm``), clamped and summed, and
+    one pixel shuffle follows. Clamping and summing are per element, so this is the same sum as
+    rotating and adding the HR planes; it saves a pixel shuffle and an HR transpose per rotation."""
+    for k in range(len(body) - 1, -1, -1):  # the step that writes body_out
+        o, p = body[k]
+        out = p["out"] if isinstance(p, dict) and "out" in p else o["out"]
+        if out == op["body_out"]:
+            break
+    else:
+        return {"lr_scale": 1}
+    if o["op"] == "pixel_shuffle":
+        sc = int(o["scale"])
+        body[k] = ({"op": "alias", "out": o["out"], "src": o["src"]}, None)
+    elif o["op"] == "lut" and isinstance(p, dict) and p.get("s", 1) > 1:
+        sc = int(p["s"])
+        body[k] = (o, {**p, "s": 1})
+    else:
+        return {"lr_scale": 1}
+    return {"lr_scale": sc}
 
 
 def compile_network(lut: Lut) -> CompiledNet:
@@ -381,6 +435,7 @@ def _exec(steps: list, planes: dict, geom=None) -> str | None:
             src = g(op["src"])
             total = None
             cl = op.get("clamp") or (-(1 << 30), 1 << 30)
+            sc = prep["lr_scale"]
             for r in op["rotations"]:
                 inner = {"x": np.ascontiguousarray(np.rot90(src, r, axes=(0, 1)))}
                 _exec(prep["body"], inner)
@@ -388,8 +443,14 @@ def _exec(steps: list, planes: dict, geom=None) -> str | None:
                 if total is None:
                     hy, wy = y.shape[:2]
                     total = np.empty((wy, hy, y.shape[2]) if r % 2 else y.shape, np.int32)
-                ensemble_add(total, y, r, np.int32(cl[0]), np.int32(cl[1]), r == op["rotations"][0])
-            v = total
+                if sc > 1:  # LR planes of sub-pixel channels (_lr_ensemble)
+                    ensemble_add_perm(total, y, r, sc, _subpixel_perm(sc, y.shape[2] // (sc * sc), r),
+                                      np.int32(cl[0]), np.int32(cl[1]), r == op["rotations"][0])
+                else:
+                    ensemble_add(total, y, r, np.int32(cl[0]), np.int32(cl[1]), r == op["rotations"][0])
+            v = _pixel_shuffle(total, sc) if sc > 1 else total
+        elif kind == "alias":  # a pixel shuffle that _lr_ensemble moved after the rotations' sum
+            v = g(op["src"])
         elif kind == "div":
             d = int(op["divisor"])
             v = round_div_array(g(op["src"]).astype(np.int64) + int(op.get("bias", 0)) * d, d, op["rounding"])

@@ -20,7 +20,7 @@ from numba.extending import intrinsic
 
 from lutsr.spec import rotate_cells
 
-__all__ = ["prefetch", "patch4_add", "emit_u8", "vertices_block_add", "windows_block_add", "verts4_run", "row_add", "pixel_passes", "pixel_gathers", "lane_gather", "lane_lookup", "round_div_f32"]
+__all__ = ["prefetch", "patch4_add", "emit_u8", "vertices_block_add", "windows_block_add", "verts4_run", "row_add", "pixel_passes", "pixel_gathers", "lane_gather", "lane_lookup", "round_div_f32", "subpixel_rotate_add"]
 
 
 def _i64(builder, v):
@@ -382,7 +382,8 @@ def pixel_passes(typingctx, acc, aofs, tab, src, sofs, pofs, toff, base, npass, 
     """One pixel of a uniform-pass ``lut`` op with the accumulator in registers:
 
     for ``k < npass``: ``v = src[sofs + pofs[k]]``, ``e = toff[k] + (v - base[k]) * width``, and
-    ``sum += tab[e : e + width]`` (sign-extended to int32); then ``acc[aofs : aofs + width] = sum``.
+    ``sum += tab[e : e + width]`` (sign-extended to ``acc``'s type: int32, or int16 lanes for int16
+    rows whose sums the caller has proved fit); then ``acc[aofs : aofs + width] = sum``.
     ``width`` must be a literal int; 1-D arrays; ``pofs``, ``toff``, ``base`` int64.
     """
     if not _literals(width):
@@ -412,6 +413,8 @@ def pixel_passes(typingctx, acc, aofs, tab, src, sofs, pofs, toff, base, npass, 
             row = builder.load(builder.bitcast(builder.gep(tarr.data, [e]), tvec.as_pointer()), align=tbits // 8)
             if abits > tbits:
                 row = builder.sext(row, avec)
+            elif abits < tbits:  # only compiled, never run: callers pair an int16 sum with int16 rows
+                row = builder.trunc(row, avec)
             builder.store(builder.add(builder.load(total), row), total)
         ap = builder.bitcast(builder.gep(aarr.data, [_i64(builder, args[1])]), avec.as_pointer())
         builder.store(builder.load(total), ap, align=abits // 8)
@@ -563,7 +566,8 @@ def _splat(builder, x, vt):
 def round_div_f32(typingctx, dst, dofs, src, sofs, bd, d, inv, mode, width):
     """``dst[dofs + i] = round((src[sofs + i] + bd) / d)`` for ``i < width``, exactly (int32 lanes).
 
-    ``mode``: 0 half to even, 1 half up, 2 floor; ``inv`` = ``float32(1 / d)``; int32 ``dst``/``src``;
+    ``mode``: 0 half to even, 1 half up, 2 floor; ``inv`` = ``float32(1 / d)``; int32 ``dst``, int16
+    or int32 ``src``;
     ``width`` literal. Exact when ``|src + bd| < 2**21`` (the caller checks): ``n =
     roundeven(float32(a) * inv)`` is then ``round_half_even(a / d)`` except at exact ties of an even
     ``d`` (the float error is below ``1/(4d)``, every non-tie quotient is ``1/(2d)`` or more from a
@@ -581,8 +585,13 @@ def round_div_f32(typingctx, dst, dofs, src, sofs, bd, d, inv, mode, width):
         i32, f32 = ir.IntType(32), ir.FloatType()
         vi, vf = ir.VectorType(i32, V), ir.VectorType(f32, V)
         rne = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vf, [vf]), f"llvm.roundeven.v{V}f32")
-        sp = builder.bitcast(builder.gep(sarr.data, [_i64(builder, args[3])]), vi.as_pointer())
-        a = builder.add(builder.load(sp, align=4), _splat(builder, builder.trunc(_i64(builder, args[4]), i32), vi))
+        sbits = signature.args[2].dtype.bitwidth
+        vs = ir.VectorType(ir.IntType(sbits), V)
+        sp = builder.bitcast(builder.gep(sarr.data, [_i64(builder, args[3])]), vs.as_pointer())
+        a = builder.load(sp, align=sbits // 8)
+        if sbits < 32:
+            a = builder.sext(a, vi)
+        a = builder.add(a, _splat(builder, builder.trunc(_i64(builder, args[4]), i32), vi))
         dv = _splat(builder, builder.trunc(_i64(builder, args[5]), i32), vi)
         inv = args[6] if args[6].type == f32 else builder.fptrunc(args[6], f32)
         n = builder.fptosi(builder.call(rne, [builder.fmul(builder.sitofp(a, vf), _splat(builder, inv, vf))]), vi)
@@ -601,6 +610,48 @@ def round_div_f32(typingctx, dst, dofs, src, sofs, bd, d, inv, mode, width):
                            builder.select(builder.icmp_signed("==", m, ir.IntType(64)(1)), up_q, floor_q))
         dp = builder.bitcast(builder.gep(darr.data, [_i64(builder, args[1])]), vi.as_pointer())
         builder.store(q, dp, align=4)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic(prefer_literal=True)
+def subpixel_rotate_add(typingctx, dst, dofs, src, sofs, lo, hi, first, r, s):
+    """One LR pixel of ``s*s`` sub-pixel channels (PyTorch order ``i*s + j``) rotated back by
+    ``np.rot90(., -r)``: ``dst[dofs + perm[i*s + j]] (+)= clip(src[sofs + i*s + j], lo, hi)``, with
+    (i, j) going to (i, j), (j, s-1-i), (s-1-i, s-1-j), (s-1-j, i) for r = 0..3 (``first``: ``=``,
+    else ``+=``). One vector load, clamp, shuffle, add and store; int32 arrays; ``r`` and ``s``
+    literal."""
+    if not _literals(r, s):
+        return None
+    R, S = r.literal_value % 4, s.literal_value
+    V = S * S
+    perm = [0] * V
+    for i in range(S):
+        for j in range(S):
+            ti, tj = [(i, j), (j, S - 1 - i), (S - 1 - i, S - 1 - j), (S - 1 - j, i)][R]
+            perm[ti * S + tj] = i * S + j  # the output lane takes this input lane
+    sig = types.void(dst, dofs, src, sofs, lo, hi, first, r, s)
+
+    def codegen(context, builder, signature, args):
+        darr = context.make_array(signature.args[0])(context, builder, args[0])
+        sarr = context.make_array(signature.args[2])(context, builder, args[2])
+        i32 = ir.IntType(32)
+        vi = ir.VectorType(i32, V)
+        sp = builder.bitcast(builder.gep(sarr.data, [_i64(builder, args[3])]), vi.as_pointer())
+        v = builder.load(sp, align=4)
+        lo_v = _splat(builder, builder.trunc(_i64(builder, args[4]), i32), vi)
+        hi_v = _splat(builder, builder.trunc(_i64(builder, args[5]), i32), vi)
+        v = builder.select(builder.icmp_signed("<", v, lo_v), lo_v, v)
+        v = builder.select(builder.icmp_signed(">", v, hi_v), hi_v, v)
+        v = builder.shuffle_vector(v, ir.Constant(vi, None), ir.Constant(vi, perm))
+        dp = builder.bitcast(builder.gep(darr.data, [_i64(builder, args[1])]), vi.as_pointer())
+        first_ = builder.icmp_signed("!=", _i64(builder, args[6]) if args[6].type != ir.IntType(1) else builder.zext(args[6], ir.IntType(64)), ir.IntType(64)(0))
+        with builder.if_else(first_) as (then, otherwise):
+            with then:
+                builder.store(v, dp, align=4)
+            with otherwise:
+                builder.store(builder.add(builder.load(dp, align=4), v), dp, align=4)
         return context.get_dummy_value()
 
     return sig, codegen

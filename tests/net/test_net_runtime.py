@@ -10,6 +10,8 @@ from netgen import random_network
 
 import lutsr
 from lutsr.lut.file import network_lut
+from lutsr.lut.frontier import NetBuilder
+from lutsr.net.graph import Network
 from lutsr.net.reference import run_network
 from lutsr.runtime.netrun import compile_network, run_net
 
@@ -94,3 +96,44 @@ def test_published_family_runtime_equals_reference(name):
         ref = _reference(lut.network, img)
         for threads, bands in ((1, 1), (2, 2), (2, img.shape[0])):
             np.testing.assert_array_equal(run_net(comp, img, bands=bands, threads=threads), ref)
+
+
+def _pointwise_net(amplitude: int) -> Network:
+    """x >> 2 -> a ``lut`` of uniform passes (16 terms per output over a 3x3 window, tables of
+    ``amplitude``-sized values at step 4, divisor 16) -> 16 outputs pixel-shuffled x4, in a rotation
+    ensemble: the int16 sums of the fast path are taken or not by ``amplitude``."""
+    rng = np.random.default_rng(amplitude)
+    b = NetBuilder()
+    body: list = []
+    h = b.op(body, "rshift", src="x", bits=2)  # -32..31
+    flat, terms, pos = [], [], 0
+    for o in range(16):
+        for k in range(16):  # 16 terms per output over the 9 taps of a 3x3 window
+            flat.append(rng.integers(-amplitude, amplitude + 1, 17))
+            terms.append([o, pos, 1, 0, -32, 4, 0, k % 3 - 1, k // 3 % 3 - 1])
+            pos += 17
+    p = b.lut(body, h, np.concatenate(flat), terms, 16, divisor=16, rounding="half_even")
+    y = b.op(body, "pixel_shuffle", src=b.op(body, "clamp", src=p, lo=-128, hi=127), scale=4)
+    x = b.op(None, "add_const", src="x", value=-128)
+    e = b.op(None, "ensemble", src=x, body=body, body_out=y, rotations=[0, 1, 2, 3], clamp=[-128, 127])
+    b.op(None, "output", src=b.op(None, "clamp", src=b.op(None, "add_const", src=e, value=128), lo=0, hi=255), out="_")
+    return b.network(4)
+
+
+@pytest.mark.parametrize("amplitude,narrow", [(100, 1), (6000, 0)])
+def test_int16_sums_and_lr_ensemble_equal_the_reference(amplitude, narrow):
+    """The pointwise op sums in int16 lanes only when every partial sum provably fits (16 passes of
+    rows up to 100 in units of 1/4: yes; up to 6000: no), the ensemble adds its rotations at LR
+    resolution before one pixel shuffle; both bit-exact against the reference."""
+    net = _pointwise_net(amplitude)
+    comp = compile_network(network_lut("shiftlut", net))
+    (ens_op, ens), = [(o, p) for o, p in comp.steps if o["op"] == "ensemble"]
+    assert ens["lr_scale"] == 4
+    (lut_prep,) = [p for o, p in ens["body"] if o["op"] == "lut"]
+    assert lut_prep["table"].dtype == np.int16 and lut_prep["magic"][5] == narrow and lut_prep["magic"][4] == 1
+    rng = np.random.default_rng(1)
+    for img in adversarial_images(rng):
+        img3 = np.ascontiguousarray(img if img.ndim == 3 else img[..., None])
+        ref = _reference(net, img3)
+        for threads, bands in ((1, 1), (2, 3)):
+            np.testing.assert_array_equal(run_net(comp, img3, bands=bands, threads=threads), ref)

@@ -21,9 +21,10 @@ import numpy as np
 
 from lutsr.runtime.kernels.common import pad_at
 from lutsr.runtime.kernels.jit import inline, kernel
-from lutsr.runtime.simd import lane_gather, lane_lookup, pixel_gathers, pixel_passes, round_div_f32, row_add
+from lutsr.runtime.simd import (lane_gather, lane_lookup, pixel_gathers, pixel_passes, round_div_f32, row_add,
+                               subpixel_rotate_add)
 
-__all__ = ["lut_pass_kernel", "lut_gather_kernel", "lut_direct_kernel", "pad_hwc", "remap_kernel", "shift_kernel", "ensemble_add",
+__all__ = ["lut_pass_kernel", "lut_gather_kernel", "lut_direct_kernel", "pad_hwc", "remap_kernel", "shift_kernel", "ensemble_add", "ensemble_add_perm",
            "add_clamp", "magic_divisor", "ROUND_CODES", "NO_EPILOGUE"]
 
 #: an epilogue that does nothing (``_epilogue``)
@@ -93,7 +94,8 @@ def pad_hwc(src, r, reflect):  # pragma: no cover - compiled
 def _round_row(rowv, acc, w, n_out, lanes, d, inv_d, mode, magic):  # pragma: no cover - compiled
     """``rowv[x*n_out + o] = round((acc[x*lanes + o] + bd) / d)`` (``magic``: ``magic_divisor``,
     ``bd = magic[3]`` the op's bias times ``d``, and ``magic[4]`` = 1 when float32 lanes are exact for
-    this op's accumulator range (``simd.round_div_f32``); m = 0: no multiply fits, divide)."""
+    this op's accumulator range (``simd.round_div_f32``); m = 0: no multiply fits, divide; ``acc``
+    int32 or int16)."""
     m, k, kk, bd = magic[0], magic[1], magic[2], magic[3]
     n = w * n_out
     if magic[4] != 0 and lanes == n_out and n % 8 == 0:  # float32 lanes are exact (``_magic``)
@@ -184,7 +186,8 @@ def lut_pass_kernel(src, r, reflect, passes, cmap, table, n_out, lanes, d, mode,
     ``passes`` int64 (n, 6): kind (0 uniform, 1 gather), dy, dx, channel (uniform), base value,
     offset of the pass's block in ``table`` (rows of ``lanes`` values (``n_out`` padded to 4 or a
     multiple of 16 with zeros), row ``v - base``); ``cmap`` int64 (n, n_out): the channel output ``o``
-    reads in a gather pass.
+    reads in a gather pass. ``magic``: ``_round_row``'s, and ``magic[5]`` = 1 when ``table`` is int16
+    and the sum of every pass's largest magnitude is below 2**15, so uniform passes may sum in int16.
     """
     h, w, c = src.shape
     p = src if r == 0 else pad_hwc(src, r, reflect)  # nothing to pad: read the plane itself
@@ -208,6 +211,15 @@ def lut_pass_kernel(src, r, reflect, passes, cmap, table, n_out, lanes, d, mode,
             pofs[k] = (passes[k, 1] * wp + passes[k, 2]) * c + passes[k, 3]
             toff[k] = passes[k, 5]
             base[k] = passes[k, 4]
+        if magic[5] != 0 and lanes == 16:  # int16 rows whose sums fit int16: 16 lanes in one vector
+            acc16 = np.zeros(w * 16, np.int16)
+            for y in range(h):
+                for x in range(w):
+                    so = ((y + r) * wp + x + r) * c
+                    pixel_passes(acc16, x * 16, table, pflat, so, pofs, toff, base, npass, 16)
+                _round_row(rowv, acc16, w, n_out, lanes, d, inv_d, mode, magic)
+                _epilogue(out, y, rowv, w, n_out, epi, r1, r2, s)
+            return out
         for y in range(h):
             for x in range(w):
                 so = ((y + r) * wp + x + r) * c
@@ -417,6 +429,67 @@ def ensemble_add(total, y, r, lo, hi, first):  # pragma: no cover - compiled
             for b in range(wy):
                 for ch in range(c):
                     _acc(total, wy - 1 - b, a, ch, y[a, b, ch], lo, hi, first)
+
+
+@inline
+def _rotated_lr_pixel(a, b, hy, wy, tw, r):  # pragma: no cover - compiled
+    """Flat pixel index in ``total`` (width ``tw``) where pixel ``(a, b)`` of a rotation-``r`` plane lands."""
+    if r == 0:
+        return a * tw + b
+    if r == 1:
+        return b * tw + hy - 1 - a
+    if r == 2:
+        return (hy - 1 - a) * tw + wy - 1 - b
+    return (wy - 1 - b) * tw + a
+
+
+@inline
+def _perm_rows(tf, yf, hy, wy, tw, lo, hi, first, r, s):  # pragma: no cover - compiled
+    c = s * s
+    for a in range(hy):
+        for b in range(wy):
+            subpixel_rotate_add(tf, _rotated_lr_pixel(a, b, hy, wy, tw, r) * c, yf, (a * wy + b) * c, lo, hi,
+                                first, r, s)
+
+
+@kernel()
+def ensemble_add_perm(total, y, r, s, perm, lo, hi, first):  # pragma: no cover - compiled
+    """``ensemble_add`` of LR planes of sub-pixel channels: pixel ``(a, b)`` of ``y`` moves as in
+    ``ensemble_add`` and its channel ``ch`` goes to ``perm[ch]`` (``netrun._subpixel_perm``).
+    One output channel at x2, x3 or x4 (``s*s`` channels) takes vector shuffles
+    (``simd.subpixel_rotate_add``); any other shape a scalar loop."""
+    hy, wy, c = y.shape
+    tw = total.shape[1]
+    yf = y.reshape(-1)
+    tf = total.reshape(-1)
+    if c == s * s and (s == 2 or s == 4) and r >= 0 and r <= 3:
+        if s == 4:
+            if r == 0:
+                _perm_rows(tf, yf, hy, wy, tw, lo, hi, first, 0, 4)
+            elif r == 1:
+                _perm_rows(tf, yf, hy, wy, tw, lo, hi, first, 1, 4)
+            elif r == 2:
+                _perm_rows(tf, yf, hy, wy, tw, lo, hi, first, 2, 4)
+            else:
+                _perm_rows(tf, yf, hy, wy, tw, lo, hi, first, 3, 4)
+        else:
+            if r == 0:
+                _perm_rows(tf, yf, hy, wy, tw, lo, hi, first, 0, 2)
+            elif r == 1:
+                _perm_rows(tf, yf, hy, wy, tw, lo, hi, first, 1, 2)
+            elif r == 2:
+                _perm_rows(tf, yf, hy, wy, tw, lo, hi, first, 2, 2)
+            else:
+                _perm_rows(tf, yf, hy, wy, tw, lo, hi, first, 3, 2)
+        return
+    for a in range(hy):
+        for b in range(wy):
+            t0 = _rotated_lr_pixel(a, b, hy, wy, tw, r) * c
+            s0 = (a * wy + b) * c
+            for ch in range(c):  # unsigned indices: no wraparound checks
+                v = min(max(yf[np.uint64(s0 + ch)], lo), hi)
+                k = np.uint64(t0 + perm[ch])
+                tf[k] = v if first else tf[k] + v
 
 
 @kernel()
