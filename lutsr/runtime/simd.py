@@ -20,7 +20,7 @@ from numba.extending import intrinsic
 
 from lutsr.spec import rotate_cells
 
-__all__ = ["prefetch", "patch4_add", "emit_u8", "vertices_block_add", "windows_block_add", "verts4_run", "row_add", "pixel_passes", "pixel_gathers", "lane_gather", "lane_lookup", "round_div_f32", "subpixel_rotate_add"]
+__all__ = ["prefetch", "patch4_add", "emit_u8", "vertices_block_add", "windows_block_add", "verts4_run", "row_add", "pixel_passes", "pixel_gathers", "lane_gather", "lane_lookup", "round_div_f32", "subpixel_rotate_add", "pixel_passes2"]
 
 
 def _i64(builder, v):
@@ -652,6 +652,56 @@ def subpixel_rotate_add(typingctx, dst, dofs, src, sofs, lo, hi, first, r, s):
                 builder.store(v, dp, align=4)
             with otherwise:
                 builder.store(builder.add(builder.load(dp, align=4), v), dp, align=4)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic(prefer_literal=True)
+def pixel_passes2(typingctx, acc, aofs, tab, src, sofs, sstep, pofs, tb, npass, width):
+    """Two pixels of a uniform-pass ``lut`` op (``pixel_passes`` for the pixels at ``sofs`` and
+    ``sofs + sstep``, sums to ``acc[aofs:]`` and ``acc[aofs + width:]``), each pass's offsets loaded
+    once for both: ``e = tb[k] + v * width`` with ``tb[k] = toff[k] - base[k] * width``.
+    ``width`` must be a literal int; 1-D arrays; ``pofs``, ``tb`` int64."""
+    if not _literals(width):
+        return None
+    V = width.literal_value
+    sig = types.void(acc, aofs, tab, src, sofs, sstep, pofs, tb, npass, width)
+
+    def codegen(context, builder, signature, args):
+        aty, _, tty, sty, _, _, pty, oty = signature.args[:8]
+        aarr = context.make_array(aty)(context, builder, args[0])
+        tarr = context.make_array(tty)(context, builder, args[2])
+        sarr = context.make_array(sty)(context, builder, args[3])
+        parr = context.make_array(pty)(context, builder, args[6])
+        oarr = context.make_array(oty)(context, builder, args[7])
+        i64 = ir.IntType(64)
+        tbits, abits = tty.dtype.bitwidth, aty.dtype.bitwidth
+        tvec, avec = ir.VectorType(ir.IntType(tbits), V), ir.VectorType(ir.IntType(abits), V)
+        sofs, sstep, n = _i64(builder, args[4]), _i64(builder, args[5]), _i64(builder, args[8])
+        t0 = cgutils.alloca_once_value(builder, ir.Constant(avec, [0] * V))
+        t1 = cgutils.alloca_once_value(builder, ir.Constant(avec, [0] * V))
+
+        def row(e):
+            r = builder.load(builder.bitcast(builder.gep(tarr.data, [e]), tvec.as_pointer()), align=tbits // 8)
+            if abits > tbits:
+                return builder.sext(r, avec)
+            if abits < tbits:  # only compiled, never run (see pixel_passes)
+                return builder.trunc(r, avec)
+            return r
+
+        with cgutils.for_range(builder, n) as loop:
+            k = loop.index
+            p = builder.add(sofs, builder.load(builder.gep(parr.data, [k])))
+            tb = builder.load(builder.gep(oarr.data, [k]))
+            va = _i64(builder, builder.load(builder.gep(sarr.data, [p])))
+            vb = _i64(builder, builder.load(builder.gep(sarr.data, [builder.add(p, sstep)])))
+            builder.store(builder.add(builder.load(t0), row(builder.add(tb, builder.mul(va, i64(V))))), t0)
+            builder.store(builder.add(builder.load(t1), row(builder.add(tb, builder.mul(vb, i64(V))))), t1)
+        a0 = _i64(builder, args[1])
+        builder.store(builder.load(t0), builder.bitcast(builder.gep(aarr.data, [a0]), avec.as_pointer()), align=abits // 8)
+        builder.store(builder.load(t1), builder.bitcast(builder.gep(aarr.data, [builder.add(a0, i64(V))]),
+                                                       avec.as_pointer()), align=abits // 8)
         return context.get_dummy_value()
 
     return sig, codegen

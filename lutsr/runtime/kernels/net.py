@@ -21,7 +21,8 @@ import numpy as np
 
 from lutsr.runtime.kernels.common import pad_at
 from lutsr.runtime.kernels.jit import inline, kernel
-from lutsr.runtime.simd import (lane_gather, lane_lookup, pixel_gathers, pixel_passes, round_div_f32, row_add,
+from lutsr.runtime.simd import (lane_gather, lane_lookup, pixel_gathers, pixel_passes, pixel_passes2, round_div_f32,
+                               row_add,
                                subpixel_rotate_add)
 
 __all__ = ["lut_pass_kernel", "lut_gather_kernel", "lut_direct_kernel", "pad_hwc", "remap_kernel", "shift_kernel", "ensemble_add", "ensemble_add_perm",
@@ -211,22 +212,31 @@ def lut_pass_kernel(src, r, reflect, passes, cmap, table, n_out, lanes, d, mode,
             pofs[k] = (passes[k, 1] * wp + passes[k, 2]) * c + passes[k, 3]
             toff[k] = passes[k, 5]
             base[k] = passes[k, 4]
+        tb = toff - base * lanes  # row of value v: tb[k] + v * lanes
+        w2 = w - w % 2
         if magic[5] != 0 and lanes == 16:  # int16 rows whose sums fit int16: 16 lanes in one vector
             acc16 = np.zeros(w * 16, np.int16)
             for y in range(h):
-                for x in range(w):
-                    so = ((y + r) * wp + x + r) * c
-                    pixel_passes(acc16, x * 16, table, pflat, so, pofs, toff, base, npass, 16)
+                so = ((y + r) * wp + r) * c
+                for x in range(0, w2, 2):  # two pixels per loop: each pass's offsets loaded once
+                    pixel_passes2(acc16, x * 16, table, pflat, so + x * c, c, pofs, tb, npass, 16)
+                if w2 < w:
+                    pixel_passes(acc16, w2 * 16, table, pflat, so + w2 * c, pofs, toff, base, npass, 16)
                 _round_row(rowv, acc16, w, n_out, lanes, d, inv_d, mode, magic)
                 _epilogue(out, y, rowv, w, n_out, epi, r1, r2, s)
             return out
         for y in range(h):
-            for x in range(w):
-                so = ((y + r) * wp + x + r) * c
-                if lanes == 4:
-                    pixel_passes(acc, x * 4, table, pflat, so, pofs, toff, base, npass, 4)
-                else:
-                    pixel_passes(acc, x * 16, table, pflat, so, pofs, toff, base, npass, 16)
+            so = ((y + r) * wp + r) * c
+            if lanes == 4:
+                for x in range(0, w2, 2):
+                    pixel_passes2(acc, x * 4, table, pflat, so + x * c, c, pofs, tb, npass, 4)
+                if w2 < w:
+                    pixel_passes(acc, w2 * 4, table, pflat, so + w2 * c, pofs, toff, base, npass, 4)
+            else:
+                for x in range(0, w2, 2):
+                    pixel_passes2(acc, x * 16, table, pflat, so + x * c, c, pofs, tb, npass, 16)
+                if w2 < w:
+                    pixel_passes(acc, w2 * 16, table, pflat, so + w2 * c, pofs, toff, base, npass, 16)
             _round_row(rowv, acc, w, n_out, lanes, d, inv_d, mode, magic)
             _epilogue(out, y, rowv, w, n_out, epi, r1, r2, s)
         return out
