@@ -12,6 +12,7 @@ reference (``lutsr.net.reference``) executes.
 
 from __future__ import annotations
 
+import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -309,6 +310,12 @@ def _prepare(ops: list, net: Network, extra: tuple = ()) -> list:
     return steps
 
 
+#: ``np.rot90(m, k, axes=(0, 1))`` as views, without its argument handling (k = 0..3)
+_ROT90 = (lambda m: m, lambda m: m[:, ::-1].transpose(1, 0, 2), lambda m: m[::-1, ::-1],
+          lambda m: m[::-1].transpose(1, 0, 2))
+
+
+@functools.lru_cache(maxsize=64)
 def _subpixel_perm(s: int, n: int, r: int) -> np.ndarray:
     """Where channel ``c*s*s + i*s + j`` (sub-pixel (i, j), PyTorch order) of an LR plane goes when its
     pixel-shuffled HR plane is rotated by ``np.rot90(., -r)``: the LR grid rotates with the same
@@ -320,6 +327,7 @@ def _subpixel_perm(s: int, n: int, r: int) -> np.ndarray:
             for j in range(s):
                 ti, tj = [(i, j), (j, s - 1 - i), (s - 1 - i, s - 1 - j), (s - 1 - j, i)][r % 4]
                 perm[c * s * s + i * s + j] = c * s * s + ti * s + tj
+    perm.flags.writeable = False  # cached: shared by every call
     return perm
 
 
@@ -437,14 +445,14 @@ def _exec(steps: list, planes: dict, geom=None) -> str | None:
             cl = op.get("clamp") or (-(1 << 30), 1 << 30)
             sc = prep["lr_scale"]
             for r in op["rotations"]:
-                inner = {"x": np.ascontiguousarray(np.rot90(src, r, axes=(0, 1)))}
+                inner = {"x": np.ascontiguousarray(_ROT90[r % 4](src))}
                 _exec(prep["body"], inner)
                 y = inner[op["body_out"]]
                 if total is None:
                     hy, wy = y.shape[:2]
                     total = np.empty((wy, hy, y.shape[2]) if r % 2 else y.shape, np.int32)
                 if sc > 1:  # LR planes of sub-pixel channels (_lr_ensemble)
-                    ensemble_add_perm(total, y, r, sc, _subpixel_perm(sc, y.shape[2] // (sc * sc), r),
+                    ensemble_add_perm(total, y, r, sc, _subpixel_perm(sc, y.shape[2] // (sc * sc), r % 4),
                                       np.int32(cl[0]), np.int32(cl[1]), r == op["rotations"][0])
                 else:
                     ensemble_add(total, y, r, np.int32(cl[0]), np.int32(cl[1]), r == op["rotations"][0])
