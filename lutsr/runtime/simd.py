@@ -20,7 +20,7 @@ from numba.extending import intrinsic
 
 from lutsr.spec import rotate_cells
 
-__all__ = ["prefetch", "patch4_add", "emit_u8", "vertices_block_add", "windows_block_add", "verts4_run", "row_add", "pixel_passes", "pixel_gathers", "lane_gather", "lane_lookup", "round_div_f32", "subpixel_rotate_add", "pixel_passes2"]
+__all__ = ["prefetch", "patch4_add", "emit_u8", "vertices_block_add", "windows_block_add", "verts4_run", "row_add", "pixel_passes", "pixel_gathers", "lane_gather", "lane_lookup", "round_div_f32", "subpixel_rotate_add", "pixel_passes2", "round_shift"]
 
 
 def _i64(builder, v):
@@ -702,6 +702,49 @@ def pixel_passes2(typingctx, acc, aofs, tab, src, sofs, sstep, pofs, tb, npass, 
         builder.store(builder.load(t0), builder.bitcast(builder.gep(aarr.data, [a0]), avec.as_pointer()), align=abits // 8)
         builder.store(builder.load(t1), builder.bitcast(builder.gep(aarr.data, [builder.add(a0, i64(V))]),
                                                        avec.as_pointer()), align=abits // 8)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic(prefer_literal=True)
+def round_shift(typingctx, dst, dofs, src, sofs, bd, k, mode, width):
+    """``dst[dofs + i] = round((src[sofs + i] + bd) / 2**k)`` for ``i < width`` in int32 lanes (``k`` >= 0;
+    ``mode`` 0 half to even, 1 half up, 2 floor): ``(a + h - 1 + ((a >> k) & 1)) >> k``, ``(a + h) >> k``
+    or ``a >> k`` with ``h = 2**(k-1)`` (``h = 0`` for ``k = 0``), arithmetic shifts. Exact while
+    ``|src + bd| + 2**k < 2**31``. int32 ``dst``, int16 or int32 ``src``; ``width`` literal."""
+    if not _literals(width):
+        return None
+    V = width.literal_value
+    sig = types.void(dst, dofs, src, sofs, bd, k, mode, width)
+
+    def codegen(context, builder, signature, args):
+        darr = context.make_array(signature.args[0])(context, builder, args[0])
+        sarr = context.make_array(signature.args[2])(context, builder, args[2])
+        i32 = ir.IntType(32)
+        vi = ir.VectorType(i32, V)
+        sbits = signature.args[2].dtype.bitwidth
+        vs = ir.VectorType(ir.IntType(sbits), V)
+        sp = builder.bitcast(builder.gep(sarr.data, [_i64(builder, args[3])]), vs.as_pointer())
+        a = builder.load(sp, align=sbits // 8)
+        if sbits < 32:
+            a = builder.sext(a, vi)
+        a = builder.add(a, _splat(builder, builder.trunc(_i64(builder, args[4]), i32), vi))
+        k32 = builder.trunc(_i64(builder, args[5]), i32)
+        kv = _splat(builder, k32, vi)
+        one = ir.Constant(vi, [1] * V)
+        # h = 2**(k-1) for k >= 1, 0 for k = 0: (1 << k) >> 1
+        hv = builder.lshr(builder.shl(one, kv), one)
+        q_floor = builder.ashr(a, kv)
+        q_up = builder.ashr(builder.add(a, hv), kv)
+        nz = builder.zext(builder.icmp_signed("!=", hv, ir.Constant(vi, [0] * V)), vi)  # k >= 1
+        q_even = builder.ashr(builder.add(builder.add(a, builder.sub(hv, nz)), builder.and_(builder.and_(q_floor, one), nz)),
+                              kv)
+        m = _i64(builder, args[6])
+        q = builder.select(builder.icmp_signed("==", m, ir.IntType(64)(0)), q_even,
+                           builder.select(builder.icmp_signed("==", m, ir.IntType(64)(1)), q_up, q_floor))
+        dp = builder.bitcast(builder.gep(darr.data, [_i64(builder, args[1])]), vi.as_pointer())
+        builder.store(q, dp, align=4)
         return context.get_dummy_value()
 
     return sig, codegen

@@ -5,7 +5,7 @@ import pytest
 from numba import njit
 
 from lutsr.net.reference import round_div_array
-from lutsr.runtime.simd import (emit_u8, patch4_add, prefetch, round_div_f32, verts4_run, vertices_block_add,
+from lutsr.runtime.simd import (emit_u8, patch4_add, prefetch, round_div_f32, round_shift, verts4_run, vertices_block_add,
                                windows_block_add)
 
 
@@ -238,3 +238,30 @@ def test_round_div_f32_is_exact_over_its_whole_range(mode, rounding):
             want = round_div_array(a, d, rounding)
             bad = np.flatnonzero(out != want)
             assert bad.size == 0, (d, bd, a[bad[:3]], out[bad[:3]], want[bad[:3]])
+
+
+@njit
+def _shift_rows(out, acc, bd, k, mode):
+    for i in range(0, acc.size, 8):
+        round_shift(out, i, acc, i, bd, k, mode, 8)
+
+
+@pytest.mark.parametrize("mode,rounding", [(0, "half_even"), (1, "half_up"), (2, "floor")])
+@pytest.mark.parametrize("src_dtype", [np.int16, np.int32])
+def test_round_shift_is_the_reference_rounding_by_powers_of_two(mode, rounding, src_dtype):
+    """Division by 2**k (k = 0..20) with biases, on random values, every tie and the int16 range ends."""
+    rng = np.random.default_rng(mode)
+    lim = min(np.iinfo(src_dtype).max, (1 << 30) - 1)  # the documented range: |a + bd| + 2**k < 2**31
+    for k in range(21):
+        d = 1 << k
+        for bd in (0, 3 * d, -5 * d, 7):
+            a = np.concatenate([rng.integers(-lim, lim + 1, 256), [-lim, -lim + 1, lim - 1, lim] * 2,
+                                np.clip(np.arange(-64, 64) * d + d // 2, -lim, lim),
+                                np.clip(np.arange(-64, 64) * d - 1, -lim, lim)])
+            a = a[: a.size // 8 * 8]
+            src = a.astype(src_dtype)
+            out = np.zeros(a.size, np.int32)
+            _shift_rows(out, src, bd, k, mode)
+            want = round_div_array(a.astype(np.int64) + bd, d, rounding)
+            bad = np.flatnonzero(out != want)
+            assert bad.size == 0, (k, bd, a[bad[:3]], out[bad[:3]], want[bad[:3]])

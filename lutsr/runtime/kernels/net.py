@@ -22,7 +22,7 @@ import numpy as np
 from lutsr.runtime.kernels.common import pad_at
 from lutsr.runtime.kernels.jit import inline, kernel
 from lutsr.runtime.simd import (lane_gather, lane_lookup, pixel_gathers, pixel_passes, pixel_passes2, round_div_f32,
-                               row_add,
+                               round_shift, row_add,
                                subpixel_rotate_add)
 
 __all__ = ["lut_pass_kernel", "lut_gather_kernel", "lut_direct_kernel", "pad_hwc", "remap_kernel", "shift_kernel", "ensemble_add", "ensemble_add_perm",
@@ -99,7 +99,13 @@ def _round_row(rowv, acc, w, n_out, lanes, d, inv_d, mode, magic):  # pragma: no
     int32 or int16)."""
     m, k, kk, bd = magic[0], magic[1], magic[2], magic[3]
     n = w * n_out
-    if magic[4] != 0 and lanes == n_out and n % 8 == 0:  # float32 lanes are exact (``_magic``)
+    if magic[4] != 0 and lanes == n_out and n % 8 == 0 and (d & (d - 1)) == 0:  # a power of two: shifts
+        kb = 0
+        while (1 << kb) < d:
+            kb += 1
+        for i in range(0, n, 8):
+            round_shift(rowv, i, acc, i, bd, kb, mode, 8)
+    elif magic[4] != 0 and lanes == n_out and n % 8 == 0:  # float32 lanes are exact (``_magic``)
         inv = np.float32(1.0) / np.float32(d)
         for i in range(0, n, 8):
             round_div_f32(rowv, i, acc, i, bd, d, inv, mode, 8)
