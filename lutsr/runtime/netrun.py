@@ -29,9 +29,7 @@ from lutsr.net.resample import resample_geometry
 from lutsr.runtime.kernels.resample import run_resample
 from lutsr.runtime.kernels.simplex import lut_simplex_kernel
 from lutsr.runtime.kernels.net import (ROUND_CODES, add_clamp, ensemble_add, ensemble_add_perm, lut_direct_kernel,
-                                      lut_gather_kernel,
-                                      lut_pass_kernel,
-                                      magic_divisor, remap_kernel, shift_kernel)
+                                      lut_gather_kernel, lut_pass_kernel, magic_divisor, remap_kernel, shift_kernel)
 
 _DUMMY = np.zeros((1, 1, 1), np.int32)
 
@@ -344,6 +342,8 @@ def _lr_ensemble(body: list, op: dict) -> dict:
             break
     else:
         return {"lr_scale": 1}
+    if any(oo[key] == op["body_out"] for oo, _ in body for key in OPS.get(oo["op"], ())):
+        return {"lr_scale": 1}  # the HR plane is also read inside the body: keep it
     if o["op"] == "pixel_shuffle":
         sc = int(o["scale"])
         body[k] = ({"op": "alias", "out": o["out"], "src": o["src"]}, None)

@@ -137,3 +137,17 @@ def test_int16_sums_and_lr_ensemble_equal_the_reference(amplitude, narrow):
         ref = _reference(net, img3)
         for threads, bands in ((1, 1), (2, 3)):
             np.testing.assert_array_equal(run_net(comp, img3, bands=bands, threads=threads), ref)
+
+
+def test_lr_ensemble_keeps_an_hr_output_that_the_body_reads_again():
+    """A body that reads its pixel-shuffled output again (here a second, unused clamp of it) keeps the
+    HR sum: the LR sum would hand that reader an unshuffled plane."""
+    net = _pointwise_net(100)
+    ens = next(o for o in net.ops if o["op"] == "ensemble")
+    ens["body"].append({"op": "clamp", "out": "reread", "src": ens["body_out"], "lo": -1, "hi": 1})
+    net = Network(net.ops, net.tables, net.scale).validate()
+    comp = compile_network(network_lut("shiftlut", net))
+    (ens_prep,) = [p for o, p in comp.steps if o["op"] == "ensemble"]
+    assert ens_prep["lr_scale"] == 1
+    img = np.random.default_rng(2).integers(0, 256, (7, 9, 1), dtype=np.uint8)
+    np.testing.assert_array_equal(run_net(comp, img, threads=2, bands=2), _reference(net, img))

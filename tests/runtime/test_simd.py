@@ -5,7 +5,8 @@ import pytest
 from numba import njit
 
 from lutsr.net.reference import round_div_array
-from lutsr.runtime.simd import (emit_u8, patch4_add, prefetch, round_div_f32, round_shift, verts4_run, vertices_block_add,
+from lutsr.runtime.simd import (emit_u8, patch4_add, pixel_passes2, prefetch, round_div_f32, round_shift,
+                               subpixel_rotate_add, verts4_run, vertices_block_add,
                                windows_block_add)
 
 
@@ -265,3 +266,54 @@ def test_round_shift_is_the_reference_rounding_by_powers_of_two(mode, rounding, 
             want = round_div_array(a.astype(np.int64) + bd, d, rounding)
             bad = np.flatnonzero(out != want)
             assert bad.size == 0, (k, bd, a[bad[:3]], out[bad[:3]], want[bad[:3]])
+
+
+@njit
+def _passes2(acc, aofs, tab, src, sofs, sstep, pofs, tb, npass):
+    pixel_passes2(acc, aofs, tab, src, sofs, sstep, pofs, tb, npass, 16)
+
+
+@pytest.mark.parametrize("acc_dtype", [np.int16, np.int32])
+def test_pixel_passes2_sums_rows_of_two_pixels(acc_dtype):
+    rng = np.random.default_rng(4)
+    tab = rng.integers(-300, 300, 40 * 16).astype(np.int16)
+    src = rng.integers(0, 10, 64).astype(np.int32)
+    pofs = np.array([0, 3, 7, 11, 2], np.int64)
+    tb = np.array([0, 160, 320, 48, 400], np.int64)  # row of value v: tb[k] + 16 v
+    acc = np.full(48, 99, acc_dtype)
+    _passes2(acc, 8, tab, src, 20, 5, pofs, tb, 5)
+    for px, sofs in ((0, 20), (1, 25)):
+        want = sum(tab[tb[k] + 16 * src[sofs + pofs[k]]:][:16].astype(np.int64) for k in range(5))
+        np.testing.assert_array_equal(acc[8 + 16 * px : 24 + 16 * px], want)
+    assert (acc[:8] == 99).all() and (acc[40:] == 99).all()  # writes nothing else
+
+
+@njit
+def _rot_add(dst, src, lo, hi, first, r, s):
+    if s == 4:
+        if r == 0:
+            subpixel_rotate_add(dst, 16, src, 0, lo, hi, first, 0, 4)
+        elif r == 1:
+            subpixel_rotate_add(dst, 16, src, 0, lo, hi, first, 1, 4)
+        elif r == 2:
+            subpixel_rotate_add(dst, 16, src, 0, lo, hi, first, 2, 4)
+        else:
+            subpixel_rotate_add(dst, 16, src, 0, lo, hi, first, 3, 4)
+    elif r == 1:
+        subpixel_rotate_add(dst, 16, src, 0, lo, hi, first, 1, 2)
+    else:
+        subpixel_rotate_add(dst, 16, src, 0, lo, hi, first, 3, 2)
+
+
+@pytest.mark.parametrize("s,r", [(4, 0), (4, 1), (4, 2), (4, 3), (2, 1), (2, 3)])
+@pytest.mark.parametrize("first", [True, False])
+def test_subpixel_rotate_add_is_rot90_of_the_block(s, r, first):
+    """One pixel's s*s sub-pixels, clamped, rotated back by np.rot90(., -r) as an s x s block, added."""
+    rng = np.random.default_rng(s * 10 + r)
+    src = rng.integers(-300, 300, s * s).astype(np.int32)
+    dst = rng.integers(-50, 50, 64).astype(np.int32)
+    before = dst.copy()
+    _rot_add(dst, src, np.int32(-128), np.int32(127), first, r, s)
+    block = np.rot90(np.clip(src, -128, 127).reshape(s, s), -r).ravel()
+    np.testing.assert_array_equal(dst[16 : 16 + s * s], block + (0 if first else before[16 : 16 + s * s]))
+    assert (dst[:16] == before[:16]).all() and (dst[16 + s * s :] == before[16 + s * s :]).all()

@@ -22,11 +22,10 @@ import numpy as np
 from lutsr.runtime.kernels.common import pad_at
 from lutsr.runtime.kernels.jit import inline, kernel
 from lutsr.runtime.simd import (lane_gather, lane_lookup, pixel_gathers, pixel_passes, pixel_passes2, round_div_f32,
-                               round_shift, row_add,
-                               subpixel_rotate_add)
+                               round_shift, row_add, subpixel_rotate_add)
 
-__all__ = ["lut_pass_kernel", "lut_gather_kernel", "lut_direct_kernel", "pad_hwc", "remap_kernel", "shift_kernel", "ensemble_add", "ensemble_add_perm",
-           "add_clamp", "magic_divisor", "ROUND_CODES", "NO_EPILOGUE"]
+__all__ = ["lut_pass_kernel", "lut_gather_kernel", "lut_direct_kernel", "pad_hwc", "remap_kernel", "shift_kernel",
+           "ensemble_add", "ensemble_add_perm", "add_clamp", "magic_divisor", "ROUND_CODES", "NO_EPILOGUE"]
 
 #: an epilogue that does nothing (``_epilogue``)
 NO_EPILOGUE = np.zeros(10, np.int64)
