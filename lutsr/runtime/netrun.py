@@ -32,6 +32,7 @@ from lutsr.runtime.kernels.net import (ROUND_CODES, add_clamp, ensemble_add, ens
                                       lut_gather_kernel, lut_pass_kernel, magic_divisor, remap_kernel, shift_kernel)
 
 _DUMMY = np.zeros((1, 1, 1), np.int32)
+_NO_REMAP = np.zeros((1, 1), np.int32)  # an epilogue without a value map: never read
 
 __all__ = ["CompiledNet", "compile_network", "run_net"]
 
@@ -227,10 +228,10 @@ def _reads(ops: list, extra: tuple = ()) -> dict:
 
 def _fuse_epilogue(ops: list, i: int, reads: dict, net: Network, n_out: int) -> tuple[int, dict]:
     """Fold the ops after the ``lut`` op ``ops[i]`` into its epilogue while each reads only the
-    previous result and nothing else reads that: [clamp] [add R1] [add R2] [clamp] [pixel_shuffle].
-    Returns the index of the last op folded and the epilogue fields."""
-    epi = np.zeros(10, np.int64)
-    res = {"r1": None, "r2": None, "s": 1}
+    previous result and nothing else reads that: [clamp] [add R1] [add R2] [clamp] [remap]
+    [pixel_shuffle]. Returns the index of the last op folded and the epilogue fields."""
+    epi = np.zeros(13, np.int64)
+    res = {"r1": None, "r2": None, "s": 1, "rmt": _NO_REMAP}
     cur, j, stage = ops[i]["out"], i, 0  # stage: 0 start, 1 after clamp0, 2 after r1, 3 after r2, 4 after clamp1
 
     def single(name):
@@ -253,6 +254,13 @@ def _fuse_epilogue(ops: list, i: int, reads: dict, net: Network, n_out: int) -> 
             k = 3 if slot == "r1" else 5
             epi[k : k + 2] = (1, 1 if c_other > 1 else 0)
             stage = 2 if slot == "r1" else 3
+        elif kind == "remap" and nxt["src"] == cur and stage < 5:
+            t = np.asarray(net.tables[nxt["table"]], np.int32)
+            if t.shape[0] not in (1, n_out):
+                break
+            res["rmt"] = np.ascontiguousarray(np.broadcast_to(t, (n_out, t.shape[1])))
+            epi[10:13] = (1, int(nxt["lo"]), t.shape[1])
+            stage = 5
         elif kind == "pixel_shuffle" and nxt["src"] == cur and n_out % (int(nxt["scale"]) ** 2) == 0:
             res["s"] = int(nxt["scale"])
             cur, j = nxt["out"], j + 1
@@ -404,16 +412,17 @@ def _exec(steps: list, planes: dict, geom=None) -> str | None:
             r2 = g(prep["r2"]) if prep["r2"] else _DUMMY
             if prep.get("gather"):
                 v = lut_gather_kernel(src, prep["r"], prep["reflect"], prep["passes"], prep["table"], int(op["n_out"]),
-                                      prep["d"], prep["mode"], prep["magic"], prep["epi"], r1, r2, prep["s"])
+                                      prep["d"], prep["mode"], prep["magic"], prep["epi"], r1, r2, prep["rmt"],
+                                      prep["s"])
             elif "passes" in prep:
                 v = lut_pass_kernel(src, prep["r"], prep["reflect"], prep["passes"], prep["cmap"], prep["table"],
                                     int(op["n_out"]), prep["lanes"], prep["d"], prep["mode"], prep["magic"],
-                                    prep["epi"], r1, r2, prep["s"])
+                                    prep["epi"], r1, r2, prep["rmt"], prep["s"])
             else:
                 v = lut_direct_kernel(src, prep["r"], prep["reflect"], prep["taps"], prep["cells"], prep["table"],
                                       prep["base_off"], prep["stride"], int(op["levels"]), prep["lo"],
                                       int(op["n_out"]), prep["d"], prep["mode"], prep["magic"], prep["epi"], r1, r2,
-                                      prep["s"])
+                                      prep["rmt"], prep["s"])
             planes[prep["out"]] = v
             continue
         elif kind == "add_const":

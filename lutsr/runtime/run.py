@@ -20,7 +20,8 @@ def cold_kernels(compiled) -> list[str]:
     from lutsr.runtime.netrun import CompiledNet
 
     if isinstance(compiled, CompiledNet):
-        ks = [netk.lut_pass_kernel, netk.lut_gather_kernel, netk.lut_direct_kernel, netk.ensemble_add]
+        ks = [netk.lut_pass_kernel, netk.lut_gather_kernel, netk.lut_direct_kernel, netk.ensemble_add,
+              netk.ensemble_add_perm]
     else:
         ks = []
         for p in compiled.stages:

@@ -32,6 +32,9 @@ def test_random_network_runtime_equals_reference(seed, scale, channels):
              for _, body in comp.steps if isinstance(body, dict) and "body" in body
              for op, prep in body["body"] if op["op"] == "lut"}
     assert kinds == ({"gather", "passes", "direct"} if channels == 16 else {"passes", "direct"})
+    (ens,) = [body for op, body in comp.steps if op["op"] == "ensemble"]
+    assert ens["lr_scale"] == scale  # the rotations are summed at LR resolution (x1: nothing to shuffle)
+    assert any(op["op"] == "lut" and prep["epi"][10] for op, prep in ens["body"])  # a value map fused
     for img in adversarial_images(rng):
         img3 = img if img.ndim == 3 else img[..., None]
         ref = _reference(net, img3)

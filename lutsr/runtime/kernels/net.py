@@ -28,7 +28,7 @@ __all__ = ["lut_pass_kernel", "lut_gather_kernel", "lut_direct_kernel", "pad_hwc
            "ensemble_add", "ensemble_add_perm", "add_clamp", "magic_divisor", "ROUND_CODES", "NO_EPILOGUE"]
 
 #: an epilogue that does nothing (``_epilogue``)
-NO_EPILOGUE = np.zeros(10, np.int64)
+NO_EPILOGUE = np.zeros(13, np.int64)
 
 #: rounding name -> code the kernels take
 ROUND_CODES = {"half_even": 0, "half_up": 1, "floor": 2, "none": 3}  # "none": divisor 1, the raw sum
@@ -137,11 +137,12 @@ def _clamp_row(rowv, n, lo, hi):  # pragma: no cover - compiled
 
 
 @inline
-def _epilogue(out, y, rowv, w, n_out, epi, r1, r2, s):  # pragma: no cover - compiled
+def _epilogue(out, y, rowv, w, n_out, epi, r1, r2, rmt, s):  # pragma: no cover - compiled
     """The ops fused after a ``lut`` op, on one row: clamp, residual adds, clamp, pixel shuffle.
 
-    ``epi``: [clamp0, lo0, hi0, add r1, r1 per-channel, add r2, r2 per-channel, clamp1, lo1, hi1];
-    ``r1``/``r2`` (H, W, 1 or n_out) residual planes; ``s`` the pixel-shuffle factor (1: none), output
+    ``epi``: [clamp0, lo0, hi0, add r1, r1 per-channel, add r2, r2 per-channel, clamp1, lo1, hi1,
+    remap, lo, n]; ``r1``/``r2`` (H, W, 1 or n_out) residual planes; ``rmt`` int32 (n_out, n): the
+    value map ``v -> rmt[o, v - lo]`` of output channel ``o`` (validation proved ``v - lo`` in range); ``s`` the pixel-shuffle factor (1: none), output
     channel ``o`` going to sub-pixel ``((o // s) % s, o % s)`` of channel ``o // (s*s)``.
     """
     n = w * n_out
@@ -153,6 +154,13 @@ def _epilogue(out, y, rowv, w, n_out, epi, r1, r2, s):  # pragma: no cover - com
         _add_row(rowv, r2, y, w, n_out, epi[6])
     if epi[7]:
         _clamp_row(rowv, n, np.int32(epi[8]), np.int32(epi[9]))
+    if epi[10]:  # per-channel value map rmt[o, v - lo] (requantisation)
+        tf = rmt.reshape(-1)
+        lo, nv = epi[11], epi[12]
+        for x in range(w):
+            for o in range(n_out):
+                i = x * n_out + o
+                rowv[i] = tf[np.uint64(o * nv + rowv[i] - lo)]
     if s == 1:
         orow = out[y].reshape(-1)
         for i in range(n):
@@ -185,7 +193,7 @@ def _uniform_rows(acc, p, yy, x0, ch, base, off, table, w, lanes, width):  # pra
 
 
 @kernel()
-def lut_pass_kernel(src, r, reflect, passes, cmap, table, n_out, lanes, d, mode, magic, epi, r1, r2,
+def lut_pass_kernel(src, r, reflect, passes, cmap, table, n_out, lanes, d, mode, magic, epi, r1, r2, rmt,
                     s):  # pragma: no cover - compiled
     """Linear-index ``lut`` op: ``src`` int32 (H, W, C) -> int32 (H, W, n_out).
 
@@ -228,7 +236,7 @@ def lut_pass_kernel(src, r, reflect, passes, cmap, table, n_out, lanes, d, mode,
                 if w2 < w:
                     pixel_passes(acc16, w2 * 16, table, pflat, so + w2 * c, pofs, toff, base, npass, 16)
                 _round_row(rowv, acc16, w, n_out, lanes, d, inv_d, mode, magic)
-                _epilogue(out, y, rowv, w, n_out, epi, r1, r2, s)
+                _epilogue(out, y, rowv, w, n_out, epi, r1, r2, rmt, s)
             return out
         for y in range(h):
             so = ((y + r) * wp + r) * c
@@ -243,7 +251,7 @@ def lut_pass_kernel(src, r, reflect, passes, cmap, table, n_out, lanes, d, mode,
                 if w2 < w:
                     pixel_passes(acc, w2 * 16, table, pflat, so + w2 * c, pofs, toff, base, npass, 16)
             _round_row(rowv, acc, w, n_out, lanes, d, inv_d, mode, magic)
-            _epilogue(out, y, rowv, w, n_out, epi, r1, r2, s)
+            _epilogue(out, y, rowv, w, n_out, epi, r1, r2, rmt, s)
         return out
     for y in range(h):
         acc[:] = 0
@@ -263,12 +271,12 @@ def lut_pass_kernel(src, r, reflect, passes, cmap, table, n_out, lanes, d, mode,
                     for o in range(n_out):
                         acc[a + o] += table[off + (p[yy, x0 + x, cmap[k, o]] - base) * lanes + o]
         _round_row(rowv, acc, w, n_out, lanes, d, inv_d, mode, magic)
-        _epilogue(out, y, rowv, w, n_out, epi, r1, r2, s)
+        _epilogue(out, y, rowv, w, n_out, epi, r1, r2, rmt, s)
     return out
 
 
 @kernel()
-def lut_gather_kernel(src, r, reflect, passes, table, n_out, d, mode, magic, epi, r1, r2, s):  # pragma: no cover
+def lut_gather_kernel(src, r, reflect, passes, table, n_out, d, mode, magic, epi, r1, r2, rmt, s):  # pragma: no cover
     """A depthwise ``lut`` op (every pass a gather pass, output ``o`` reading channel ``o``; 16
     channels): ``lut_pass_kernel``'s meaning, the 16 lanes of a pass gathered at once (int32 ``table``)."""
     h, w, c = src.shape
@@ -291,13 +299,13 @@ def lut_gather_kernel(src, r, reflect, passes, table, n_out, d, mode, magic, epi
         for x in range(w):
             pixel_gathers(acc, x * 16, table, pflat, ((y + r) * wp + x + r) * c, pofs, toff, base, npass, 16)
         _round_row(rowv, acc, w, n_out, 16, d, inv_d, mode, magic)
-        _epilogue(out, y, rowv, w, n_out, epi, r1, r2, s)
+        _epilogue(out, y, rowv, w, n_out, epi, r1, r2, rmt, s)
     return out
 
 
 @kernel()
 def lut_direct_kernel(src, r, reflect, taps, cells, table, base_off, stride, levels, lo, n_out, d,
-                      mode, magic, epi, r1, r2, s):  # pragma: no cover - compiled
+                      mode, magic, epi, r1, r2, rmt, s):  # pragma: no cover - compiled
     """Direct-index ``lut`` op: ``src`` int32 (H, W, C) -> int32 (H, W, n_out).
 
     Pass ``k`` builds ``row = sum_i (src[y+dy_i, x+dx_i, ch_i] - lo[k]) * levels**(K-1-i)`` from
@@ -329,7 +337,7 @@ def lut_direct_kernel(src, r, reflect, taps, cells, table, base_off, stride, lev
                     if cl >= 0:
                         acc[x * n_out + o] += table[e + cl]
         _round_row(rowv, acc, w, n_out, n_out, d, inv_d, mode, magic)
-        _epilogue(out, y, rowv, w, n_out, epi, r1, r2, s)
+        _epilogue(out, y, rowv, w, n_out, epi, r1, r2, rmt, s)
     return out
 
 
