@@ -154,3 +154,29 @@ def test_lr_ensemble_keeps_an_hr_output_that_the_body_reads_again():
     assert ens_prep["lr_scale"] == 1
     img = np.random.default_rng(2).integers(0, 256, (7, 9, 1), dtype=np.uint8)
     np.testing.assert_array_equal(run_net(comp, img, threads=2, bands=2), _reference(net, img))
+
+
+def test_direct_index_four_cell_rows_equal_the_reference():
+    """HKLUT's shape of direct-index op (4 outputs, each pass adding a permutation of a row's 4
+    cells) takes the 4-cell path; bit-exact against the reference without ../shared."""
+    rng = np.random.default_rng(7)
+    b = NetBuilder()
+    body: list = []
+    q = b.op(body, "rshift", src=b.op(body, "add_const", src="x", value=128), bits=5)  # 0..7
+    perms = [(0, 1, 2, 3), (2, 0, 3, 1), (3, 2, 1, 0), (1, 3, 0, 2)]
+    terms = [[o, 0, 4, perm[o], 0, 1, 0, 0, 0, 0, dy, dx] for perm, (dy, dx) in zip(perms, [(0, 1), (1, 0), (0, -1), (-1, 0)])
+             for o in range(4)]
+    y = b.lut(body, q, rng.integers(-128, 128, 64 * 4), terms, 4, k=2, index="direct", levels=8, border="edge",
+              divisor=4)
+    y = b.op(body, "pixel_shuffle", src=b.op(body, "clamp", src=y, lo=-128, hi=127), scale=2)
+    x = b.op(None, "add_const", src="x", value=-128)
+    e = b.op(None, "ensemble", src=x, body=body, body_out=y, rotations=[0, 1, 2, 3], clamp=[-128, 127])
+    b.op(None, "output", src=b.op(None, "clamp", src=b.op(None, "add_const", src=e, value=128), lo=0, hi=255), out="_")
+    net = b.network(2)
+    comp = compile_network(network_lut("shiftlut", net))
+    (ens,) = [p for o, p in comp.steps if o["op"] == "ensemble"]
+    (prep,) = [p for o, p in ens["body"] if o["op"] == "lut"]
+    assert prep["cells"].shape == (4, 4) and sorted(map(tuple, np.sort(prep["cells"], 1))) == [(0, 1, 2, 3)] * 4
+    for img in adversarial_images(rng):
+        img3 = np.ascontiguousarray(img if img.ndim == 3 else img[..., None])
+        np.testing.assert_array_equal(run_net(comp, img3, threads=2, bands=2), _reference(net, img3))

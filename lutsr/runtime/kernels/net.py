@@ -330,12 +330,22 @@ def lut_direct_kernel(src, r, reflect, taps, cells, table, base_off, stride, lev
                 x0 = r + taps[k, i, 2]
                 for x in range(w):
                     idx[x] = idx[x] * levels + (p[yy, x0 + x, ch] - lo[k])
-            for x in range(w):
-                e = base_off[k] + idx[x] * stride[k]
-                for o in range(n_out):
-                    cl = cells[k, o]
-                    if cl >= 0:
-                        acc[x * n_out + o] += table[e + cl]
+            bo, st = base_off[k], stride[k]
+            if n_out == 4 and cells[k, 0] >= 0 and cells[k, 1] >= 0 and cells[k, 2] >= 0 and cells[k, 3] >= 0:
+                c0, c1, c2, c3 = cells[k, 0], cells[k, 1], cells[k, 2], cells[k, 3]  # HKLUT: 4 cells per row
+                for x in range(w):
+                    e = bo + idx[x] * st
+                    acc[x * 4] += table[np.uint64(e + c0)]
+                    acc[x * 4 + 1] += table[np.uint64(e + c1)]
+                    acc[x * 4 + 2] += table[np.uint64(e + c2)]
+                    acc[x * 4 + 3] += table[np.uint64(e + c3)]
+            else:
+                for x in range(w):
+                    e = bo + idx[x] * st
+                    for o in range(n_out):
+                        cl = cells[k, o]
+                        if cl >= 0:
+                            acc[x * n_out + o] += table[e + cl]
         _round_row(rowv, acc, w, n_out, n_out, d, inv_d, mode, magic)
         _epilogue(out, y, rowv, w, n_out, epi, r1, r2, rmt, s)
     return out
