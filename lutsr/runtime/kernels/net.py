@@ -375,27 +375,31 @@ def remap_kernel(src, table, lo):  # pragma: no cover - compiled
 
 @kernel()
 def shift_kernel(src, offsets, reflect):  # pragma: no cover - compiled
-    """Per-channel shift: ``out[y, x, c] = src[pad(y + dy_c), pad(x + dx_c), c]``."""
+    """Per-channel shift: ``out[y, x, c] = src[pad(y + dy_c), pad(x + dx_c), c]``.
+
+    Pixels whose every channel's source is inside the plane gather straight from it (16 lanes at
+    once); only the ``r``-wide frame (``r`` the largest shift) goes through ``pad_at``.
+    """
     h, w, c = src.shape
     r = 0
     for ch in range(c):
         r = max(r, abs(offsets[ch, 0]), abs(offsets[ch, 1]))
-    p = pad_hwc(src, r, reflect)
-    wp = w + 2 * r
     out = np.empty((h, w, c), src.dtype)
-    offs = np.empty(c, np.int64)  # element offset of channel ch's source from the pixel's padded position
+    offs = np.empty(c, np.int64)  # element offset of channel ch's source from the pixel's own position
     for ch in range(c):
-        offs[ch] = (offsets[ch, 0] * wp + offsets[ch, 1]) * c + ch
-    pf = p.reshape(-1)
+        offs[ch] = (offsets[ch, 0] * w + offsets[ch, 1]) * c + ch
+    sf = src.reshape(-1)
     of = out.reshape(-1)
     for y in range(h):
+        inner_y = y >= r and y < h - r
         for x in range(w):
-            base = ((y + r) * wp + x + r) * c
-            if c == 16:
-                lane_gather(of, (y * w + x) * 16, pf, base, offs, 16)
+            if inner_y and x >= r and x < w - r and c == 16:
+                lane_gather(of, (y * w + x) * 16, sf, (y * w + x) * 16, offs, 16)
             else:
                 for ch in range(c):
-                    of[(y * w + x) * c + ch] = pf[base + offs[ch]]
+                    yy = pad_at(y + offsets[ch, 0], h, reflect)
+                    xx = pad_at(x + offsets[ch, 1], w, reflect)
+                    of[(y * w + x) * c + ch] = sf[(yy * w + xx) * c + ch]
     return out
 
 
