@@ -40,6 +40,30 @@ def _row_vector(builder, tarr, tbits, width, p, rev, tofs):
     return builder.shuffle_vector(tv, ir.Constant(tvec, None), ir.Constant(ir.VectorType(ir.IntType(32), width), mask))
 
 
+def _splat(builder, x, vt):
+    """The scalar ``x`` in every lane of the vector type ``vt``."""
+    vec = builder.insert_element(ir.Constant(vt, None), x, ir.IntType(32)(0))
+    return builder.shuffle_vector(vec, ir.Constant(vt, None), ir.Constant(ir.VectorType(ir.IntType(32), vt.count), [0] * vt.count))
+
+
+def _widen(builder, v, vt):
+    """``v`` sign-extended (or truncated: only ever compiled, never run) to the lanes of ``vt``."""
+    if vt.element.width > v.type.element.width:
+        return builder.sext(v, vt)
+    if vt.element.width < v.type.element.width:
+        return builder.trunc(v, vt)
+    return v
+
+
+def _load_biased(builder, sarr, sbits, sofs, bias, V):
+    """``V`` lanes of ``sarr`` (int16 or int32) at ``sofs``, as int32, plus the scalar ``bias``."""
+    i32 = ir.IntType(32)
+    vi = ir.VectorType(i32, V)
+    sp = builder.bitcast(builder.gep(sarr.data, [_i64(builder, sofs)]), ir.VectorType(ir.IntType(sbits), V).as_pointer())
+    a = _widen(builder, builder.load(sp, align=sbits // 8), vi)
+    return builder.add(a, _splat(builder, builder.trunc(_i64(builder, bias), i32), vi))
+
+
 def _add_into(builder, warr, wbits, wofs, tv):
     width = tv.type.count
     wvec = ir.VectorType(ir.IntType(wbits), width)
@@ -411,10 +435,7 @@ def pixel_passes(typingctx, acc, aofs, tab, src, sofs, pofs, toff, base, npass, 
             e = builder.add(builder.load(builder.gep(oarr.data, [k])),
                             builder.mul(builder.sub(v, builder.load(builder.gep(barr.data, [k]))), i64(V)))
             row = builder.load(builder.bitcast(builder.gep(tarr.data, [e]), tvec.as_pointer()), align=tbits // 8)
-            if abits > tbits:
-                row = builder.sext(row, avec)
-            elif abits < tbits:  # only compiled, never run: callers pair an int16 sum with int16 rows
-                row = builder.trunc(row, avec)
+            row = _widen(builder, row, avec)  # never narrowed at run time: int16 sums take int16 rows
             builder.store(builder.add(builder.load(total), row), total)
         ap = builder.bitcast(builder.gep(aarr.data, [_i64(builder, args[1])]), avec.as_pointer())
         builder.store(builder.load(total), ap, align=abits // 8)
@@ -489,9 +510,7 @@ def _gather_fn(builder, V, eltype):
 
 
 def _splat64(builder, x, V):
-    v64 = ir.VectorType(ir.IntType(64), V)
-    vec = builder.insert_element(ir.Constant(v64, None), x, ir.IntType(32)(0))
-    return builder.shuffle_vector(vec, ir.Constant(v64, None), ir.Constant(ir.VectorType(ir.IntType(32), V), [0] * V))
+    return _splat(builder, x, ir.VectorType(ir.IntType(64), V))
 
 
 @intrinsic(prefer_literal=True)
@@ -557,9 +576,6 @@ def lane_lookup(typingctx, dst, dofs, tab, toff, src, sofs, width):
     return sig, codegen
 
 
-def _splat(builder, x, vt):
-    vec = builder.insert_element(ir.Constant(vt, None), x, ir.IntType(32)(0))
-    return builder.shuffle_vector(vec, ir.Constant(vt, None), ir.Constant(ir.VectorType(ir.IntType(32), vt.count), [0] * vt.count))
 
 
 @intrinsic(prefer_literal=True)
@@ -585,13 +601,7 @@ def round_div_f32(typingctx, dst, dofs, src, sofs, bd, d, inv, mode, width):
         i32, f32 = ir.IntType(32), ir.FloatType()
         vi, vf = ir.VectorType(i32, V), ir.VectorType(f32, V)
         rne = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vf, [vf]), f"llvm.roundeven.v{V}f32")
-        sbits = signature.args[2].dtype.bitwidth
-        vs = ir.VectorType(ir.IntType(sbits), V)
-        sp = builder.bitcast(builder.gep(sarr.data, [_i64(builder, args[3])]), vs.as_pointer())
-        a = builder.load(sp, align=sbits // 8)
-        if sbits < 32:
-            a = builder.sext(a, vi)
-        a = builder.add(a, _splat(builder, builder.trunc(_i64(builder, args[4]), i32), vi))
+        a = _load_biased(builder, sarr, signature.args[2].dtype.bitwidth, args[3], args[4], V)
         dv = _splat(builder, builder.trunc(_i64(builder, args[5]), i32), vi)
         inv = args[6] if args[6].type == f32 else builder.fptrunc(args[6], f32)
         n = builder.fptosi(builder.call(rne, [builder.fmul(builder.sitofp(a, vf), _splat(builder, inv, vf))]), vi)
@@ -646,8 +656,7 @@ def subpixel_rotate_add(typingctx, dst, dofs, src, sofs, lo, hi, first, r, s):
         v = builder.select(builder.icmp_signed(">", v, hi_v), hi_v, v)
         v = builder.shuffle_vector(v, ir.Constant(vi, None), ir.Constant(vi, perm))
         dp = builder.bitcast(builder.gep(darr.data, [_i64(builder, args[1])]), vi.as_pointer())
-        first_ = builder.icmp_signed("!=", _i64(builder, args[6]) if args[6].type != ir.IntType(1) else builder.zext(args[6], ir.IntType(64)), ir.IntType(64)(0))
-        with builder.if_else(first_) as (then, otherwise):
+        with builder.if_else(builder.icmp_signed("!=", _i64(builder, args[6]), ir.IntType(64)(0))) as (then, otherwise):
             with then:
                 builder.store(v, dp, align=4)
             with otherwise:
@@ -683,12 +692,8 @@ def pixel_passes2(typingctx, acc, aofs, tab, src, sofs, sstep, pofs, tb, npass, 
         t1 = cgutils.alloca_once_value(builder, ir.Constant(avec, [0] * V))
 
         def row(e):
-            r = builder.load(builder.bitcast(builder.gep(tarr.data, [e]), tvec.as_pointer()), align=tbits // 8)
-            if abits > tbits:
-                return builder.sext(r, avec)
-            if abits < tbits:  # only compiled, never run (see pixel_passes)
-                return builder.trunc(r, avec)
-            return r
+            return _widen(builder, builder.load(builder.bitcast(builder.gep(tarr.data, [e]), tvec.as_pointer()),
+                                                align=tbits // 8), avec)
 
         with cgutils.for_range(builder, n) as loop:
             k = loop.index
@@ -723,13 +728,7 @@ def round_shift(typingctx, dst, dofs, src, sofs, bd, k, mode, width):
         sarr = context.make_array(signature.args[2])(context, builder, args[2])
         i32 = ir.IntType(32)
         vi = ir.VectorType(i32, V)
-        sbits = signature.args[2].dtype.bitwidth
-        vs = ir.VectorType(ir.IntType(sbits), V)
-        sp = builder.bitcast(builder.gep(sarr.data, [_i64(builder, args[3])]), vs.as_pointer())
-        a = builder.load(sp, align=sbits // 8)
-        if sbits < 32:
-            a = builder.sext(a, vi)
-        a = builder.add(a, _splat(builder, builder.trunc(_i64(builder, args[4]), i32), vi))
+        a = _load_biased(builder, sarr, signature.args[2].dtype.bitwidth, args[3], args[4], V)
         k32 = builder.trunc(_i64(builder, args[5]), i32)
         kv = _splat(builder, k32, vi)
         one = ir.Constant(vi, [1] * V)
