@@ -29,6 +29,7 @@ from torch import nn
 from lutsr.errors import LutsrError
 from lutsr.net.graph import TERM_FIXED, Network
 from lutsr.spec import pad_index
+from lutsr.train.lookup import linear_lookup, take
 
 __all__ = ["TableNetwork"]
 
@@ -126,6 +127,10 @@ class TableNetwork(nn.Module):
         self._dtypes = {name: np.asarray(arr).dtype for name, arr in net.tables.items()}
         self._gather_cache: dict = {}
         self._term_cache: dict = {}
+        self._geom_cache: dict = {}
+        #: run ``linear`` lookups on a CPU through the compiled kernels (:mod:`lutsr.train.lookup`);
+        #: False takes the torch formula (what other devices run; the tests compare the two)
+        self.compiled_lookup = True
 
     # ------------------------------------------------------------------ description
     @staticmethod
@@ -184,7 +189,7 @@ class TableNetwork(nn.Module):
             if len(self._gather_cache) > 256:
                 self._gather_cache.clear()
             self._gather_cache[key] = fidx
-        return src.reshape(n, c * h * w)[:, fidx]
+        return src.reshape(n, c * h * w).index_select(1, fidx.reshape(-1)).reshape(n, *fidx.shape)
 
     def _terms(self, name: str, device) -> tuple[np.ndarray, tuple[torch.Tensor, ...]]:
         """A ``lut`` op's term list (int64 NumPy) and its offset, stride, cell, lo and step columns as
@@ -198,6 +203,23 @@ class TableNetwork(nn.Module):
             got = self._term_cache[key] = (terms, cols)
         return got
 
+    def _geometry(self, name: str, terms: np.ndarray, h: int, w: int, border: str):
+        """A ``linear`` op's padded tap rows and columns ``(T, H)``, ``(T, W)`` and its ``(T, 8)``
+        column block for :func:`lutsr.train.lookup.linear_lookup`, made once per plane size."""
+        key = (name, h, w, border)
+        got = self._geom_cache.get(key)
+        if got is None:
+            taps = terms[:, TERM_FIXED : TERM_FIXED + 3]
+            ys = np.stack([pad_index(np.arange(h) + int(dy), h, border) for dy in taps[:, 1]]).astype(np.int64)
+            xs = np.stack([pad_index(np.arange(w) + int(dx), w, border) for dx in taps[:, 2]]).astype(np.int64)
+            big = float(terms[:, 5].max())
+            cols = np.concatenate([terms[:, :6], taps[:, :1], big / terms[:, 5:6]], axis=1).astype(np.float64)
+            if len(self._geom_cache) > 256:
+                self._geom_cache.clear()
+            got = self._geom_cache[key] = (np.ascontiguousarray(ys), np.ascontiguousarray(xs),
+                                           np.ascontiguousarray(cols))
+        return got
+
     def _lut(self, op: dict, src: torch.Tensor) -> torch.Tensor:
         """All terms of one ``lut`` op at once (``(N, T, H, W)`` taps), summed per output channel."""
         table = self._table(op["table"]).to(src.device)
@@ -207,24 +229,29 @@ class TableNetwork(nn.Module):
         terms, cols = self._terms(op["terms"], dev)
         big = int(terms[:, 5].max()) if index == "linear" else 1
         off, stride, cell, lo, step = cols
-        if index == "linear":
+        compiled = index == "linear" and dev.type == "cpu" and self.compiled_lookup
+        if compiled:
+            ys, xs, cols = self._geometry(op["terms"], terms, h, w, border)
+            acc = linear_lookup(src, table, ys, xs, cols, int(op["n_out"]))
+        elif index == "linear":
             u = self._taps(src, terms[:, TERM_FIXED : TERM_FIXED + 3], border) - lo
             ud = u.detach()
             row = torch.div(ud, step, rounding_mode="floor")
             f = ud - row * step
             base = off + row * stride + cell
             nxt = torch.where(f > 0, base + stride, base)  # the next row is read only with a weight
-            a, b = table[base.long()], table[nxt.long()]
-            slope = table[torch.clamp(base + stride, max=table.shape[0] - 1).long()] - a
+            a, b = take(table, base.long()), take(table, nxt.long())
+            slope = take(table, torch.clamp(base + stride, max=table.shape[0] - 1).long()) - a
             val = (a * (step - f) + b * f + (u - ud) * slope) * (big / step)  # (u - ud): the input's gradient
         else:  # direct: row = sum_i (v_i - lo) * levels**(k-1-i); no gradient to the inputs
             row = torch.zeros((n, terms.shape[0], h, w), dtype=self.dtype, device=dev)
             for i in range(k):
                 tap = self._taps(src, terms[:, TERM_FIXED + 3 * i : TERM_FIXED + 3 * i + 3], border).detach()
                 row = row * int(op["levels"]) + (tap - lo)
-            val = table[(off + row * stride + cell).long()]
-        acc = torch.zeros((n, int(op["n_out"]), h, w), dtype=self.dtype, device=dev)
-        acc = acc.index_add(1, torch.from_numpy(terms[:, 0]).to(dev), val)
+            val = take(table, (off + row * stride + cell).long())
+        if not compiled:
+            acc = torch.zeros((n, int(op["n_out"]), h, w), dtype=self.dtype, device=dev)
+            acc = acc.index_add(1, torch.from_numpy(terms[:, 0]).to(dev), val)
         bias = int(op.get("bias", 0))
         if op["rounding"] == "none":
             return acc + bias
@@ -256,7 +283,7 @@ class TableNetwork(nn.Module):
                 src = g(op["src"])
                 lo = int(op["lo"])
                 rows = t.shape[0]
-                v = torch.stack([t[c if rows > 1 else 0][(src[:, c].detach() - lo).long()]
+                v = torch.stack([take(t[c if rows > 1 else 0], (src[:, c].detach() - lo).long())
                                  for c in range(src.shape[1])], dim=1)
             elif kind == "lut":
                 v = self._lut(op, g(op["src"]))

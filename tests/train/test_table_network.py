@@ -97,3 +97,48 @@ def test_what_cannot_train_in_table_space_is_refused(rng):
         TableNetwork(stage_network(random_lut("srlut-s", 2, 4, rng)))
     with pytest.raises(LutsrError, match="not lut/remap tables"):
         TableNetwork(random_network(rng), trainable={"nope"})
+
+
+def _grads(tn, x):
+    """Output, gradient of a fixed random projection of the output to every table and to the input."""
+    x = x.clone().requires_grad_(True)
+    tn.zero_grad()
+    y = tn(x)
+    w = torch.from_numpy(np.random.default_rng(9).standard_normal(tuple(y.shape))).to(y.dtype)
+    (y * w).sum().backward()
+    return y.detach(), {k: p.grad.clone() for k, p in tn.tables.items() if p.grad is not None}, x.grad.clone()
+
+
+@pytest.mark.parametrize("seed,shape", [(0, (3, 1, 7, 9)), (1, (1, 1, 1, 1)), (2, (2, 1, 5, 2)), (3, (2, 1, 6, 6))])
+def test_compiled_linear_lookup_equals_the_torch_formula(seed, shape):
+    """lutsr.train.lookup's Numba forward and backward passes against the torch formula they replace
+    (what non-CPU devices run): the same outputs bit for bit, and the same gradients to every table and
+    to the input (float64: the sums are in another order, so to rounding of the float64 gradients)."""
+    rng = np.random.default_rng(seed)
+    net = random_network(rng, scale=2, channels=3)
+    fast, slow = TableNetwork(net), TableNetwork(net)
+    slow.compiled_lookup = False
+    pix = rng.integers(0, 256, shape)
+    if seed == 3:
+        pix[0] = 255  # flat and extreme sample beside a random one
+    x = torch.from_numpy(pix.astype(np.float64))
+    yf, gf, xf = _grads(fast, x)
+    ys, gs, xs = _grads(slow, x)
+    assert torch.equal(yf, ys)
+    assert gf.keys() == gs.keys() and gf
+    for k in gf:
+        assert torch.allclose(gf[k], gs[k], rtol=1e-12, atol=1e-9), k
+    assert torch.allclose(xf, xs, rtol=1e-12, atol=1e-9)
+    if pix.size > 1:  # (a 1x1 image may saturate every clamp)
+        assert any(torch.count_nonzero(g) for g in gf.values())
+
+
+def test_take_adds_repeated_indices_in_its_backward_pass():
+    from lutsr.train.lookup import take
+
+    t = torch.arange(5.0, dtype=torch.float64, requires_grad=True)
+    idx = torch.tensor([[0, 4, 4], [2, 4, 0]])
+    y = take(t, idx)
+    assert torch.equal(y.detach(), torch.tensor([[0.0, 4, 4], [2, 4, 0]], dtype=torch.float64))
+    (y * torch.tensor([[1.0, 2, 3], [4, 5, 6]], dtype=torch.float64)).sum().backward()
+    assert torch.equal(t.grad, torch.tensor([7.0, 0, 4, 0, 10], dtype=torch.float64))
