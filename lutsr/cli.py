@@ -23,6 +23,7 @@ from lutsr.batch import _head as _file_head
 from lutsr.batch import process_files, run_pixels
 from lutsr.batch import upscale_one as _upscale_one  # noqa: F401
 from lutsr.errors import LutsrError
+from lutsr.net.archs import TABLE_ARCHS
 from lutsr.spec import NETWORK_FAMILIES, fittable_methods, importable_methods, trainable_methods
 
 log = logging.getLogger("lutsr")
@@ -777,9 +778,15 @@ def sample(dest: Path, overwrite: bool) -> None:
     click.echo(f"wrote {dest}", err=True)
 
 
+#: LUT-network families ``lutsr import`` converts from the authors' files
+_IMPORTABLE_NETWORKS = tuple(n for n, f in NETWORK_FAMILIES.items() if f.importable)
+
+
 @main.command()
-@click.option("--arch", type=click.Choice(trainable_methods()), default="eclut",
-              show_default=True, help="Method to train (its kernel shape, encoding and rules come from lutsr.spec).")
+@click.option("--arch", type=click.Choice(trainable_methods() + tuple(TABLE_ARCHS)), default="eclut",
+              show_default=True, help="Method to train (its kernel shape, encoding and rules come from lutsr.spec), "
+                                      "or a table-space LUT network (shiftnet: lutsr.net.archs; tables are the "
+                                      "parameters, exported exactly).")
 @click.option("--scale", type=click.Choice(["2", "3", "4"]), default="4", show_default=True)
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
               help="Folder of HR training images (searched recursively).")
@@ -808,10 +815,14 @@ def sample(dest: Path, overwrite: bool) -> None:
                    "(--quality); a restoration task trains at scale 1 on pairs degraded on the fly (seeded).")
 @click.option("--sigma", type=int, default=None, help="--task denoise: noise sigma in 0..255 steps, e.g. 25.")
 @click.option("--quality", type=int, default=None, help="--task deblock: JPEG quality 1..100 (OpenCV), e.g. 10.")
+@click.option("--stacks", type=click.IntRange(0, 7), default=None,
+              help="shiftnet: depthwise/pointwise pairs after the first (default 1; ShiftLUT-S has 0, M 1, L 7).")
+@click.option("--step", type=click.Choice(["1", "2", "4", "8"]), default=None,
+              help="shiftnet: sampling step of its 1-D tables (default 2: 33 entries per table).")
 @_friendly
 def train(arch, scale, data_dir, val_dir, run_dir, iterations, batch_size, patch_size, learning_rate, features,
           body, seed, checkpoint_every, val_every, log_every, device, threads, resume, task_kind="sr", sigma=None,
-          quality=None) -> None:
+          quality=None, stacks=None, step=None) -> None:
     """Train a LUT network (needs torch: pip install 'lutsr[train]').
 
     With --task denoise --sigma S or --task deblock --quality Q the network keeps the size
@@ -824,6 +835,9 @@ def train(arch, scale, data_dir, val_dir, run_dir, iterations, batch_size, patch
     from lutsr.train.bodies import check_body
 
     check_body(body)  # before anything is read or written: one line naming the block and the reason
+    arch_params = {k: int(v) for k, v in (("stacks", stacks), ("step", step)) if v is not None}
+    if arch_params and arch not in TABLE_ARCHS:
+        raise LutsrError(f"--stacks and --step go with a table-space arch ({', '.join(TABLE_ARCHS)}), not {arch}")
     task = _task_from_options(task_kind, sigma, quality)
     if task is not None:
         scale = 1
@@ -838,7 +852,7 @@ def train(arch, scale, data_dir, val_dir, run_dir, iterations, batch_size, patch
                       iterations=iterations or (0 if resume else 2000),
                       batch_size=batch_size, patch_size=patch_size, lr=learning_rate, seed=seed,
                       checkpoint_every=checkpoint_every, val_every=val_every, log_every=log_every,
-                      task=task.to_json() if task is not None else None)
+                      task=task.to_json() if task is not None else None, arch_params=arch_params)
     t0 = time.perf_counter()
     ckpt = run_train(cfg, run_dir, device=device, resume=resume, threads=threads)
     click.echo(f"trained in {time.perf_counter() - t0:.0f}s; checkpoint: {ckpt}", err=True)
@@ -1007,7 +1021,7 @@ def _task_from_options(kind: str, sigma: int | None, quality: int | None):
 
 @main.command("import")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--method", required=True, type=click.Choice(importable_methods() + tuple(NETWORK_FAMILIES)),
+@click.option("--method", required=True, type=click.Choice(importable_methods() + _IMPORTABLE_NETWORKS),
               help="Method the tables belong to; shapes are checked against it. ShiftLUT, TinyLUT and HKLUT "
                    "take the published folder.")
 @click.option("--scale", type=click.IntRange(1, 8), default=None, help="Expected scale (default: inferred).")

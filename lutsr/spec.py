@@ -363,11 +363,14 @@ class NetworkFamily:
         name: the ``method`` written in LUT headers and given to ``lutsr import --method``.
         description: one line for ``lutsr info`` and the docs.
         shippable: False where the published tables' licence forbids redistributing conversions.
+        importable: ``lutsr import --method NAME`` converts the authors' published files (False:
+            lutsr's own architectures, :mod:`lutsr.net.archs`, which ``lutsr train`` makes).
     """
 
     name: str
     description: str
     shippable: bool = True
+    importable: bool = True
 
 
 NETWORK_FAMILIES: dict[str, NetworkFamily] = {
@@ -381,6 +384,9 @@ NETWORK_FAMILIES: dict[str, NetworkFamily] = {
                                "(CC BY-NC-ND: convert your own download; never redistributed)", shippable=False),
         NetworkFamily("lerf", "LeRF-G / LeRF-L (CVPR'23): 4-D simplex tables predict per-pixel steered Gaussian "
                               "(G) or amplified linear (L) kernels; resamples to any size (two stages, interval 4)"),
+        NetworkFamily("shiftnet", "lutsr's ShiftLUT-class network (lutsr train --arch shiftnet): 6+2-bit split, "
+                                  "depthwise/pointwise interpolated 1-D int8 tables, fixed channel shifts, trained in "
+                                  "table space", importable=False),
     )
 }
 

@@ -21,7 +21,7 @@ from lutsr.errors import LutFormatError
 from lutsr.lut.npy import load_npy
 from lutsr.net.graph import Network, rot_offset
 
-__all__ = ["import_shiftlut", "import_tinylut", "import_hklut", "NetBuilder"]
+__all__ = ["import_shiftlut", "shiftlut_network", "import_tinylut", "import_hklut", "NetBuilder"]
 
 log = logging.getLogger(__name__)
 
@@ -240,15 +240,41 @@ def import_shiftlut(folder: str | Path, scale: int | None = None) -> Network:
         _fail(folder / "UP_MSB.json", f"OUT {s2} is not a square (scale * scale)")
     if scale is not None and scale != s:
         _fail(folder, f"the tables are x{s}, not x{scale}")
+    layers = {"UP_MSB": up, "DW0_LSB": _shift_layer(folder, "DW0_LSB", {9}, 16, span=4)}
+    for i in range(stacks + 1):
+        for kind in ("DW", "PW"):
+            layers[f"{kind}{i}_MSB"] = _shift_layer(folder, f"{kind}{i}_MSB", {9} if kind == "DW" else {16}, 16)
+    net = shiftlut_network(layers, offsets, stacks)
+    log.info("ShiftLUT: %d stacks, x%d%s, %s", stacks, s, " (restoration: input + residual)" if s == 1 else "", folder)
+    return net
+
+
+def shiftlut_network(layers: dict, offsets: np.ndarray, stacks: int) -> Network:
+    """The ShiftLUT network (arithmetic in :func:`import_shiftlut`'s docstring) from its layers.
+
+    Args:
+        layers: ``{"DW0_LSB", "DW{i}_MSB", "PW{i}_MSB" (i = 0..stacks), "UP_MSB"}`` -> ``(IN, OUT,
+            {(i, o): (int table, step)})``: DW layers 9 in / 16 out, PW 16 / 16, UP 16 / ``s * s``.
+        offsets: ``(N, 2, 16)`` integer ``(dy, dx)`` shifts of the 16 channels before each of the
+            first ``min(N, 8)`` PW layers.
+        stacks: how many DW/PW pairs follow the first.
+
+    Returns:
+        the validated :class:`Network` at scale ``s`` (``UP_MSB``'s OUT is ``s * s``). ShiftLUT's
+        scales are 4 and 1 (a residual restorer: input + output); at 2 and 3 (lutsr's own
+        :mod:`lutsr.net.archs`) the upscale layer has no residual of its own and the ensemble is
+        added to the nearest-upsampled input, as at 1.
+    """
+    s = int(round(layers["UP_MSB"][1] ** 0.5))
     b = NetBuilder()
     body: list = []
     xl = b.op(body, "mask", src="x", bits=2)
     xh = b.op(body, "rshift", src="x", bits=2)
-    lsb = _shift_layer(folder, "DW0_LSB", {9}, 16, span=4)
+    lsb = layers["DW0_LSB"]
     cnt = 0
     for i in range(stacks + 1):
         for kind in ("DW", "PW"):
-            layer = _shift_layer(folder, f"{kind}{i}_MSB", {9} if kind == "DW" else {16}, 16)
+            layer = layers[f"{kind}{i}_MSB"]
             if kind == "PW":
                 if cnt < 8 and cnt < len(offsets):
                     sh = b.table("offsets", offsets[cnt].T)
@@ -261,17 +287,20 @@ def import_shiftlut(folder: str | Path, scale: int | None = None) -> Network:
                 xl = b.op(body, "clamp", src=b.op(body, "add", a=tl, b=xl), lo=0, hi=3)
                 xh = b.op(body, "add", a=xh, b=xl)
             xh = b.op(body, "clamp", src=xh, lo=-32, hi=31)
-    y = _shift_lut(b, body, xh, up, False, -32, 16)
-    if s > 1:  # sr/model_LUT.py: residual and LUTclip, pixel shuffle
+    y = _shift_lut(b, body, xh, layers["UP_MSB"], False, -32, 16)
+    if s == 4:  # sr/model_LUT.py: residual and LUTclip, pixel shuffle
         y = b.op(body, "clamp", src=b.op(body, "add", a=y, b=xh), lo=-128, hi=127)
+    if s > 1:
         y = b.op(body, "pixel_shuffle", src=y, scale=s)
     x = b.op(None, "clamp", src=b.op(None, "add_const", src="x", value=-128), lo=-128, hi=127)
     e = b.op(None, "ensemble", src=x, body=body, body_out=y, rotations=[0, 1, 2, 3], clamp=[-128, 127])
-    # x4: inference() adds 128; x1: eval_LUT.py adds the input image (a residual restorer)
-    e = b.op(None, "add_const", src=e, value=128) if s > 1 else b.op(None, "add", a=e, b="x")
+    if s == 4:  # inference() adds 128
+        e = b.op(None, "add_const", src=e, value=128)
+    else:  # x1: eval_LUT.py adds the input image (a residual restorer); x2, x3 (lutsr's shiftnet, which
+        # has s * s != 16 channels for ShiftLUT's residual): the same on the nearest-upsampled input
+        e = b.op(None, "add", a=e, b="x" if s == 1 else b.op(None, "upsample", src="x", scale=s))
     out = b.op(None, "clamp", src=e, lo=0, hi=255)
     b.op(None, "output", src=out, out="_")
-    log.info("ShiftLUT: %d stacks, x%d%s, %s", stacks, s, " (restoration: input + residual)" if s == 1 else "", folder)
     return b.network(s)
 
 

@@ -43,6 +43,15 @@ def checkpoint_info(source: str | Path) -> dict:
     config, ckpt = load_checkpoint(source)
     model = build_model(config)  # reads the model keys, ignores the rest
     model.load_state_dict(ckpt["model"])
+    if hasattr(model, "network"):  # a table-space architecture: what its exported LUT file would say
+        from lutsr.info import lut_info
+        from lutsr.lut.file import network_lut
+
+        info = lut_info(network_lut(model.arch.name, model.network()))
+        info.update(file=str(source), checkpoint=str(source), iteration=int(ckpt.get("iteration", 0)),
+                    arch_params=dict(model.params),
+                    parameters=int(sum(p.numel() for p in model.parameters())))
+        return info
     m = get_method(model.method.name)
     s, f = model.scale, model.features
     params = int(sum(p.numel() for p in model.parameters()))

@@ -94,16 +94,27 @@ def export_checkpoint(source: str | Path, out: str | Path, interval: int | None 
     except RuntimeError as e:
         raise CheckpointError(f"{source}: weights do not match the {config.get('arch')} architecture "
                               f"({str(e).splitlines()[0]})") from None
-    if interval is None:
-        interval = model.method.default_interval
     src = Path(source)
     ckpt_file = src / "checkpoints" / "last.pt" if src.is_dir() else src
-    tables = export_tables(model, interval)
     task = None
     if config.get("task") is not None:
         from lutsr.tasks import Task
 
         task = Task.from_json(config["task"])
+    if hasattr(model, "network"):  # a table-space architecture: its description, tables rounded
+        if interval is not None:
+            raise LutsrError(f"{config.get('arch')} has no single interval: each table has its own step "
+                             "(leave out --interval)")
+        from lutsr.lut.file import network_lut
+
+        lut = network_lut(model.arch.name, model.network(), task=task, source={
+            "checkpoint": ckpt_file.name, "checkpoint_sha256": _sha256(ckpt_file),
+            "iteration": int(ckpt.get("iteration", 0)), "arch": model.arch.name, "arch_params": model.params})
+        save_lut(out, lut.header, lut.tables, compress=compress)
+        return load_lut(out)
+    if interval is None:
+        interval = model.method.default_interval
+    tables = export_tables(model, interval)
     header = make_header(model.method.name, model.scale, interval, task=task, source={
         "checkpoint": ckpt_file.name,
         "checkpoint_sha256": _sha256(ckpt_file),

@@ -53,9 +53,11 @@ class TrainConfig:
     quantize: bool = True
     task: dict | None = None  # lutsr.tasks.Task.to_json(): denoise / deblock at scale 1
     extra: dict = field(default_factory=dict)
+    arch_params: dict = field(default_factory=dict)  # a table-space arch's parameters (lutsr.net.archs)
 
     def model_config(self) -> dict:
-        return {"arch": self.arch, "scale": self.scale, "features": self.features, "body": self.body}
+        return {"arch": self.arch, "scale": self.scale, "features": self.features, "body": self.body,
+                "arch_params": dict(self.arch_params)}
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -108,6 +110,8 @@ def network_upscale(model: torch.nn.Module, image: np.ndarray, quantize: bool = 
     for bit). With ``quantize=False`` it is the float network, rounded once at the end with
     the method's rounding rule.
     """
+    if hasattr(model, "upscale"):  # a table-space architecture: its own exact output
+        return model.upscale(image)
     device = device or next(model.parameters()).device
     stage = model.stage
     img = np.asarray(image)

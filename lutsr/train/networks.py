@@ -152,12 +152,20 @@ class ECLUTNet(LUTNet):
         super().__init__("eclut", scale, features)
 
 
-def build_model(config: dict) -> LUTNet:
+def build_model(config: dict) -> nn.Module:
     """Build a network from its JSON config (``{"arch": "eclut", "scale": 4, "features": 64, "body": "mlp"}``;
     ``body`` defaults to ``mlp``, the only one before it was a choice). Other keys (a run's whole
-    ``config.json``) are ignored."""
+    ``config.json``) are ignored. A table-space architecture (:data:`lutsr.net.archs.TABLE_ARCHS`,
+    ``{"arch": "shiftnet", "scale": 4, "arch_params": {"stacks": 1}}``) is a
+    :class:`lutsr.train.tablearch.TableArchModel`."""
+    from lutsr.net.archs import TABLE_ARCHS
+
     arch = config.get("arch")
+    if arch in TABLE_ARCHS:
+        from lutsr.train.tablearch import TableArchModel
+
+        return TableArchModel(arch, int(config["scale"]), dict(config.get("arch_params") or {}))
     if arch not in ARCHS:
-        raise ValueError(f"unknown arch {arch!r}; expected one of {', '.join(ARCHS)}")
+        raise ValueError(f"unknown arch {arch!r}; expected one of {', '.join(ARCHS + tuple(TABLE_ARCHS))}")
     return LUTNet(arch, scale=int(config["scale"]), features=int(config.get("features", 64)),
                   body=str(config.get("body", "mlp")))

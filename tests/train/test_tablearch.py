@@ -1,0 +1,177 @@
+"""lutsr's own table-space architectures (lutsr.net.archs, lutsr.train.tablearch): the description is
+the one the ShiftLUT importer writes, training moves the tables, the trained model's output is the
+exported LUT file's output bit for bit (NumPy reference and Numba runtime), runs resume exactly,
+and the CLI refuses what does not apply with one line."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from click.testing import CliRunner  # noqa: E402
+
+from lutsr.cli import main  # noqa: E402
+from lutsr.errors import LutsrError  # noqa: E402
+from lutsr.net.archs import TABLE_ARCHS, fixed_offsets, get_arch  # noqa: E402
+from lutsr.net.reference import run_network  # noqa: E402
+from lutsr.train.loop import TrainConfig, load_checkpoint, train  # noqa: E402
+from lutsr.train.tablearch import TableArchModel  # noqa: E402
+
+from conftest import adversarial_images  # noqa: E402
+
+
+def _lut_bytes(net) -> int:
+    return sum(net.tables[op["table"]].nbytes for op in _ops(net.ops) if op["op"] == "lut")
+
+
+def _ops(ops):
+    for op in ops:
+        yield op
+        if op["op"] == "ensemble":
+            yield from _ops(op["body"])
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("tablearch_data")
+    y, x = np.mgrid[0:64, 0:72]
+    for i in range(2):
+        img = np.stack([np.sin(x / (3 + i) + c) * 60 + np.cos(y / (4 + c)) * 60 + 128 for c in range(3)], -1)
+        cv2.imwrite(str(d / f"img{i}.png"), np.clip(img, 0, 255).astype(np.uint8))
+    return d
+
+
+@pytest.mark.parametrize("scale,stacks,step", [(4, 1, 2), (4, 0, 4), (2, 0, 8), (1, 1, 2)])
+def test_shiftnet_description_sizes_and_untrained_output(scale, stacks, step):
+    net = get_arch("shiftnet").network(scale, stacks=stacks, step=step)
+    assert net.scale == scale
+    luts = [op for op in _ops(net.ops) if op["op"] == "lut"]
+    assert len(luts) == 2 * (stacks + 1) + 2  # DW, PW per stack, the LSB DW, UP
+    entries = -(-63 // step) + 1
+    n_tables = 9 * 16 + 9 * 16 * stacks + 16 * 16 * (stacks + 1) + 16 * scale * scale
+    assert _lut_bytes(net) == n_tables * entries + 9 * 16 * 4  # int8 tables
+    assert all(net.tables[op["table"]].dtype == np.int8 for op in luts)
+    # zero tables: a smooth image comes out close to nearest-neighbour (the starting point)
+    y, x = np.mgrid[0:24, 0:24]
+    img = np.clip(128 + 40 * np.sin(x / 6.0) * np.cos(y / 7.0), 0, 255).astype(np.uint8)
+    out = run_network(net, img)
+    near = np.kron(img, np.ones((scale, scale), np.uint8)).astype(int)
+    assert out.shape == near.shape
+    assert np.abs(out.astype(int) - near).mean() < 8
+
+
+def test_the_default_shiftnet_fits_the_issue_budget():
+    assert _lut_bytes(get_arch("shiftnet").network(4)) <= 64 * 1024
+
+
+def test_fixed_offsets_move_every_channel_within_two_sets():
+    off = fixed_offsets(2)
+    assert off.shape == (2, 2, 16) and np.abs(off).max() == 1
+    moved = (np.abs(off).sum(axis=1) > 0)  # (sets, channels)
+    assert moved.sum(axis=1).tolist() == [8, 8] and moved.any(axis=0).all()
+
+
+def test_bad_architecture_parameters_are_one_line_errors():
+    with pytest.raises(LutsrError, match="stacks 9"):
+        get_arch("shiftnet").network(4, stacks=9)
+    with pytest.raises(LutsrError, match="step 3"):
+        get_arch("shiftnet").network(4, step=3)
+    with pytest.raises(LutsrError, match="scale 5"):
+        get_arch("shiftnet").network(5)
+    with pytest.raises(LutsrError, match="unknown parameters"):
+        get_arch("shiftnet").network(4, width=3)
+    with pytest.raises(LutsrError, match="expected one of shiftnet"):
+        get_arch("nope")
+
+
+@pytest.mark.parametrize("scale", [4, 1])
+def test_a_trained_model_is_its_exported_network_bit_for_bit(scale, rng):
+    from lutsr.lut.file import network_lut
+    from lutsr.runtime.api import upscale
+
+    model = TableArchModel("shiftnet", scale, {"stacks": 1, "step": 4})
+    opt = torch.optim.Adam(model.parameters(), lr=3.0)
+    x = torch.from_numpy(rng.integers(0, 256, (4, 1, 12, 12)).astype(np.float32) / 255)
+    if scale == 1:  # a restorer that smooths (the untrained one is the identity)
+        target = torch.nn.functional.avg_pool2d(x, 3, 1, 1, count_include_pad=False)
+    else:
+        target = torch.nn.functional.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False)
+    losses = []
+    for _ in range(6):
+        loss = torch.mean((model(x) - target) ** 2)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert min(losses[1:]) < losses[0]
+    net = model.network()
+    assert any(np.any(net.tables[op["table"]]) for op in _ops(net.ops) if op["op"] == "lut")
+    lut = network_lut("shiftnet", net)
+    imgs = [rng.integers(0, 256, (9, 11), dtype=np.uint8)] + adversarial_images(rng)
+    for img in imgs:
+        want = model.upscale(img)
+        assert np.array_equal(want, run_network(net, img) if img.ndim == 2 else
+                              np.stack([run_network(net, img[..., c]) for c in range(img.shape[2])], -1)), img.shape
+        if img.ndim == 2 or img.shape[2] in (1, 3):
+            for threads in (1, 2):
+                assert np.array_equal(upscale(img, lut, threads=threads), want), (img.shape, threads)
+
+
+def _cfg(data_dir, iterations, **kw):
+    return TrainConfig(arch="shiftnet", scale=2, data=str(data_dir), iterations=iterations, batch_size=2,
+                       patch_size=8, lr=2.0, seed=4, checkpoint_every=2, val_every=100, log_every=1,
+                       arch_params={"stacks": 0, "step": 4}, **kw)
+
+
+def test_shiftnet_runs_resume_exactly(tmp_path, data_dir):
+    straight, killed = tmp_path / "a", tmp_path / "b"
+    train(_cfg(data_dir, 6), straight, device="cpu")
+
+    def die(info):
+        if info.get("iteration") == 3 and "loss" in info:
+            raise KeyboardInterrupt  # killed after iteration 3's step, before its checkpoint
+
+    with pytest.raises(KeyboardInterrupt):
+        train(_cfg(data_dir, 6), killed, device="cpu", progress=die)
+    assert load_checkpoint(killed)[1]["iteration"] == 2
+    train(_cfg(data_dir, 6), killed, device="cpu", resume=True)
+    a, b = load_checkpoint(straight)[1]["model"], load_checkpoint(killed)[1]["model"]
+    assert a.keys() == b.keys() and a
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert load_checkpoint(killed)[0]["arch_params"] == {"stacks": 0, "step": 4}
+
+
+def test_cli_train_export_upscale_shiftnet(tmp_path, data_dir):
+    from lutsr.imageio import read_image
+
+    run, lut_path = tmp_path / "run", tmp_path / "sn.lut"
+    r = CliRunner().invoke(main, ["train", "--arch", "shiftnet", "--stacks", "0", "--step", "4", "--scale", "2",
+                                  "--data", str(data_dir), "--val", str(data_dir), "--iterations", "3",
+                                  "--batch-size", "2", "--patch-size", "8", "--lr", "2", "--val-every", "3",
+                                  "--device", "cpu", "--out", str(run)])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, ["export", str(run), "-o", str(lut_path)])
+    assert r.exit_code == 0, r.output
+    for what in (lut_path, run):  # the LUT file, and the run folder (what its export would say)
+        r = CliRunner().invoke(main, ["info", str(what)])
+        assert r.exit_code == 0 and "shiftnet x2 LUT network" in r.output, r.output
+    src, out = data_dir / "img0.png", tmp_path / "out.png"
+    r = CliRunner().invoke(main, ["upscale", str(src), str(out), "--lut", str(lut_path)])
+    assert r.exit_code == 0, r.output
+    config, ckpt = load_checkpoint(run)
+    model = TableArchModel("shiftnet", 2, config["arch_params"])
+    model.load_state_dict(ckpt["model"])
+    assert np.array_equal(read_image(out), model.upscale(read_image(src)))
+
+
+def test_cli_refuses_what_does_not_apply(tmp_path, data_dir):
+    r = CliRunner().invoke(main, ["train", "--arch", "eclut", "--stacks", "1", "--data", str(data_dir),
+                                  "--out", str(tmp_path / "r")])
+    assert r.exit_code != 0 and "--stacks and --step go with a table-space arch" in r.output
+    assert "Traceback" not in r.output
+    r = CliRunner().invoke(main, ["import", "--method", "shiftnet", str(tmp_path), "-o", str(tmp_path / "x.lut")])
+    assert r.exit_code != 0 and "shiftnet" in r.output and "Traceback" not in r.output
+    assert set(TABLE_ARCHS) == {"shiftnet"}
