@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Train and export lutsr's own ShiftLUT-class network (shiftnet, lutsr.net.archs) in table space:
+# the tables are the parameters, the forward pass is the runtime's integer arithmetic, so the
+# exported LUT computes exactly what validation measured. Needs ../shared/data and torch.
+# On the project's 2-core CPU machine (AMD EPYC, znver2, no GPU): x4, stacks 1, step 2
+# (34.6 KiB of int8 tables), 12000 iterations of 16 x 32x32 LR patches at ~3.7 it/s, about 55 min
+# with 2 threads. On a GPU machine add --device cuda (the linear lookups then run as torch ops).
+# Usage: tools/train_shiftnet.sh [SCALE [ITERATIONS]]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SHARED=../shared/data
+SCALE=${1:-4}
+ITERS=${2:-12000}
+RUN="runs/shiftnet_x$SCALE"
+lutsr train --arch shiftnet --stacks 1 --step 2 --scale "$SCALE" --data "$SHARED/train" \
+    --val "$SHARED/bench/Set5/HR" --out "$RUN" --iterations "$ITERS" --batch-size 16 --patch-size 32 \
+    --lr 2.0 --seed 0 --checkpoint-every 1000 --val-every 1000 --log-every 100 --device auto --threads 2
+lutsr export "$RUN" -o "$RUN/shiftnet_x$SCALE.lut"
+lutsr eval --lut "$RUN/shiftnet_x$SCALE.lut" --data "$SHARED/bench/Set5" --data "$SHARED/bench/Set14" \
+    --data "$SHARED/bench/B100"
