@@ -819,10 +819,13 @@ _IMPORTABLE_NETWORKS = tuple(n for n, f in NETWORK_FAMILIES.items() if f.importa
               help="shiftnet: depthwise/pointwise pairs after the first (default 1; ShiftLUT-S has 0, M 1, L 7).")
 @click.option("--step", type=click.Choice(["1", "2", "4", "8"]), default=None,
               help="shiftnet: sampling step of its 1-D tables (default 2: 33 entries per table).")
+@click.option("--init", "init_path", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
+              help="shiftnet: start from the tables of this LUT file (an earlier export of the same --scale, "
+                   "--stacks and --step) instead of zeros.")
 @_friendly
 def train(arch, scale, data_dir, val_dir, run_dir, iterations, batch_size, patch_size, learning_rate, features,
           body, seed, checkpoint_every, val_every, log_every, device, threads, resume, task_kind="sr", sigma=None,
-          quality=None, stacks=None, step=None) -> None:
+          quality=None, stacks=None, step=None, init_path=None) -> None:
     """Train a LUT network (needs torch: pip install 'lutsr[train]').
 
     With --task denoise --sigma S or --task deblock --quality Q the network keeps the size
@@ -836,8 +839,9 @@ def train(arch, scale, data_dir, val_dir, run_dir, iterations, batch_size, patch
 
     check_body(body)  # before anything is read or written: one line naming the block and the reason
     arch_params = {k: int(v) for k, v in (("stacks", stacks), ("step", step)) if v is not None}
-    if arch_params and arch not in TABLE_ARCHS:
-        raise LutsrError(f"--stacks and --step go with a table-space arch ({', '.join(TABLE_ARCHS)}), not {arch}")
+    if (arch_params or init_path) and arch not in TABLE_ARCHS:
+        raise LutsrError(f"--stacks, --step and --init go with a table-space arch ({', '.join(TABLE_ARCHS)}), "
+                         f"not {arch}")
     task = _task_from_options(task_kind, sigma, quality)
     if task is not None:
         scale = 1
@@ -852,7 +856,8 @@ def train(arch, scale, data_dir, val_dir, run_dir, iterations, batch_size, patch
                       iterations=iterations or (0 if resume else 2000),
                       batch_size=batch_size, patch_size=patch_size, lr=learning_rate, seed=seed,
                       checkpoint_every=checkpoint_every, val_every=val_every, log_every=log_every,
-                      task=task.to_json() if task is not None else None, arch_params=arch_params)
+                      task=task.to_json() if task is not None else None, arch_params=arch_params,
+                      init=str(init_path.resolve()) if init_path else None)
     t0 = time.perf_counter()
     ckpt = run_train(cfg, run_dir, device=device, resume=resume, threads=threads)
     click.echo(f"trained in {time.perf_counter() - t0:.0f}s; checkpoint: {ckpt}", err=True)

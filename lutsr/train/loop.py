@@ -54,6 +54,7 @@ class TrainConfig:
     task: dict | None = None  # lutsr.tasks.Task.to_json(): denoise / deblock at scale 1
     extra: dict = field(default_factory=dict)
     arch_params: dict = field(default_factory=dict)  # a table-space arch's parameters (lutsr.net.archs)
+    init: str | None = None  # a table-space arch's starting tables: an exported LUT file of the same arch
 
     def model_config(self) -> dict:
         return {"arch": self.arch, "scale": self.scale, "features": self.features, "body": self.body,
@@ -227,6 +228,16 @@ def train(cfg: TrainConfig, run_dir: str | Path, device: str = "auto", resume: b
 
         task = Task.from_json(cfg.task)
     sampler = PatchSampler(channels, cfg.scale, cfg.patch_size, seed=cfg.seed, task=task)
+    if cfg.init and ckpt is None:  # a table-space arch's starting tables (a resumed run has its own)
+        from lutsr.lut.file import load_lut
+
+        if not hasattr(model, "warm_start"):
+            raise CheckpointError(f"--init goes with a table-space arch, not {cfg.arch}")
+        lut = load_lut(cfg.init)
+        if lut.header.get("format_version") != 2:
+            raise CheckpointError(f"--init {cfg.init}: not a LUT network file (format 2)")
+        model.warm_start(lut.network)
+        log.info("tables from %s", cfg.init)
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from lutsr.errors import LutsrError
 from lutsr.net.archs import get_arch
 from lutsr.net.graph import Network
 from lutsr.train.tables import TableNetwork
@@ -40,6 +41,19 @@ class TableArchModel(nn.Module):
         self.scale = int(scale)
         self.params = {k: int((params or {}).get(k, v)) for k, v in self.arch.params.items()}
         self.tn = TableNetwork(self.arch.network(self.scale, **self.params), dtype=dtype)
+
+    def warm_start(self, init: Network) -> None:
+        """Set the tables to ``init``'s, which must be this architecture's description with the same
+        parameters (e.g. an earlier run's export); a one-line :class:`LutsrError` otherwise."""
+        net = self.tn._source
+        if init.to_json() != net.to_json() or init.tables.keys() != net.tables.keys() or any(
+                init.tables[k].shape != net.tables[k].shape or init.tables[k].dtype != net.tables[k].dtype
+                for k in net.tables):
+            raise LutsrError(f"--init: the LUT is not a {self.arch.name} x{self.scale} network with "
+                             f"{self.params} (another architecture or parameters)")
+        with torch.no_grad():
+            for name, p in self.tn.tables.items():
+                p.copy_(torch.from_numpy(np.asarray(init.tables[name], np.float64)).to(p.dtype))
 
     def forward(self, x: torch.Tensor, quantize: bool = True) -> torch.Tensor:
         """``(N, 1, H, W)`` float in [0, 1] (multiples of 1/255) -> ``(N, 1, H*s, W*s)`` in [0, 1].

@@ -170,8 +170,32 @@ def test_cli_train_export_upscale_shiftnet(tmp_path, data_dir):
 def test_cli_refuses_what_does_not_apply(tmp_path, data_dir):
     r = CliRunner().invoke(main, ["train", "--arch", "eclut", "--stacks", "1", "--data", str(data_dir),
                                   "--out", str(tmp_path / "r")])
-    assert r.exit_code != 0 and "--stacks and --step go with a table-space arch" in r.output
+    assert r.exit_code != 0 and "--stacks, --step and --init go with a table-space arch" in r.output
     assert "Traceback" not in r.output
     r = CliRunner().invoke(main, ["import", "--method", "shiftnet", str(tmp_path), "-o", str(tmp_path / "x.lut")])
     assert r.exit_code != 0 and "shiftnet" in r.output and "Traceback" not in r.output
     assert set(TABLE_ARCHS) == {"shiftnet"}
+
+
+def test_cli_init_starts_from_an_exported_lut_and_refuses_another_architecture(tmp_path, data_dir):
+    from lutsr.lut.file import load_lut
+
+    common = ["--arch", "shiftnet", "--scale", "2", "--data", str(data_dir), "--batch-size", "2",
+              "--patch-size", "8", "--device", "cpu"]
+    a_lut = tmp_path / "a.lut"
+    assert CliRunner().invoke(main, ["train", *common, "--stacks", "0", "--step", "4", "--iterations", "3",
+                                     "--lr", "2", "--out", str(tmp_path / "a")]).exit_code == 0
+    assert CliRunner().invoke(main, ["export", str(tmp_path / "a"), "-o", str(a_lut)]).exit_code == 0
+    # a step too small to move any rounded table: the warm-started run exports the same tables
+    r = CliRunner().invoke(main, ["train", *common, "--stacks", "0", "--step", "4", "--iterations", "1",
+                                  "--lr", "1e-9", "--init", str(a_lut), "--out", str(tmp_path / "b")])
+    assert r.exit_code == 0, r.output
+    assert CliRunner().invoke(main, ["export", str(tmp_path / "b"), "-o", str(tmp_path / "b.lut")]).exit_code == 0
+    a, b = load_lut(a_lut).network, load_lut(tmp_path / "b.lut").network
+    assert any(np.any(v) for v in a.tables.values() if v.dtype == np.int8)
+    assert all(np.array_equal(a.tables[k], b.tables[k]) for k in a.tables)
+    # another architecture's parameters: one line, no run folder left behind
+    r = CliRunner().invoke(main, ["train", *common, "--stacks", "1", "--iterations", "1", "--init", str(a_lut),
+                                  "--out", str(tmp_path / "c")])
+    assert r.exit_code != 0 and "--init: the LUT is not a shiftnet x2 network" in r.output, r.output
+    assert "Traceback" not in r.output and not (tmp_path / "c").exists()
