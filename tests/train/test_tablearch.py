@@ -199,3 +199,25 @@ def test_cli_init_starts_from_an_exported_lut_and_refuses_another_architecture(t
                                   "--out", str(tmp_path / "c")])
     assert r.exit_code != 0 and "--init: the LUT is not a shiftnet x2 network" in r.output, r.output
     assert "Traceback" not in r.output and not (tmp_path / "c").exists()
+
+
+def test_cli_shiftnet_trains_a_denoiser_that_lutsr_denoise_runs(tmp_path, data_dir):
+    from lutsr.imageio import read_image
+    from lutsr.lut.file import load_lut
+
+    run, lut_path = tmp_path / "dn", tmp_path / "dn.lut"
+    r = CliRunner().invoke(main, ["train", "--arch", "shiftnet", "--stacks", "0", "--step", "4", "--task", "denoise",
+                                  "--sigma", "25", "--data", str(data_dir), "--val", str(data_dir),
+                                  "--iterations", "2", "--val-every", "2", "--batch-size", "2", "--patch-size", "8",
+                                  "--lr", "2", "--device", "cpu", "--out", str(run)])
+    assert r.exit_code == 0, r.output
+    assert CliRunner().invoke(main, ["export", str(run), "-o", str(lut_path)]).exit_code == 0
+    lut = load_lut(lut_path)
+    assert lut.scale == 1 and lut.header["task"]["kind"] == "denoise" and lut.header["task"]["sigma"] == 25
+    src, out = data_dir / "img1.png", tmp_path / "clean.png"
+    r = CliRunner().invoke(main, ["denoise", str(src), str(out), "--lut", str(lut_path)])
+    assert r.exit_code == 0, r.output
+    config, ckpt = load_checkpoint(run)
+    model = TableArchModel("shiftnet", 1, config["arch_params"])
+    model.load_state_dict(ckpt["model"])
+    assert np.array_equal(read_image(out), model.upscale(read_image(src)))
