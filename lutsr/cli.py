@@ -822,10 +822,13 @@ _IMPORTABLE_NETWORKS = tuple(n for n, f in NETWORK_FAMILIES.items() if f.importa
 @click.option("--init", "init_path", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
               help="shiftnet: start from the tables of this LUT file (an earlier export of the same --scale, "
                    "--stacks and --step) instead of zeros.")
+@click.option("--smooth", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="shiftnet: weight of a curvature penalty on its 1-D tables (mean squared second difference, "
+                   "table units) added to the MSE of [0, 1] images; e.g. 1e-5.")
 @_friendly
 def train(arch, scale, data_dir, val_dir, run_dir, iterations, batch_size, patch_size, learning_rate, features,
           body, seed, checkpoint_every, val_every, log_every, device, threads, resume, task_kind="sr", sigma=None,
-          quality=None, stacks=None, step=None, init_path=None) -> None:
+          quality=None, stacks=None, step=None, init_path=None, smooth=0.0) -> None:
     """Train a LUT network (needs torch: pip install 'lutsr[train]').
 
     With --task denoise --sigma S or --task deblock --quality Q the network keeps the size
@@ -839,9 +842,9 @@ def train(arch, scale, data_dir, val_dir, run_dir, iterations, batch_size, patch
 
     check_body(body)  # before anything is read or written: one line naming the block and the reason
     arch_params = {k: int(v) for k, v in (("stacks", stacks), ("step", step)) if v is not None}
-    if (arch_params or init_path) and arch not in TABLE_ARCHS:
-        raise LutsrError(f"--stacks, --step and --init go with a table-space arch ({', '.join(TABLE_ARCHS)}), "
-                         f"not {arch}")
+    if (arch_params or init_path or smooth) and arch not in TABLE_ARCHS:
+        raise LutsrError(f"--stacks, --step, --init and --smooth go with a table-space arch "
+                         f"({', '.join(TABLE_ARCHS)}), not {arch}")
     task = _task_from_options(task_kind, sigma, quality)
     if task is not None:
         scale = 1
@@ -857,7 +860,7 @@ def train(arch, scale, data_dir, val_dir, run_dir, iterations, batch_size, patch
                       batch_size=batch_size, patch_size=patch_size, lr=learning_rate, seed=seed,
                       checkpoint_every=checkpoint_every, val_every=val_every, log_every=log_every,
                       task=task.to_json() if task is not None else None, arch_params=arch_params,
-                      init=str(init_path.resolve()) if init_path else None)
+                      init=str(init_path.resolve()) if init_path else None, smooth=float(smooth))
     t0 = time.perf_counter()
     ckpt = run_train(cfg, run_dir, device=device, resume=resume, threads=threads)
     click.echo(f"trained in {time.perf_counter() - t0:.0f}s; checkpoint: {ckpt}", err=True)

@@ -55,6 +55,7 @@ class TrainConfig:
     extra: dict = field(default_factory=dict)
     arch_params: dict = field(default_factory=dict)  # a table-space arch's parameters (lutsr.net.archs)
     init: str | None = None  # a table-space arch's starting tables: an exported LUT file of the same arch
+    smooth: float = 0.0  # a table-space arch: weight of the tables' curvature penalty (TableNetwork.roughness)
 
     def model_config(self) -> dict:
         return {"arch": self.arch, "scale": self.scale, "features": self.features, "body": self.body,
@@ -228,6 +229,8 @@ def train(cfg: TrainConfig, run_dir: str | Path, device: str = "auto", resume: b
 
         task = Task.from_json(cfg.task)
     sampler = PatchSampler(channels, cfg.scale, cfg.patch_size, seed=cfg.seed, task=task)
+    if cfg.smooth and not hasattr(model, "roughness"):
+        raise CheckpointError(f"--smooth goes with a table-space arch, not {cfg.arch}")
     if cfg.init and ckpt is None:  # a table-space arch's starting tables (a resumed run has its own)
         from lutsr.lut.file import load_lut
 
@@ -264,12 +267,13 @@ def train(cfg: TrainConfig, run_dir: str | Path, device: str = "auto", resume: b
         lr_t = torch.from_numpy(lr_np).to(dev)[:, None]
         hr_t = torch.from_numpy(hr_np).to(dev)[:, None]
         out = model(lr_t, quantize=cfg.quantize)
-        loss = torch.mean((out - hr_t) ** 2)
+        mse = torch.mean((out - hr_t) ** 2)
+        loss = mse + cfg.smooth * model.roughness() if cfg.smooth else mse
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
-        lv = float(loss.detach())
+        lv = float(mse.detach())  # the logged loss and PSNR are the data term's
         loss_avg = lv if loss_avg is None else 0.95 * loss_avg + 0.05 * lv
         if it % cfg.log_every == 0 or it == cfg.iterations:
             el = time.perf_counter() - t0

@@ -75,6 +75,10 @@ class TableArchModel(nn.Module):
         out = np.clip(y, 0, 255).astype(np.uint8).transpose(1, 2, 0)
         return out[..., 0] if img.ndim == 2 else out
 
+    def roughness(self) -> torch.Tensor:
+        """The tables' smoothness penalty (:meth:`lutsr.train.tables.TableNetwork.roughness`)."""
+        return self.tn.roughness()
+
     def network(self) -> Network:
         """The trained description (tables rounded into their dtypes, validated)."""
         return self.tn.network()

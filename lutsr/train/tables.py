@@ -174,6 +174,49 @@ class TableNetwork(nn.Module):
                 tables[name] = self._source.tables[name]
         return Network(copy.deepcopy(self.ops), tables, self.scale).validate()
 
+    def _curvature_triplets(self) -> list[tuple[str, np.ndarray]]:
+        """Per trainable ``linear`` lut table, ``(3, K)`` int64 indices ``(i - 1, i, i + 1)`` of every
+        entry with both neighbours in its own 1-D table. A term's table starts at its offset and
+        runs to the next term's offset (or the table's end); only terms with stride 1 and cell 0
+        (one value per row: ShiftLUT's layout) count."""
+        if hasattr(self, "_triplets"):
+            return self._triplets
+        out = []
+
+        def visit(ops):
+            for op in ops:
+                if op["op"] == "ensemble":
+                    visit(op["body"])
+                elif op["op"] == "lut" and op["index"] == "linear" and op["table"] in self.tables:
+                    terms = self._source.tables[op["terms"]].astype(np.int64)
+                    if not (np.all(terms[:, 2] == 1) and np.all(terms[:, 3] == 0)):
+                        continue
+                    starts = np.unique(terms[:, 1])
+                    ends = np.append(starts[1:], self._source.tables[op["table"]].size)
+                    mids = np.concatenate([np.arange(a + 1, b - 1) for a, b in zip(starts, ends)] or [np.zeros(0)])
+                    mids = mids.astype(np.int64)
+                    out.append((op["table"], np.stack([mids - 1, mids, mids + 1])))
+
+        visit(self.ops)
+        self._triplets = out
+        return out
+
+    def roughness(self) -> torch.Tensor:
+        """Mean squared second difference ``(T[i-1] - 2 T[i] + T[i+1])**2`` of the trainable
+        interpolated tables' float parameters (table units), over every entry with two neighbours
+        in its own 1-D table: a smoothness penalty for training (0 when no table qualifies)."""
+        total, count = None, 0
+        for name, (a, b, c) in self._curvature_triplets():
+            p = self.tables[name]
+            d2 = p[torch.from_numpy(a).to(p.device)] - 2 * p[torch.from_numpy(b).to(p.device)] + \
+                p[torch.from_numpy(c).to(p.device)]
+            s2 = (d2 * d2).sum()
+            total = s2 if total is None else total + s2
+            count += a.size
+        if total is None or count == 0:
+            return torch.zeros((), dtype=self.dtype)
+        return total / count
+
     # ------------------------------------------------------------------ execution
     def _taps(self, src: torch.Tensor, taps: np.ndarray, border: str) -> torch.Tensor:
         """``(N, T, H, W)``: for each row ``(ch, dy, dx)`` of ``taps (T, 3)``, ``src[:, ch, y + dy, x + dx]``

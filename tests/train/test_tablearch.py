@@ -170,7 +170,7 @@ def test_cli_train_export_upscale_shiftnet(tmp_path, data_dir):
 def test_cli_refuses_what_does_not_apply(tmp_path, data_dir):
     r = CliRunner().invoke(main, ["train", "--arch", "eclut", "--stacks", "1", "--data", str(data_dir),
                                   "--out", str(tmp_path / "r")])
-    assert r.exit_code != 0 and "--stacks, --step and --init go with a table-space arch" in r.output
+    assert r.exit_code != 0 and "--stacks, --step, --init and --smooth go with a table-space arch" in r.output
     assert "Traceback" not in r.output
     r = CliRunner().invoke(main, ["import", "--method", "shiftnet", str(tmp_path), "-o", str(tmp_path / "x.lut")])
     assert r.exit_code != 0 and "shiftnet" in r.output and "Traceback" not in r.output
@@ -221,3 +221,31 @@ def test_cli_shiftnet_trains_a_denoiser_that_lutsr_denoise_runs(tmp_path, data_d
     model = TableArchModel("shiftnet", 1, config["arch_params"])
     model.load_state_dict(ckpt["model"])
     assert np.array_equal(read_image(out), model.upscale(read_image(src)))
+
+
+def test_roughness_is_the_mean_squared_second_difference_within_each_1d_table():
+    from lutsr.lut.frontier import NetBuilder
+    from lutsr.train.tables import TableNetwork
+
+    b = NetBuilder()
+    t = np.array([0, 1, 2, 0, 5, 0])  # two 3-entry tables (step 128 over 0..255): a ramp and a bump
+    y = b.lut(None, "x", t, [[0, 0, 1, 0, 0, 128, 0, 0, 0], [0, 3, 1, 0, 0, 128, 0, 0, 1]], 1, divisor=2)
+    b.op(None, "output", src=b.op(None, "clamp", src=y, lo=0, hi=255), out="_")
+    tn = TableNetwork(b.network(1))
+    r = tn.roughness()
+    # (0**2 + 10**2) / 2: the middle entries of the ramp and the bump; nothing across the join
+    assert float(r.detach()) == pytest.approx(50.0)
+    r.backward()
+    assert torch.count_nonzero(next(iter(tn.tables.values())).grad) > 0
+
+
+def test_smooth_training_runs_and_lowers_the_roughness(tmp_path, data_dir):
+    rough = {}
+    for smooth in (0.0, 1.0):
+        run = tmp_path / f"s{smooth}"
+        train(_cfg(data_dir, 6, smooth=smooth), run, device="cpu")
+        config, ckpt = load_checkpoint(run)
+        model = TableArchModel("shiftnet", 2, config["arch_params"])
+        model.load_state_dict(ckpt["model"])
+        rough[smooth] = float(model.roughness().detach())
+    assert rough[1.0] < rough[0.0], rough
