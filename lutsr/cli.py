@@ -819,6 +819,10 @@ _IMPORTABLE_NETWORKS = tuple(n for n, f in NETWORK_FAMILIES.items() if f.importa
               help="shiftnet: depthwise/pointwise pairs after the first (default 1; ShiftLUT-S has 0, M 1, L 7).")
 @click.option("--step", type=click.Choice(["1", "2", "4", "8"]), default=None,
               help="shiftnet: sampling step of its 1-D tables (default 2: 33 entries per table).")
+@click.option("--input-residual", type=click.Choice(["0", "1"]), default=None,
+              help="shiftnet: 1 = its output is a correction added to the nearest-upsampled input (exact "
+                   "nearest neighbour when untrained); 0 = ShiftLUT's residual on the 6-bit features (x4 only). "
+                   "Default: 0 at x4, 1 elsewhere.")
 @click.option("--init", "init_path", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
               help="shiftnet: start from the tables of this LUT file (an earlier export of the same --scale, "
                    "--stacks and --step) instead of zeros.")
@@ -828,7 +832,7 @@ _IMPORTABLE_NETWORKS = tuple(n for n, f in NETWORK_FAMILIES.items() if f.importa
 @_friendly
 def train(arch, scale, data_dir, val_dir, run_dir, iterations, batch_size, patch_size, learning_rate, features,
           body, seed, checkpoint_every, val_every, log_every, device, threads, resume, task_kind="sr", sigma=None,
-          quality=None, stacks=None, step=None, init_path=None, smooth=0.0) -> None:
+          quality=None, stacks=None, step=None, init_path=None, smooth=0.0, input_residual=None) -> None:
     """Train a LUT network (needs torch: pip install 'lutsr[train]').
 
     With --task denoise --sigma S or --task deblock --quality Q the network keeps the size
@@ -841,7 +845,8 @@ def train(arch, scale, data_dir, val_dir, run_dir, iterations, batch_size, patch
     from lutsr.train.bodies import check_body
 
     check_body(body)  # before anything is read or written: one line naming the block and the reason
-    arch_params = {k: int(v) for k, v in (("stacks", stacks), ("step", step)) if v is not None}
+    arch_params = {k: int(v) for k, v in (("stacks", stacks), ("step", step), ("input_residual", input_residual))
+                   if v is not None}
     if (arch_params or init_path or smooth) and arch not in TABLE_ARCHS:
         raise LutsrError(f"--stacks, --step, --init and --smooth go with a table-space arch "
                          f"({', '.join(TABLE_ARCHS)}), not {arch}")
@@ -921,6 +926,10 @@ def export(source: Path, interval: int | None, output: Path, device: str, no_com
 @click.option("--val", type=click.Path(path_type=Path), default=None,
               help="Folder of HR validation images: Y-PSNR of the quantized LUT after every iteration "
                    "(a --task fit: PSNR of the degraded images restored).")
+@click.option("--input-residual", type=click.Choice(["0", "1"]), default=None,
+              help="shiftnet: 1 = its output is a correction added to the nearest-upsampled input (exact "
+                   "nearest neighbour when untrained); 0 = ShiftLUT's residual on the 6-bit features (x4 only). "
+                   "Default: 0 at x4, 1 elsewhere.")
 @click.option("--init", "init_path", type=click.Path(path_type=Path), default=None,
               help="LUT file used as prior and starting point (e.g. exported from a trained network; "
                    "an eclut LUT seeds eclut-sdy's 2x1 unit). Default: the --prior table.")

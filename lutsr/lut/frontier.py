@@ -249,7 +249,7 @@ def import_shiftlut(folder: str | Path, scale: int | None = None) -> Network:
     return net
 
 
-def shiftlut_network(layers: dict, offsets: np.ndarray, stacks: int) -> Network:
+def shiftlut_network(layers: dict, offsets: np.ndarray, stacks: int, feature_residual: bool | None = None) -> Network:
     """The ShiftLUT network (arithmetic in :func:`import_shiftlut`'s docstring) from its layers.
 
     Args:
@@ -258,6 +258,9 @@ def shiftlut_network(layers: dict, offsets: np.ndarray, stacks: int) -> Network:
         offsets: ``(N, 2, 16)`` integer ``(dy, dx)`` shifts of the 16 channels before each of the
             first ``min(N, 8)`` PW layers.
         stacks: how many DW/PW pairs follow the first.
+        feature_residual: add the features to the upscale layer's ``s * s = 16`` channels
+            (ShiftLUT's x4; the default at x4). False: the ensemble is added to the
+            nearest-upsampled input instead (the only choice at x1, x2, x3).
 
     Returns:
         the validated :class:`Network` at scale ``s`` (``UP_MSB``'s OUT is ``s * s``). ShiftLUT's
@@ -266,6 +269,10 @@ def shiftlut_network(layers: dict, offsets: np.ndarray, stacks: int) -> Network:
         added to the nearest-upsampled input, as at 1.
     """
     s = int(round(layers["UP_MSB"][1] ** 0.5))
+    if feature_residual is None:
+        feature_residual = s == 4
+    if feature_residual and s != 4:
+        raise LutFormatError(f"x{s}: the feature residual needs 16 = s * s upscale channels (x4)")
     b = NetBuilder()
     body: list = []
     xl = b.op(body, "mask", src="x", bits=2)
@@ -288,16 +295,16 @@ def shiftlut_network(layers: dict, offsets: np.ndarray, stacks: int) -> Network:
                 xh = b.op(body, "add", a=xh, b=xl)
             xh = b.op(body, "clamp", src=xh, lo=-32, hi=31)
     y = _shift_lut(b, body, xh, layers["UP_MSB"], False, -32, 16)
-    if s == 4:  # sr/model_LUT.py: residual and LUTclip, pixel shuffle
+    if feature_residual:  # sr/model_LUT.py: residual and LUTclip, pixel shuffle
         y = b.op(body, "clamp", src=b.op(body, "add", a=y, b=xh), lo=-128, hi=127)
     if s > 1:
         y = b.op(body, "pixel_shuffle", src=y, scale=s)
     x = b.op(None, "clamp", src=b.op(None, "add_const", src="x", value=-128), lo=-128, hi=127)
     e = b.op(None, "ensemble", src=x, body=body, body_out=y, rotations=[0, 1, 2, 3], clamp=[-128, 127])
-    if s == 4:  # inference() adds 128
+    if feature_residual:  # inference() adds 128
         e = b.op(None, "add_const", src=e, value=128)
-    else:  # x1: eval_LUT.py adds the input image (a residual restorer); x2, x3 (lutsr's shiftnet, which
-        # has s * s != 16 channels for ShiftLUT's residual): the same on the nearest-upsampled input
+    else:  # x1: eval_LUT.py adds the input image (a residual restorer); lutsr's shiftnet at x2, x3 (and
+        # x4 without the feature residual): the same on the nearest-upsampled input
         e = b.op(None, "add", a=e, b="x" if s == 1 else b.op(None, "upsample", src="x", scale=s))
     out = b.op(None, "clamp", src=e, lo=0, hi=255)
     b.op(None, "output", src=out, out="_")

@@ -220,6 +220,8 @@ def train(cfg: TrainConfig, run_dir: str | Path, device: str = "auto", resume: b
 
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model_config()).to(dev)
+    if hasattr(model, "params"):  # a table-space arch: record every parameter, defaults included
+        cfg.arch_params = dict(model.params)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg))
     channels = load_training_channels(cfg.data, min_side=(cfg.patch_size + 2 * PatchSampler.MARGIN) * cfg.scale)

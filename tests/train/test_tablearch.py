@@ -141,7 +141,7 @@ def test_shiftnet_runs_resume_exactly(tmp_path, data_dir):
     a, b = load_checkpoint(straight)[1]["model"], load_checkpoint(killed)[1]["model"]
     assert a.keys() == b.keys() and a
     assert all(torch.equal(a[k], b[k]) for k in a)
-    assert load_checkpoint(killed)[0]["arch_params"] == {"stacks": 0, "step": 4}
+    assert load_checkpoint(killed)[0]["arch_params"] == {"stacks": 0, "step": 4, "input_residual": -1}
 
 
 def test_cli_train_export_upscale_shiftnet(tmp_path, data_dir):
@@ -249,3 +249,13 @@ def test_smooth_training_runs_and_lowers_the_roughness(tmp_path, data_dir):
         model.load_state_dict(ckpt["model"])
         rough[smooth] = float(model.roughness().detach())
     assert rough[1.0] < rough[0.0], rough
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_shiftnet_with_the_input_residual_starts_at_nearest_neighbour_exactly(scale, rng):
+    net = get_arch("shiftnet").network(scale, stacks=0, step=4, input_residual=1)
+    img = rng.integers(0, 256, (7, 9), dtype=np.uint8)
+    assert np.array_equal(run_network(net, img), np.kron(img, np.ones((scale, scale), np.uint8)))
+    if scale != 4:
+        with pytest.raises(LutsrError, match="0 only at x4"):
+            get_arch("shiftnet").network(scale, input_residual=0)
