@@ -2,9 +2,11 @@
 # Train and export lutsr's own ShiftLUT-class network (shiftnet, lutsr.net.archs) in table space:
 # the tables are the parameters, the forward pass is the runtime's integer arithmetic, so the
 # exported LUT computes exactly what validation measured. Needs ../shared/data and torch.
-# On the project's 2-core CPU machine (AMD EPYC, znver2, no GPU): x4, stacks 1, step 2
-# (34.6 KiB of int8 tables), 12000 iterations of 16 x 32x32 LR patches at ~3.7 it/s, about 55 min
-# with 2 threads. On a GPU machine add --device cuda (the linear lookups then run as torch ops).
+# luts/shiftnet_x4.lut: `tools/train_shiftnet.sh 4 10000` on the project's 2-core CPU machine (AMD
+# EPYC, no GPU): stacks 1, step 2, input residual (34.6 KiB of int8 tables), 10000 iterations of
+# 16 x 32x32 LR patches at ~3.7 it/s, 2728 s (45 min) with 2 threads; then
+# `cp runs/shiftnet_x4/shiftnet_x4.lut luts/`. On a GPU machine add --device cuda (the linear
+# lookups then run as torch ops; not timed: no GPU was lent).
 # Usage: tools/train_shiftnet.sh [SCALE [ITERATIONS]]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +14,7 @@ SHARED=../shared/data
 SCALE=${1:-4}
 ITERS=${2:-12000}
 RUN="runs/shiftnet_x$SCALE"
-lutsr train --arch shiftnet --stacks 1 --step 2 --scale "$SCALE" --data "$SHARED/train" \
+lutsr train --arch shiftnet --stacks 1 --step 2 --input-residual 1 --scale "$SCALE" --data "$SHARED/train" \
     --val "$SHARED/bench/Set5/HR" --out "$RUN" --iterations "$ITERS" --batch-size 16 --patch-size 32 \
     --lr 2.0 --seed 0 --checkpoint-every 1000 --val-every 1000 --log-every 100 --device auto --threads 2
 lutsr export "$RUN" -o "$RUN/shiftnet_x$SCALE.lut"

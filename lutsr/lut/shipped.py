@@ -9,12 +9,18 @@ from pathlib import Path
 from lutsr.errors import LutFormatError
 from lutsr.lut.file import Lut, load_lut
 
-__all__ = ["SHIPPED_FAMILIES", "DEFAULT_FAMILY", "default_lut_path", "default_lut", "resolve_lut"]
+__all__ = ["SHIPPED_FAMILIES", "SHIPPED_SCALES", "DEFAULT_FAMILY", "default_lut_path", "default_lut",
+           "resolve_lut"]
 
 #: Families of LUTs shipped in ``luts/`` as ``{family}_x{scale}.lut``; the first is the default:
 #: ``srlut-s`` (SR-LUT's 2x2 structure, tables fitted by lutsr: the best shipped LUT within 5x
-#: OpenCV bicubic's time), ``eclut`` (lutsr's trained ECLUT), ``eclut-sdy`` (the sharpest, slower).
-SHIPPED_FAMILIES: tuple[str, ...] = ("srlut-s", "eclut", "eclut-sdy")
+#: OpenCV bicubic's time), ``eclut`` (lutsr's trained ECLUT), ``eclut-sdy`` (lutsr's fitted
+#: composite, slower), ``shiftnet`` (lutsr's own LUT network, trained in table space: the
+#: sharpest and smallest, x4 only so far, the slowest).
+SHIPPED_FAMILIES: tuple[str, ...] = ("srlut-s", "eclut", "eclut-sdy", "shiftnet")
+#: The scales each family is shipped at.
+SHIPPED_SCALES: dict[str, tuple[int, ...]] = {"srlut-s": (2, 3, 4), "eclut": (2, 3, 4), "eclut-sdy": (2, 3, 4),
+                                              "shiftnet": (4,)}
 DEFAULT_FAMILY: str = SHIPPED_FAMILIES[0]
 
 _LOADED: dict[tuple[int, str], Lut] = {}
@@ -49,7 +55,7 @@ def default_lut(scale: int = 4, family: str = DEFAULT_FAMILY) -> Lut:
 
 def resolve_lut(lut: Lut | str | os.PathLike | None, scale: int = 4) -> Lut:
     """A ``Lut`` as given, loaded from a path, a shipped family by name (``"srlut-s"``,
-    ``"eclut"``, ``"eclut-sdy"``) at ``scale``, or the shipped default for ``scale`` when ``None``."""
+    ``"eclut"``, ``"eclut-sdy"``, ``"shiftnet"``) at ``scale``, or the shipped default for ``scale`` when ``None``."""
     if isinstance(lut, Lut):
         return lut
     if lut is None:

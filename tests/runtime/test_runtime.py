@@ -173,11 +173,11 @@ def test_mixed_stage_band_count_does_not_change_the_output():
 
 def test_shipped_families_by_name():
     from lutsr.errors import LutsrError
-    from lutsr.lut.shipped import SHIPPED_FAMILIES, default_lut_path
+    from lutsr.lut.shipped import SHIPPED_FAMILIES, SHIPPED_SCALES, default_lut_path
     from lutsr.runtime import default_lut, resolve_lut
 
     for family in SHIPPED_FAMILIES:
-        for scale in (2, 3, 4):
+        for scale in SHIPPED_SCALES[family]:
             lut = resolve_lut(family, scale=scale)
             assert lut.header["method"] == family and lut.scale == scale
             assert lut is default_lut(scale, family)  # loaded once per process
@@ -186,6 +186,8 @@ def test_shipped_families_by_name():
         default_lut_path(5)
     with pytest.raises(LutsrError, match="no shipped LUT family"):
         default_lut_path(4, "mulut")
+    with pytest.raises(LutsrError, match="no shiftnet LUT is shipped for scale 2"):
+        default_lut_path(2, "shiftnet")
 
 
 @pytest.mark.parametrize("method,scale,interval", [("eclut", 2, 0), ("eclut", 3, 4), ("srlut-s", 2, 4),
