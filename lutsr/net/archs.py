@@ -51,17 +51,17 @@ def _zero_layer(n_in: int, n_out: int, span: int, step: int) -> tuple:
     return n_in, n_out, {(i, o): (np.zeros(size, np.int8), step) for i in range(n_in) for o in range(n_out)}
 
 
-def shiftnet_network(scale: int, stacks: int = 1, step: int = 2, input_residual: int = -1) -> Network:
+def shiftnet_network(scale: int, stacks: int = 1, step: int = 2, input_residual: int = 1) -> Network:
     """The untrained ``shiftnet`` description (module docstring).
 
     Args:
         scale: 1 (a same-size restorer: the output is input + the ensemble's residual), 2, 3 or 4.
         stacks: DW/PW pairs after the first (ShiftLUT-S has 0, M 1, L 7); 0..7.
         step: sampling step of every high-bit table (1, 2, 4 or 8): ``ceil(63 / step) + 1`` entries.
-        input_residual: 1: the ensemble is a correction added to the nearest-upsampled input (full
-            8-bit precision; zero tables give nearest neighbour exactly); 0: ShiftLUT's residual on the
-            6-bit features at x4 (zero tables: the features' 4-level steps, 4 rotations summed);
-            -1 (default): 0 at x4, 1 elsewhere (the only choice there).
+        input_residual: 1 (default): the ensemble is a correction added to the nearest-upsampled
+            input (full 8-bit precision; zero tables give nearest neighbour exactly); 0 (x4 only):
+            ShiftLUT's residual on the 6-bit features (zero tables: the features' 4-level steps, 4
+            rotations summed); x4 Set5 30.58 with 1 against 30.40 with 0 (docs/methods.md).
 
     Returns:
         a validated :class:`Network` with int8 zero tables.
@@ -74,13 +74,13 @@ def shiftnet_network(scale: int, stacks: int = 1, step: int = 2, input_residual:
         raise LutsrError(f"shiftnet: stacks {stacks}, expected 0..7")
     if step not in (1, 2, 4, 8):
         raise LutsrError(f"shiftnet: step {step}, expected 1, 2, 4 or 8")
-    if input_residual not in (-1, 0, 1) or (input_residual == 0 and scale != 4):
-        raise LutsrError(f"shiftnet: input_residual {input_residual} at x{scale}, expected 1 or -1 (0 only at x4)")
+    if input_residual not in (0, 1) or (input_residual == 0 and scale != 4):
+        raise LutsrError(f"shiftnet: input_residual {input_residual} at x{scale}, expected 1 (or 0, only at x4)")
     layers = {"UP_MSB": _zero_layer(16, scale * scale, 64, step), "DW0_LSB": _zero_layer(9, 16, 4, 1)}
     for i in range(stacks + 1):
         layers[f"DW{i}_MSB"] = _zero_layer(9, 16, 64, step)
         layers[f"PW{i}_MSB"] = _zero_layer(16, 16, 64, step)
-    feature_residual = scale == 4 and input_residual != 1
+    feature_residual = input_residual == 0
     return shiftlut_network(layers, fixed_offsets(min(stacks + 1, 8)), stacks, feature_residual)
 
 
@@ -112,7 +112,7 @@ class TableArch:
 TABLE_ARCHS: dict[str, TableArch] = {
     a.name: a
     for a in (
-        TableArch("shiftnet", shiftnet_network, {"stacks": 1, "step": 2, "input_residual": -1},
+        TableArch("shiftnet", shiftnet_network, {"stacks": 1, "step": 2, "input_residual": 1},
                   "lutsr's ShiftLUT-class network: 6+2-bit split, depthwise/pointwise interpolated 1-D int8 "
                   "tables, fixed channel shifts, trained in table space"),
     )

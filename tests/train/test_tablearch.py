@@ -141,7 +141,7 @@ def test_shiftnet_runs_resume_exactly(tmp_path, data_dir):
     a, b = load_checkpoint(straight)[1]["model"], load_checkpoint(killed)[1]["model"]
     assert a.keys() == b.keys() and a
     assert all(torch.equal(a[k], b[k]) for k in a)
-    assert load_checkpoint(killed)[0]["arch_params"] == {"stacks": 0, "step": 4, "input_residual": -1}
+    assert load_checkpoint(killed)[0]["arch_params"] == {"stacks": 0, "step": 4, "input_residual": 1}
 
 
 def test_cli_train_export_upscale_shiftnet(tmp_path, data_dir):
@@ -257,5 +257,11 @@ def test_shiftnet_with_the_input_residual_starts_at_nearest_neighbour_exactly(sc
     img = rng.integers(0, 256, (7, 9), dtype=np.uint8)
     assert np.array_equal(run_network(net, img), np.kron(img, np.ones((scale, scale), np.uint8)))
     if scale != 4:
-        with pytest.raises(LutsrError, match="0 only at x4"):
+        with pytest.raises(LutsrError, match="0, only at x4"):
             get_arch("shiftnet").network(scale, input_residual=0)
+    else:  # ShiftLUT's residual on the 6-bit features: near nearest neighbour on a smooth image
+        y, x = np.mgrid[0:24, 0:24]
+        smooth = np.clip(128 + 40 * np.sin(x / 6.0) * np.cos(y / 7.0), 0, 255).astype(np.uint8)
+        out = run_network(get_arch("shiftnet").network(4, stacks=0, step=4, input_residual=0), smooth)
+        diff = np.abs(out.astype(int) - np.kron(smooth, np.ones((4, 4), np.uint8)).astype(int))
+        assert 0 < diff.mean() < 8
