@@ -826,7 +826,7 @@ _IMPORTABLE_NETWORKS = tuple(n for n, f in NETWORK_FAMILIES.items() if f.importa
                    "(x4 only; 0.18 dB lower on Set5 x4 in lutsr's runs).")
 @click.option("--init", "init_path", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
               help="shiftnet: start from the tables of this LUT file (an earlier export of the same --scale, "
-                   "--stacks and --step) instead of zeros.")
+                   "--stacks, --step and --input-residual) instead of zeros.")
 @click.option("--smooth", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="shiftnet: weight of a curvature penalty on its 1-D tables (mean squared second difference, "
                    "table units) added to the MSE of [0, 1] images; e.g. 1e-5.")

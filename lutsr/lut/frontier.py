@@ -135,6 +135,11 @@ def _as_int_table(path: Path, key: str, a: np.ndarray) -> np.ndarray:
 _TAPS3 = [(i // 3 - 1, i % 3 - 1) for i in range(9)]  # F.unfold 3x3 order, centred
 
 
+def shift_table_entries(span: int, step: int) -> int:
+    """Entries of a 1-D table sampled at ``step`` over ``span`` input values: ``ceil((span - 1) / step) + 1``."""
+    return -(-(span - 1) // step) + 1
+
+
 def _shift_layer(folder: Path, stem: str, n_in_expected: set[int], n_out_expected: int | None = None,
                  span: int = 64):
     """Load one ShiftLUT layer ``stem.{npz,json}``: (IN, OUT, {(i, o): (int16 table, step)}).
@@ -164,7 +169,7 @@ def _shift_layer(folder: Path, stem: str, n_in_expected: set[int], n_out_expecte
             if step not in (1, 2, 4, 8, 16, 32, 64):
                 _fail(meta_path, f"table {key}: step {step}, expected a power of two up to 64")
             t = _as_int_table(arr_path, key, arrs[key])
-            need = -(-(span - 1) // step) + 1
+            need = shift_table_entries(span, step)
             if t.size < need:
                 _fail(arr_path, f"table {key}: {t.size} entries, expected at least {need} for step {step} "
                                 f"over {span} values")

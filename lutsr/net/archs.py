@@ -47,7 +47,9 @@ def fixed_offsets(n: int) -> np.ndarray:
 
 def _zero_layer(n_in: int, n_out: int, span: int, step: int) -> tuple:
     """A ShiftLUT layer of zero int8 tables sampled at ``step`` over ``span`` input values."""
-    size = -(-(span - 1) // step) + 1
+    from lutsr.lut.frontier import shift_table_entries
+
+    size = shift_table_entries(span, step)
     return n_in, n_out, {(i, o): (np.zeros(size, np.int8), step) for i in range(n_in) for o in range(n_out)}
 
 
@@ -93,13 +95,13 @@ class TableArch:
         build: ``build(scale, **params) -> Network`` with untrained tables.
         params: the architecture's integer parameters and their defaults (stored in the run's
             config and the LUT file's header).
-        description: one line for ``lutsr info`` and ``--help``.
+
+    Its one-line description is its family's (``spec.NETWORK_FAMILIES[name]``).
     """
 
     name: str
     build: object
     params: dict
-    description: str
 
     def network(self, scale: int, **params) -> Network:
         """The untrained description at ``scale`` with ``params`` (defaults for those not given)."""
@@ -112,9 +114,7 @@ class TableArch:
 TABLE_ARCHS: dict[str, TableArch] = {
     a.name: a
     for a in (
-        TableArch("shiftnet", shiftnet_network, {"stacks": 1, "step": 2, "input_residual": 1},
-                  "lutsr's ShiftLUT-class network: 6+2-bit split, depthwise/pointwise interpolated 1-D int8 "
-                  "tables, fixed channel shifts, trained in table space"),
+        TableArch("shiftnet", shiftnet_network, {"stacks": 1, "step": 2, "input_residual": 1}),
     )
 }
 
