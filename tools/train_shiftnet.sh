@@ -13,10 +13,11 @@ cd "$(dirname "$0")/.."
 SHARED=../shared/data
 SCALE=${1:-4}
 ITERS=${2:-12000}
+THREADS=${THREADS:-2}
 RUN="runs/shiftnet_x$SCALE"
 lutsr train --arch shiftnet --stacks 1 --step 2 --input-residual 1 --scale "$SCALE" --data "$SHARED/train" \
     --val "$SHARED/bench/Set5/HR" --out "$RUN" --iterations "$ITERS" --batch-size 16 --patch-size 32 \
-    --lr 2.0 --seed 0 --checkpoint-every 1000 --val-every 1000 --log-every 100 --device auto --threads 2
+    --lr 2.0 --seed 0 --checkpoint-every 1000 --val-every 1000 --log-every 100 --device auto --threads "$THREADS"
 lutsr export "$RUN" -o "$RUN/shiftnet_x$SCALE.lut"
 lutsr eval --lut "$RUN/shiftnet_x$SCALE.lut" --data "$SHARED/bench/Set5" --data "$SHARED/bench/Set14" \
     --data "$SHARED/bench/B100"

@@ -197,9 +197,14 @@ def train(cfg: TrainConfig, run_dir: str | Path, device: str = "auto", resume: b
         device: ``auto``, ``cpu`` or ``cuda``.
         resume: continue from ``run_dir/checkpoints/last.pt`` exactly where it stopped.
         progress: optional callable ``progress(dict)`` called on each log step.
-        threads: CPU threads for torch (default: torch's own).
+        threads: CPU threads for torch and for the Numba lookup kernels (default: their own). Numba's
+            first: starting Numba's OpenMP threading layer (its first parallel kernel, or this
+            call) resets the process's OpenMP thread count, torch's included, to every core.
     """
     if threads:
+        import numba
+
+        numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
         torch.set_num_threads(int(threads))
     run_dir = Path(run_dir)
     dev = pick_device(device)

@@ -265,3 +265,28 @@ def test_shiftnet_with_the_input_residual_starts_at_nearest_neighbour_exactly(sc
         out = run_network(get_arch("shiftnet").network(4, stacks=0, step=4, input_residual=0), smooth)
         diff = np.abs(out.astype(int) - np.kron(smooth, np.ones((4, 4), np.uint8)).astype(int))
         assert 0 < diff.mean() < 8
+
+
+
+def test_threads_sets_torch_and_the_numba_lookup_kernels_in_a_fresh_process(tmp_path, data_dir):
+    """``threads=1`` used to set torch's count only: in a fresh process the first Numba parallel
+    kernel started Numba's OpenMP layer, which put torch back to every core, and the lookup
+    kernels used every core too ([2, 2] here; two 1-thread runs side by side ran 6x slower each
+    than one 2-thread run)."""
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys, numba, torch\n"
+        "from pathlib import Path\n"
+        "from lutsr.train.loop import TrainConfig, train\n"
+        "cfg = TrainConfig(**json.loads(sys.argv[1]))\n"
+        "train(cfg, Path(sys.argv[2]), device='cpu', threads=1)\n"
+        "print(json.dumps([torch.get_num_threads(), numba.get_num_threads()]))\n"
+    )
+    cfg = {k: v for k, v in vars(_cfg(data_dir, 2)).items()}
+    out = subprocess.run([sys.executable, "-c", code, json.dumps(cfg, default=str), str(tmp_path / "run")],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [1, 1]
