@@ -469,8 +469,8 @@ _IMAGE_DOC_TAIL = """
 
 @main.command()
 @_image_options("(-n: model, as upscaler CLIs name it) LUT file, or a shipped family: srlut-s (the default: "
-                "as fast as eclut and sharper), eclut, eclut-sdy (sharper, about 5x slower), or shiftnet (x4 only: "
-                "lutsr's LUT network, the sharpest and smallest, the slowest).")
+                "as fast as eclut and sharper), eclut, eclut-sdy (sharper, about 5x slower), or shiftnet "
+                "(lutsr's LUT network: the sharpest and smallest, the slowest).")
 @click.option("-s", "--scale", type=click.IntRange(1, 8), default=None,
               help="Scale of the shipped LUT to use (default 4); with a LUT file it must match the file.")
 @click.option("--outscale", type=click.FloatRange(1, 8), default=None,

@@ -5,7 +5,8 @@
 # luts/shiftnet_x4.lut: `tools/train_shiftnet.sh 4 10000` on the project's 2-core CPU machine (AMD
 # EPYC, no GPU): stacks 1, step 2, input residual (34.6 KiB of int8 tables), 10000 iterations of
 # 16 x 32x32 LR patches at ~3.7 it/s, 2728 s (45 min) with 2 threads; then
-# `cp runs/shiftnet_x4/shiftnet_x4.lut luts/`. On a GPU machine add --device cuda (the linear
+# `cp runs/shiftnet_x4/shiftnet_x4.lut luts/`. luts/shiftnet_x2.lut, shiftnet_x3.lut: `tools/train_shiftnet.sh 2
+# 7000` and `... 3 7000` on the same machine (2.5 it/s that day, 44 and 46 min). On a GPU machine add --device cuda (the linear
 # lookups then run as torch ops; not timed: no GPU was lent).
 # Usage: tools/train_shiftnet.sh [SCALE [ITERATIONS]]
 set -euo pipefail

@@ -16,11 +16,11 @@ __all__ = ["SHIPPED_FAMILIES", "SHIPPED_SCALES", "DEFAULT_FAMILY", "default_lut_
 #: ``srlut-s`` (SR-LUT's 2x2 structure, tables fitted by lutsr: the best shipped LUT within 5x
 #: OpenCV bicubic's time), ``eclut`` (lutsr's trained ECLUT), ``eclut-sdy`` (lutsr's fitted
 #: composite, slower), ``shiftnet`` (lutsr's own LUT network, trained in table space: the
-#: sharpest and smallest, x4 only so far, the slowest).
+#: sharpest and smallest, the slowest).
 SHIPPED_FAMILIES: tuple[str, ...] = ("srlut-s", "eclut", "eclut-sdy", "shiftnet")
 #: The scales each family is shipped at.
 SHIPPED_SCALES: dict[str, tuple[int, ...]] = {"srlut-s": (2, 3, 4), "eclut": (2, 3, 4), "eclut-sdy": (2, 3, 4),
-                                              "shiftnet": (4,)}
+                                              "shiftnet": (2, 3, 4)}
 DEFAULT_FAMILY: str = SHIPPED_FAMILIES[0]
 
 _LOADED: dict[tuple[int, str], Lut] = {}

@@ -186,8 +186,8 @@ def test_shipped_families_by_name():
         default_lut_path(5)
     with pytest.raises(LutsrError, match="no shipped LUT family"):
         default_lut_path(4, "mulut")
-    with pytest.raises(LutsrError, match="no shiftnet LUT is shipped for scale 2"):
-        default_lut_path(2, "shiftnet")
+    with pytest.raises(LutsrError, match="no shiftnet LUT is shipped for scale 5"):
+        default_lut_path(5, "shiftnet")
 
 
 @pytest.mark.parametrize("method,scale,interval", [("eclut", 2, 0), ("eclut", 3, 4), ("srlut-s", 2, 4),
