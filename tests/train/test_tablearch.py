@@ -267,7 +267,6 @@ def test_shiftnet_with_the_input_residual_starts_at_nearest_neighbour_exactly(sc
         assert 0 < diff.mean() < 8
 
 
-
 def test_threads_sets_torch_and_the_numba_lookup_kernels_in_a_fresh_process(tmp_path, data_dir):
     """``threads=1`` used to set torch's count only: in a fresh process the first Numba parallel
     kernel started Numba's OpenMP layer, which put torch back to every core, and the lookup
@@ -285,7 +284,7 @@ def test_threads_sets_torch_and_the_numba_lookup_kernels_in_a_fresh_process(tmp_
         "train(cfg, Path(sys.argv[2]), device='cpu', threads=1)\n"
         "print(json.dumps([torch.get_num_threads(), numba.get_num_threads()]))\n"
     )
-    cfg = {k: v for k, v in vars(_cfg(data_dir, 2)).items()}
+    cfg = vars(_cfg(data_dir, 2))
     out = subprocess.run([sys.executable, "-c", code, json.dumps(cfg, default=str), str(tmp_path / "run")],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
